@@ -1,0 +1,25 @@
+"""pyconv: fast CPU kernels of convolutional networks, from NumPy.
+
+Convolution, pooling and pairwise L1 distance as Cython/OpenMP kernels behind
+a validating NumPy API, each with a pure-NumPy oracle in
+:mod:`pyconv.reference`.
+"""
+from . import reference
+from .backprop import squared_norm, squared_norm_backward
+from .config import __version__, build_info, show_config
+from .distance import l1_distances
+from .gradcheck import gradcheck, numerical_gradient, relative_error
+from .shapes import (InvalidConfigError, conv_output_size, conv_param_count, pool_output_size,
+                     summary)
+from .threads import (get_num_threads, num_threads, openmp_enabled, resolve_num_threads,
+                      set_num_threads)
+
+__all__ = [
+    "__version__", "show_config", "build_info",
+    "openmp_enabled", "get_num_threads", "set_num_threads", "num_threads",
+    "resolve_num_threads",
+    "InvalidConfigError", "conv_output_size", "pool_output_size", "conv_param_count", "summary",
+    "l1_distances",
+    "squared_norm", "squared_norm_backward",
+    "gradcheck", "numerical_gradient", "relative_error",
+]

@@ -1,0 +1,120 @@
+"""Geometry of a convolution or pooling call: checked sizes, strides and paddings.
+
+Shared by the public functions and the oracles, so that both accept and refuse
+exactly the same calls.
+"""
+import dataclasses
+
+from ._validation import check_int, pair
+from .shapes import conv_output_size, pool_output_size
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """Sizes of one NCHW convolution or pooling call.
+
+    ``pad`` is (top, bottom, left, right); the kernel is (fh, fw) and has
+    ``k`` outputs channels (``k == c`` for pooling).
+    """
+
+    n: int
+    c: int
+    h: int
+    w: int
+    k: int
+    fh: int
+    fw: int
+    oh: int
+    ow: int
+    stride: tuple
+    pad: tuple
+    dilation: tuple
+    groups: int = 1
+
+    @property
+    def out_shape(self):
+        return (self.n, self.k, self.oh, self.ow)
+
+
+def batch_views(x, w=None):
+    """View ``x`` (and ``w``) as 4-D, and return a function that undoes it on results.
+
+    ``x`` may be (N, C, H, W); (C, H, W), giving (K, OH, OW); or (H, W) with
+    ``w`` (FH, FW) (or ``w`` None, for pooling), giving (OH, OW).
+    """
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"x must have shape (N, C, H, W), (C, H, W) or (H, W), got {x.shape}")
+    if w is not None:
+        if x.ndim == 2 and w.ndim != 2:
+            raise ValueError(f"with a 2-D x, w must be 2-D (FH, FW), got shape {w.shape}")
+        if x.ndim > 2 and w.ndim != 4:
+            raise ValueError(f"w must have shape (K, C/groups, FH, FW), got {w.shape}")
+    lead = 4 - x.ndim
+    x4 = x.reshape((1,) * lead + x.shape)
+    w4 = None if w is None else w.reshape((1,) * (4 - w.ndim) + w.shape)
+
+    def restore(out):
+        return out.reshape(out.shape[lead:])
+
+    return x4, w4, restore
+
+
+def _same_padding(f, dilation):
+    total = dilation * (f - 1)
+    return total // 2, total - total // 2
+
+
+def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, strict=True):
+    """Check a 4-D convolution call and return its :class:`Geometry`.
+
+    ``padding`` is an int, an (h, w) pair, ``"valid"`` or ``"same"`` (stride
+    1 only; an even kernel puts the extra row and column at the bottom and
+    right, as PyTorch and TensorFlow do).
+    """
+    n, c, h, w = x_shape
+    k, cg, fh, fw = w_shape
+    sh, sw = pair(stride, "stride", 1)
+    dh, dw = pair(dilation, "dilation", 1)
+    groups = check_int(groups, "groups", 1)
+    if c % groups or k % groups:
+        raise ValueError(f"groups={groups} must divide the input channels ({c}) and the "
+                         f"filters ({k})")
+    if cg * groups != c:
+        raise ValueError(f"w has {cg} input channels per filter but x has {c} channels in "
+                         f"{groups} group(s): expected w.shape[1] == {c // groups}")
+    if min(c, k, fh, fw, h, w) < 1:
+        raise ValueError(f"x and w must have non-empty channel and spatial dimensions, got "
+                         f"x {x_shape}, w {w_shape}")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad = (0, 0, 0, 0)
+        elif padding == "same":
+            if (sh, sw) != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1, got stride={stride!r}")
+            pad = _same_padding(fh, dh) + _same_padding(fw, dw)
+        else:
+            raise ValueError(f"padding must be an int, an (h, w) pair, 'valid' or 'same', "
+                             f"got {padding!r}")
+        oh = h + pad[0] + pad[1] - dh * (fh - 1)
+        ow = w + pad[2] + pad[3] - dw * (fw - 1)
+        if min(oh, ow) < 1:
+            raise ValueError(f"kernel ({fh}, {fw}) with dilation ({dh}, {dw}) is larger than "
+                             f"the input ({h}, {w})")
+    else:
+        ph, pw = pair(padding, "padding", 0)
+        pad = (ph, ph, pw, pw)
+        oh = conv_output_size(h, fh, stride=sh, padding=ph, dilation=dh, strict=strict)
+        ow = conv_output_size(w, fw, stride=sw, padding=pw, dilation=dw, strict=strict)
+    return Geometry(n, c, h, w, k, fh, fw, oh, ow, (sh, sw), pad, (dh, dw), groups)
+
+
+def pool_geometry(x_shape, size, stride=None, padding=0, dilation=1, strict=True):
+    """Check a 4-D pooling call and return its :class:`Geometry` (``k == c``)."""
+    n, c, h, w = x_shape
+    fh, fw = pair(size, "size", 1)
+    sh, sw = (fh, fw) if stride is None else pair(stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    dh, dw = pair(dilation, "dilation", 1)
+    oh = pool_output_size(h, fh, stride=sh, padding=ph, dilation=dh, strict=strict)
+    ow = pool_output_size(w, fw, stride=sw, padding=pw, dilation=dw, strict=strict)
+    return Geometry(n, c, h, w, c, fh, fw, oh, ow, (sh, sw), (ph, ph, pw, pw), (dh, dw))

@@ -1,0 +1,138 @@
+"""Build pyconv's Cython kernels, with OpenMP where the compiler supports it.
+
+Environment switches (all off by default):
+
+* ``PYCONV_DEBUG=1``: bounds and initialisation checks on in every kernel, for
+  running the test suite against a debug build.
+* ``PYCONV_NATIVE=1``: add ``-march=native`` (faster on the build machine, may
+  crash on another CPU, so never the default).
+* ``PYCONV_DISABLE_OPENMP=1``: build serial kernels even if OpenMP is available.
+"""
+import glob
+import json
+import os
+import sys
+import tempfile
+import textwrap
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n == omp_get_max_threads() ? 0 : 1;
+    }
+    """
+)
+
+
+def env_flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def openmp_flags(compiler):
+    """Return (compile_args, link_args) for OpenMP, or None if it does not work."""
+    if env_flag("PYCONV_DISABLE_OPENMP"):
+        return None
+    if compiler.compiler_type == "msvc":
+        candidates = [(["/openmp"], [])]
+    elif sys.platform == "darwin":
+        candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"])]
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "probe_openmp.c")
+        with open(source, "w") as f:
+            f.write(OPENMP_PROBE)
+        for cflags, ldflags in candidates:
+            try:
+                objects = compiler.compile([source], output_dir=tmp, extra_postargs=cflags)
+                compiler.link_executable(objects, "probe_openmp", output_dir=tmp, extra_postargs=ldflags)
+            except Exception:  # any compile or link failure means "not with these flags"
+                continue
+            return cflags, ldflags
+    return None
+
+
+class BuildExt(build_ext):
+    """build_ext that adds OpenMP and optimisation flags once they are known to work."""
+
+    def build_extensions(self):
+        openmp = openmp_flags(self.compiler)
+        if openmp is None:
+            cflags, ldflags = [], []
+            bar = "#" * 78
+            warnings.warn(
+                f"\n{bar}\n# pyconv: the compiler cannot build OpenMP programs; the kernels will"
+                f" run on ONE thread.\n# Install an OpenMP runtime (libgomp / libomp) and rebuild"
+                f" for multi-core speed.\n{bar}"
+            )
+        else:
+            cflags, ldflags = openmp
+        if self.compiler.compiler_type != "msvc":
+            cflags = cflags + ["-O3"]
+            if env_flag("PYCONV_NATIVE"):
+                cflags.append("-march=native")
+        for ext in self.extensions:
+            ext.extra_compile_args = ext.extra_compile_args + cflags
+            ext.extra_link_args = ext.extra_link_args + ldflags
+        super().build_extensions()
+        self.build_info = {
+            "openmp": openmp is not None,
+            "compiler": " ".join(getattr(self.compiler, "compiler_so", []) or [self.compiler.compiler_type]),
+            "extra_compile_args": cflags,
+            "extra_link_args": ldflags,
+            "debug": env_flag("PYCONV_DEBUG"),
+        }
+        self.write_build_info(os.path.join(self.build_lib, "pyconv"))
+
+    def run(self):
+        super().run()  # setuptools builds in build_lib, then copies for --inplace
+        if self.inplace and getattr(self, "build_info", None):
+            self.write_build_info(self.get_finalized_command("build_py").get_package_dir("pyconv"))
+
+    def write_build_info(self, folder):
+        """Record how the kernels were built, beside them, for ``pyconv.show_config()``."""
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "_build_info.json"), "w") as f:
+            json.dump(self.build_info, f, indent=2)
+
+
+def extensions():
+    """One private module ``pyconv._<topic>`` per ``src/_<topic>.pyx``."""
+    exts = []
+    for pyx in sorted(glob.glob(os.path.join("src", "_*.pyx"))):
+        topic = os.path.splitext(os.path.basename(pyx))[0]
+        exts.append(
+            Extension(
+                f"pyconv.{topic}",
+                sources=[pyx],
+                include_dirs=[np.get_include(), "src"],
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            )
+        )
+    return exts
+
+
+debug = env_flag("PYCONV_DEBUG")
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": False,
+    "initializedcheck": debug,
+    "cdivision": True,
+    "nonecheck": debug,
+}
+
+setup(
+    ext_modules=cythonize(extensions(), compiler_directives=directives, include_path=["src"]),
+    cmdclass={"build_ext": BuildExt},
+)
