@@ -17,14 +17,15 @@ def test_summary_reports_an_invalid_layer_without_a_traceback(capsys):
     assert "(32 - 5 + 2*0)/2 + 1 = 14.5" in err and "Traceback" not in err
 
 
-def test_module_entry_point_and_config():
+def test_module_entry_point_and_config(tmp_path):
+    # run outside the checkout, so that the installed package is imported
     out = subprocess.run([sys.executable, "-m", "pyconv", "config"], capture_output=True,
-                         text=True, check=True).stdout
+                         text=True, check=True, cwd=tmp_path).stdout
     assert "OpenMP:" in out and "numpy BLAS:" in out and "compile flags:" in out
 
 
-def test_help_documents_the_layer_syntax():
+def test_help_documents_the_layer_syntax(tmp_path):
     out = subprocess.run([sys.executable, "-m", "pyconv", "summary", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     for kind in ("conv:", "maxpool:", "avgpool:", "fc:"):
         assert kind in out

@@ -57,8 +57,8 @@ def test_threadpoolctl_limits_pyconv():
         assert pyconv.get_num_threads() == 1
 
 
-def test_omp_num_threads_is_honoured():
+def test_omp_num_threads_is_honoured(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", "import pyconv; print(pyconv.get_num_threads())"],
-                         env=env, capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "1"
