@@ -60,24 +60,27 @@ static void CD_FN(cd_fill)(const cd_conv *p, const CD_T *src, CD_T *dst, ptrdiff
     }
 }
 
-/* KB output channels x JT vectors of one output row: out[kb * out_k + lane]
- * = bias[kb] + sum over c, u, v of w[kb * wo + c * wc + u * wu + v * wv]
- * * in[c * in_c + u * in_u + voff[v] + lane]; only the first nstore lanes
- * are stored (nstore < JT * VL only with JT == 1). */
-CD_INLINE void CD_FN(cd_mk)(const int KB, const int JT, const CD_T *in, ptrdiff_t in_c,
-                            ptrdiff_t in_u, const ptrdiff_t *voff, ptrdiff_t nc, ptrdiff_t fh,
-                            ptrdiff_t fw, const CD_T *w, ptrdiff_t wo, ptrdiff_t wc,
-                            ptrdiff_t wu, ptrdiff_t wv, const CD_T *bias, CD_T *out,
-                            ptrdiff_t out_k, ptrdiff_t nstore)
+/* KB output channels x RB output rows x JT vectors: out[kb * out_k + r * ow
+ * + lane] = bias[kb] + sum over c, u, v of w[kb * wo + c * wc + u * wu + v *
+ * wv] * in[c * in_c + r * in_r + u * in_u + voff[v] + lane]; only the first
+ * nstore lanes of each row are stored (nstore < JT * VL only with JT == 1).
+ * KB * RB * JT <= 8 independent sums hide the latency of the FMAs. */
+CD_INLINE void CD_FN(cd_mk)(const int KB, const int RB, const int JT, const cd_conv *p,
+                            const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *voff,
+                            const CD_T *w, const CD_T *bias, CD_T *out, ptrdiff_t nstore)
 {
-    CD_V acc[4][4];
-    CD_V xv[4];
+    const ptrdiff_t nc = p->icg, fh = p->fh, fw = p->fw, in_u = p->dh * p->rl;
+    const ptrdiff_t in_r = p->sh * p->rl, wo = p->wo, wc = p->wc, wu = p->wu, wv = p->wv;
+    const ptrdiff_t ow = p->ow, out_k = p->oh * p->ow;
+    CD_V acc[4][4][2];
+    CD_V xv[4][2];
     ptrdiff_t c, u, v;
-    int kb, t;
+    int kb, r, t;
     for (kb = 0; kb < KB; kb++) {
         CD_T b0 = bias ? bias[kb] : (CD_T)0;
-        for (t = 0; t < JT; t++)
-            acc[kb][t] = (CD_V){0} + b0;
+        for (r = 0; r < RB; r++)
+            for (t = 0; t < JT; t++)
+                acc[kb][r][t] = (CD_V){0} + b0;
     }
     for (c = 0; c < nc; c++) {
         for (u = 0; u < fh; u++) {
@@ -85,75 +88,66 @@ CD_INLINE void CD_FN(cd_mk)(const int KB, const int JT, const CD_T *in, ptrdiff_
             const CD_T *wr = w + c * wc + u * wu;
             for (v = 0; v < fw; v++) {
                 const CD_T *x = row + voff[v];
-                for (t = 0; t < JT; t++)
-                    xv[t] = CD_FN(cd_load)(x + t * CD_VL);
+                for (r = 0; r < RB; r++)
+                    for (t = 0; t < JT; t++)
+                        xv[r][t] = CD_FN(cd_load)(x + r * in_r + t * CD_VL);
                 for (kb = 0; kb < KB; kb++) {
                     CD_T s = wr[kb * wo + v * wv];
-                    for (t = 0; t < JT; t++)
-                        acc[kb][t] = acc[kb][t] + xv[t] * s;
+                    for (r = 0; r < RB; r++)
+                        for (t = 0; t < JT; t++)
+                            acc[kb][r][t] = acc[kb][r][t] + xv[r][t] * s;
                 }
             }
         }
     }
     for (kb = 0; kb < KB; kb++) {
-        if (nstore == JT * CD_VL) {
-            for (t = 0; t < JT; t++)
-                CD_FN(cd_store)(out + kb * out_k + t * CD_VL, acc[kb][t]);
-        } else {
-            CD_T lanes[CD_VBYTES / sizeof(CD_T)];
-            CD_FN(cd_store)(lanes, acc[kb][0]);
-            memcpy(out + kb * out_k, lanes, (size_t)nstore * sizeof(CD_T));
+        for (r = 0; r < RB; r++) {
+            CD_T *o = out + kb * out_k + r * ow;
+            if (nstore == JT * CD_VL) {
+                for (t = 0; t < JT; t++)
+                    CD_FN(cd_store)(o + t * CD_VL, acc[kb][r][t]);
+            } else {
+                CD_T lanes[CD_VBYTES / sizeof(CD_T)];
+                CD_FN(cd_store)(lanes, acc[kb][r][0]);
+                memcpy(o, lanes, (size_t)nstore * sizeof(CD_T));
+            }
         }
     }
 }
 
-/* One output row of KB channels, tiled along the width: JT-vector tiles,
+/* RB output rows of KB channels, tiled along the width: JT-vector tiles,
  * then single vectors, then a last vector that overlaps its left neighbour
  * (recomputing identical values) or, for rows narrower than a vector, a
  * partial store. */
-#define CD_ROW_ARGS in_c, in_u, voff, nc, fh, fw, w, wo, wc, wu, wv, bias, out, out_k
-CD_INLINE void CD_FN(cd_row)(const int KB, const int JT, const CD_T *in, ptrdiff_t in_c,
-                             ptrdiff_t in_u, const ptrdiff_t *voff, ptrdiff_t nc, ptrdiff_t fh,
-                             ptrdiff_t fw, const CD_T *w, ptrdiff_t wo, ptrdiff_t wc,
-                             ptrdiff_t wu, ptrdiff_t wv, const CD_T *bias, CD_T *out,
-                             ptrdiff_t out_k, ptrdiff_t ow)
+CD_INLINE void CD_FN(cd_rows)(const int KB, const int RB, const int JT, const cd_conv *p,
+                              const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *voff,
+                              const CD_T *w, const CD_T *bias, CD_T *out)
 {
+    const ptrdiff_t ow = p->ow;
     ptrdiff_t j = 0;
-    if (JT >= 4)
-        for (; j + 4 * CD_VL <= ow; j += 4 * CD_VL)
-            CD_FN(cd_mk)(KB, 4, in + j, in_c, in_u, voff, nc, fh, fw, w, wo, wc, wu, wv,
-                         bias, out + j, out_k, 4 * CD_VL);
-    if (JT >= 2)
+    if (JT == 2)
         for (; j + 2 * CD_VL <= ow; j += 2 * CD_VL)
-            CD_FN(cd_mk)(KB, 2, in + j, in_c, in_u, voff, nc, fh, fw, w, wo, wc, wu, wv,
-                         bias, out + j, out_k, 2 * CD_VL);
+            CD_FN(cd_mk)(KB, RB, 2, p, in + j, in_c, voff, w, bias, out + j, 2 * CD_VL);
     for (; j + CD_VL <= ow; j += CD_VL)
-        CD_FN(cd_mk)(KB, 1, in + j, in_c, in_u, voff, nc, fh, fw, w, wo, wc, wu, wv,
-                     bias, out + j, out_k, CD_VL);
+        CD_FN(cd_mk)(KB, RB, 1, p, in + j, in_c, voff, w, bias, out + j, CD_VL);
     if (j < ow) {
         if (ow >= CD_VL) j = ow - CD_VL;
-        CD_FN(cd_mk)(KB, 1, in + j, in_c, in_u, voff, nc, fh, fw, w, wo, wc, wu, wv,
-                     bias, out + j, out_k, ow - j < CD_VL ? ow - j : CD_VL);
+        CD_FN(cd_mk)(KB, RB, 1, p, in + j, in_c, voff, w, bias, out + j,
+                     ow - j < CD_VL ? ow - j : CD_VL);
     }
 }
 
-static void CD_FN(cd_row_k4)(const CD_T *in, ptrdiff_t in_c, ptrdiff_t in_u,
-                             const ptrdiff_t *voff, ptrdiff_t nc, ptrdiff_t fh, ptrdiff_t fw,
-                             const CD_T *w, ptrdiff_t wo, ptrdiff_t wc, ptrdiff_t wu,
-                             ptrdiff_t wv, const CD_T *bias, CD_T *out, ptrdiff_t out_k,
-                             ptrdiff_t ow)
-{
-    CD_FN(cd_row)(4, 2, in, CD_ROW_ARGS, ow);
-}
-
-static void CD_FN(cd_row_k1)(const CD_T *in, ptrdiff_t in_c, ptrdiff_t in_u,
-                             const ptrdiff_t *voff, ptrdiff_t nc, ptrdiff_t fh, ptrdiff_t fw,
-                             const CD_T *w, ptrdiff_t wo, ptrdiff_t wc, ptrdiff_t wu,
-                             ptrdiff_t wv, const CD_T *bias, CD_T *out, ptrdiff_t out_k,
-                             ptrdiff_t ow)
-{
-    CD_FN(cd_row)(1, 4, in, CD_ROW_ARGS, ow);
-}
+#define CD_ROWS_FN(KB, RB, JT)                                                          \
+    static void CD_FN(cd_rows_##KB##_##RB)(const cd_conv *p, const CD_T *in,          \
+                                           ptrdiff_t in_c, const ptrdiff_t *voff,      \
+                                           const CD_T *w, const CD_T *bias, CD_T *out) \
+    {                                                                                  \
+        CD_FN(cd_rows)(KB, RB, JT, p, in, in_c, voff, w, bias, out);                   \
+    }
+CD_ROWS_FN(4, 1, 2)
+CD_ROWS_FN(1, 4, 2)
+CD_ROWS_FN(1, 1, 2)
+#undef CD_ROWS_FN
 
 /* Column offset of tap v inside a phase-split band row. */
 static void CD_FN(cd_tap_offsets)(const cd_conv *p, ptrdiff_t *voff)
@@ -175,8 +169,7 @@ static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
     const ptrdiff_t i0 = band * p->band;
     const ptrdiff_t i1 = i0 + p->band < p->oh ? i0 + p->band : p->oh;
     const ptrdiff_t nrows = (i1 - i0 - 1) * p->sh + (p->fh - 1) * p->dh + 1;
-    const ptrdiff_t in_c = nrows * p->rl, in_u = p->dh * p->rl, ow = p->ow;
-    const ptrdiff_t out_k = p->oh * p->ow;
+    const ptrdiff_t in_c = nrows * p->rl, in_r = p->sh * p->rl, ow = p->ow;
     const CD_T *src = (const CD_T *)p->src;
     const CD_T *w = (const CD_T *)p->w + g * p->wg;
     const CD_T *bias = p->bias ? (const CD_T *)p->bias + g * p->ocg : NULL;
@@ -188,77 +181,103 @@ static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
                        buf + c * in_c, i0 * p->sh - p->ph, nrows);
     for (o = 0; o < p->ocg;) {
         const int kb = p->ocg - o >= 4 ? 4 : 1;
-        CD_T *out = (CD_T *)p->out + (n * p->out_c + g * p->ocg + o) * out_k;
-        for (i = i0; i < i1; i++) {
-            const CD_T *in = buf + (i - i0) * p->sh * p->rl;
-            if (kb == 4)
-                CD_FN(cd_row_k4)(in, in_c, in_u, voff, p->icg, p->fh, p->fw, w + o * p->wo,
-                                 p->wo, p->wc, p->wu, p->wv, bias ? bias + o : NULL,
-                                 out + i * ow, out_k, ow);
-            else
-                CD_FN(cd_row_k1)(in, in_c, in_u, voff, p->icg, p->fh, p->fw, w + o * p->wo,
-                                 p->wo, p->wc, p->wu, p->wv, bias ? bias + o : NULL,
-                                 out + i * ow, out_k, ow);
+        const CD_T *wk = w + o * p->wo, *bk = bias ? bias + o : NULL;
+        CD_T *out = (CD_T *)p->out + ((n * p->out_c + g * p->ocg + o) * p->oh + i0) * ow;
+        const CD_T *in = buf;
+        i = i0;
+        if (kb == 4) {
+            for (; i < i1; i++, in += in_r, out += ow)
+                CD_FN(cd_rows_4_1)(p, in, in_c, voff, wk, bk, out);
+        } else {
+            for (; i + 4 <= i1; i += 4, in += 4 * in_r, out += 4 * ow)
+                CD_FN(cd_rows_1_4)(p, in, in_c, voff, wk, bk, out);
+            for (; i < i1; i++, in += in_r, out += ow)
+                CD_FN(cd_rows_1_1)(p, in, in_c, voff, wk, bk, out);
         }
         o += kb;
+    }
+}
+
+/* Add to acc[kb][k][r] the products of RB rows of dout (kb * d_k + r * ow
+ * + j) and of the band (r * xr_r + voff[k] + j) over the whole width; the
+ * last, partial vector of a row is masked so no product is counted twice. */
+CD_INLINE void CD_FN(cd_wk_rows)(const int KB, const int NV, const int RB, const cd_conv *p,
+                                 const CD_T *xr, ptrdiff_t xr_r, const ptrdiff_t *voff,
+                                 const CD_T *dr, ptrdiff_t d_k, CD_IV mask,
+                                 CD_V acc[4][4][2])
+{
+    const ptrdiff_t ow = p->ow, vl = CD_VL;
+    const ptrdiff_t rem = ow % vl, last = ow >= vl ? ow - vl : 0;
+    CD_V d[4][2], x[4][2];
+    ptrdiff_t j;
+    int kb, k, r;
+    for (j = 0; j + vl <= ow; j += vl) {
+        for (kb = 0; kb < KB; kb++)
+            for (r = 0; r < RB; r++)
+                d[kb][r] = CD_FN(cd_load)(dr + kb * d_k + r * ow + j);
+        for (k = 0; k < NV; k++)
+            for (r = 0; r < RB; r++)
+                x[k][r] = CD_FN(cd_load)(xr + r * xr_r + voff[k] + j);
+        for (kb = 0; kb < KB; kb++)
+            for (k = 0; k < NV; k++)
+                for (r = 0; r < RB; r++)
+                    acc[kb][k][r] = acc[kb][k][r] + d[kb][r] * x[k][r];
+    }
+    if (rem) {
+        for (kb = 0; kb < KB; kb++) {
+            for (r = 0; r < RB; r++) {
+                if (ow >= vl) {
+                    d[kb][r] = CD_FN(cd_load)(dr + kb * d_k + r * ow + last);
+                } else {
+                    CD_T lanes[CD_VBYTES / sizeof(CD_T)] = {0};
+                    memcpy(lanes, dr + kb * d_k + r * ow, (size_t)ow * sizeof(CD_T));
+                    d[kb][r] = CD_FN(cd_load)(lanes);
+                }
+                d[kb][r] = (CD_V)((CD_IV)d[kb][r] & mask);
+            }
+        }
+        for (k = 0; k < NV; k++)
+            for (r = 0; r < RB; r++)
+                x[k][r] = CD_FN(cd_load)(xr + r * xr_r + voff[k] + last);
+        for (kb = 0; kb < KB; kb++)
+            for (k = 0; k < NV; k++)
+                for (r = 0; r < RB; r++)
+                    acc[kb][k][r] = acc[kb][k][r] + d[kb][r] * x[k][r];
     }
 }
 
 /* Partial weight gradients of KB filters x NV taps (v0 .. v0 + NV - 1) of
  * row u, over the output rows i0 .. i1 - 1 of one image and channel:
  * dw[kb][v] += sum over i, j of dout[kb * d_k + i * ow + j]
- * * band[((i - i0) * sh + u * dh) * rl + voff[v] + j]. Lanes are summed in a
- * fixed order. */
+ * * band[((i - i0) * sh + u * dh) * rl + voff[v] + j], rows taken in pairs
+ * (two independent sums), lanes summed in a fixed order. */
 CD_INLINE void CD_FN(cd_wk)(const int KB, const int NV, const cd_conv *p, const CD_T *band,
                             ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t u, const ptrdiff_t *voff,
                             const CD_T *dout, ptrdiff_t d_k, CD_T *dw, ptrdiff_t dw_k)
 {
-    const ptrdiff_t ow = p->ow, rl = p->rl, vl = CD_VL;
-    const ptrdiff_t rem = ow % vl, last = ow >= vl ? ow - vl : 0;
-    CD_V acc[4][4], d[4], x[4];
+    const ptrdiff_t ow = p->ow, rl = p->rl, vl = CD_VL, rem = ow % vl;
+    const ptrdiff_t xr_r = p->sh * rl;
+    CD_V acc[4][4][2];
     CD_IV mask;
-    ptrdiff_t i, j;
+    ptrdiff_t i;
     int kb, t, k;
     for (t = 0; t < vl; t++)
         mask[t] = (ow >= vl ? t >= vl - rem : t < ow) ? (CD_IT)-1 : 0;
     for (kb = 0; kb < KB; kb++)
         for (k = 0; k < NV; k++)
-            acc[kb][k] = (CD_V){0};
-    for (i = i0; i < i1; i++) {
-        const CD_T *xr = band + ((i - i0) * p->sh + u * p->dh) * rl;
-        const CD_T *dr = dout + i * ow;
-        for (j = 0; j + vl <= ow; j += vl) {
-            for (kb = 0; kb < KB; kb++)
-                d[kb] = CD_FN(cd_load)(dr + kb * d_k + j);
-            for (k = 0; k < NV; k++)
-                x[k] = CD_FN(cd_load)(xr + voff[k] + j);
-            for (kb = 0; kb < KB; kb++)
-                for (k = 0; k < NV; k++)
-                    acc[kb][k] = acc[kb][k] + d[kb] * x[k];
-        }
-        if (rem) {
-            for (kb = 0; kb < KB; kb++) {
-                if (ow >= vl) {
-                    d[kb] = CD_FN(cd_load)(dr + kb * d_k + last);
-                } else {
-                    CD_T lanes[CD_VBYTES / sizeof(CD_T)] = {0};
-                    memcpy(lanes, dr + kb * d_k, (size_t)ow * sizeof(CD_T));
-                    d[kb] = CD_FN(cd_load)(lanes);
-                }
-                d[kb] = (CD_V)((CD_IV)d[kb] & mask);
-            }
-            for (k = 0; k < NV; k++)
-                x[k] = CD_FN(cd_load)(xr + voff[k] + last);
-            for (kb = 0; kb < KB; kb++)
-                for (k = 0; k < NV; k++)
-                    acc[kb][k] = acc[kb][k] + d[kb] * x[k];
-        }
-    }
+            acc[kb][k][0] = acc[kb][k][1] = (CD_V){0};
+    for (i = i0; i + 2 <= i1; i += 2)
+        CD_FN(cd_wk_rows)(KB, NV, 2, p, band + ((i - i0) * p->sh + u * p->dh) * rl, xr_r,
+                          voff, dout + i * ow, d_k, mask, acc);
+    if (i < i1)
+        CD_FN(cd_wk_rows)(KB, NV, 1, p, band + ((i - i0) * p->sh + u * p->dh) * rl, xr_r,
+                          voff, dout + i * ow, d_k, mask, acc);
     for (kb = 0; kb < KB; kb++) {
         for (k = 0; k < NV; k++) {
+            CD_V sum = acc[kb][k][0] + acc[kb][k][1];
             CD_T s = 0;
             for (t = 0; t < vl; t++)
-                s = s + acc[kb][k][t];
+                s = s + sum[t];
             dw[kb * dw_k + k] = dw[kb * dw_k + k] + s;
         }
     }
@@ -326,7 +345,6 @@ static void CD_FN(cd_wgrad_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
 }
 
 #undef CD_WK_CASE
-#undef CD_ROW_ARGS
 #undef CD_INLINE
 #undef CD_VL
 #undef CD_IV
