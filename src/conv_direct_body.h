@@ -64,12 +64,14 @@ static void CD_FN(cd_fill)(const cd_conv *p, const CD_T *src, CD_T *dst, ptrdiff
  * + lane] = bias[kb] + sum over c, u, v of w[kb * wo + c * wc + u * wu + v *
  * wv] * in[c * in_c + r * in_r + u * in_u + voff[v] + lane]; only the first
  * nstore lanes of each row are stored (nstore < JT * VL only with JT == 1).
+ * FW, when not 0, is the filter width known at compile time.
  * KB * RB * JT <= 8 independent sums hide the latency of the FMAs. */
-CD_INLINE void CD_FN(cd_mk)(const int KB, const int RB, const int JT, const cd_conv *p,
-                            const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *voff,
-                            const CD_T *w, const CD_T *bias, CD_T *out, ptrdiff_t nstore)
+CD_INLINE void CD_FN(cd_mk)(const int KB, const int RB, const int JT, const int FW,
+                            const cd_conv *p, const CD_T *in, ptrdiff_t in_c,
+                            const ptrdiff_t *voff, const CD_T *w, const CD_T *bias, CD_T *out,
+                            ptrdiff_t nstore)
 {
-    const ptrdiff_t nc = p->icg, fh = p->fh, fw = p->fw, in_u = p->dh * p->rl;
+    const ptrdiff_t nc = p->icg, fh = p->fh, fw = FW ? FW : p->fw, in_u = p->dh * p->rl;
     const ptrdiff_t in_r = p->sh * p->rl, wo = p->wo, wc = p->wc, wu = p->wu, wv = p->wv;
     const ptrdiff_t ow = p->ow, out_k = p->oh * p->ow;
     CD_V acc[4][4][2];
@@ -119,34 +121,39 @@ CD_INLINE void CD_FN(cd_mk)(const int KB, const int RB, const int JT, const cd_c
  * then single vectors, then a last vector that overlaps its left neighbour
  * (recomputing identical values) or, for rows narrower than a vector, a
  * partial store. */
-CD_INLINE void CD_FN(cd_rows)(const int KB, const int RB, const int JT, const cd_conv *p,
-                              const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *voff,
+CD_INLINE void CD_FN(cd_rows)(const int KB, const int RB, const int JT, const int FW,
+                              const cd_conv *p, const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *voff,
                               const CD_T *w, const CD_T *bias, CD_T *out)
 {
     const ptrdiff_t ow = p->ow;
     ptrdiff_t j = 0;
     if (JT == 2)
         for (; j + 2 * CD_VL <= ow; j += 2 * CD_VL)
-            CD_FN(cd_mk)(KB, RB, 2, p, in + j, in_c, voff, w, bias, out + j, 2 * CD_VL);
+            CD_FN(cd_mk)(KB, RB, 2, FW, p, in + j, in_c, voff, w, bias, out + j, 2 * CD_VL);
     for (; j + CD_VL <= ow; j += CD_VL)
-        CD_FN(cd_mk)(KB, RB, 1, p, in + j, in_c, voff, w, bias, out + j, CD_VL);
+        CD_FN(cd_mk)(KB, RB, 1, FW, p, in + j, in_c, voff, w, bias, out + j, CD_VL);
     if (j < ow) {
         if (ow >= CD_VL) j = ow - CD_VL;
-        CD_FN(cd_mk)(KB, RB, 1, p, in + j, in_c, voff, w, bias, out + j,
+        CD_FN(cd_mk)(KB, RB, 1, FW, p, in + j, in_c, voff, w, bias, out + j,
                      ow - j < CD_VL ? ow - j : CD_VL);
     }
 }
 
-#define CD_ROWS_FN(KB, RB, JT)                                                          \
-    static void CD_FN(cd_rows_##KB##_##RB)(const cd_conv *p, const CD_T *in,          \
-                                           ptrdiff_t in_c, const ptrdiff_t *voff,      \
-                                           const CD_T *w, const CD_T *bias, CD_T *out) \
+#define CD_ROWS_FN(KB, RB, JT, FW)                                                     \
+    static void CD_FN(cd_rows_##KB##_##RB##_##FW)(const cd_conv *p, const CD_T *in,   \
+                                                  ptrdiff_t in_c, const ptrdiff_t *voff, \
+                                                  const CD_T *w, const CD_T *bias,     \
+                                                  CD_T *out)                           \
     {                                                                                  \
-        CD_FN(cd_rows)(KB, RB, JT, p, in, in_c, voff, w, bias, out);                   \
+        CD_FN(cd_rows)(KB, RB, JT, FW, p, in, in_c, voff, w, bias, out);               \
     }
-CD_ROWS_FN(4, 1, 2)
-CD_ROWS_FN(1, 4, 2)
-CD_ROWS_FN(1, 1, 2)
+CD_ROWS_FN(4, 1, 2, 0)
+CD_ROWS_FN(1, 4, 2, 0)
+CD_ROWS_FN(1, 1, 2, 0)
+/* the common 3-wide filters, with the tap loop unrolled */
+CD_ROWS_FN(4, 1, 2, 3)
+CD_ROWS_FN(1, 4, 2, 3)
+CD_ROWS_FN(1, 1, 2, 3)
 #undef CD_ROWS_FN
 
 /* Column offset of tap v inside a phase-split band row. */
@@ -187,12 +194,15 @@ static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
         i = i0;
         if (kb == 4) {
             for (; i < i1; i++, in += in_r, out += ow)
-                CD_FN(cd_rows_4_1)(p, in, in_c, voff, wk, bk, out);
+                (p->fw == 3 ? CD_FN(cd_rows_4_1_3) : CD_FN(cd_rows_4_1_0))(p, in, in_c, voff,
+                                                                          wk, bk, out);
         } else {
             for (; i + 4 <= i1; i += 4, in += 4 * in_r, out += 4 * ow)
-                CD_FN(cd_rows_1_4)(p, in, in_c, voff, wk, bk, out);
+                (p->fw == 3 ? CD_FN(cd_rows_1_4_3) : CD_FN(cd_rows_1_4_0))(p, in, in_c, voff,
+                                                                          wk, bk, out);
             for (; i < i1; i++, in += in_r, out += ow)
-                CD_FN(cd_rows_1_1)(p, in, in_c, voff, wk, bk, out);
+                (p->fw == 3 ? CD_FN(cd_rows_1_1_3) : CD_FN(cd_rows_1_1_0))(p, in, in_c, voff,
+                                                                          wk, bk, out);
         }
         o += kb;
     }
