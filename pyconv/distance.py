@@ -128,22 +128,7 @@ def l1_topk(X, Y, k, *, num_threads=None):
     k = _check_k(k, n_y)
     Xc = as_kernel_input(X, dtype)
     Yc = Xc if Y is X else as_kernel_input(Y, dtype)
-    threads = resolve_num_threads(num_threads)
     distances = np.empty((n_x, k), dtype)
     indices = np.empty((n_x, k), np.intp)
-    block = 256
-    for x0 in range(0, n_x, block):
-        best_d = np.empty((min(block, n_x - x0), 0), dtype)
-        best_i = np.empty(best_d.shape, np.intp)
-        for y0 in range(0, n_y, 4096):
-            tile = np.empty((best_d.shape[0], min(4096, n_y - y0)), dtype)
-            _distance.l1_distances(Xc[x0:x0 + block], Yc[y0:y0 + 4096], tile, threads)
-            cand_d = np.hstack([best_d, tile])
-            cand_i = np.hstack([best_i, np.broadcast_to(np.arange(y0, y0 + tile.shape[1]),
-                                                        tile.shape)])
-            order = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
-            best_d = np.take_along_axis(cand_d, order, 1)
-            best_i = np.take_along_axis(cand_i, order, 1)
-        distances[x0:x0 + block] = best_d
-        indices[x0:x0 + block] = best_i
+    _distance.l1_topk(Xc, Yc, distances, indices, resolve_num_threads(num_threads))
     return distances, indices
