@@ -11,8 +11,16 @@ To add a function: give it a good call in ``GOOD_CALLS`` (its array
 arguments then get every bad array of ``BAD_ARRAYS``) and its own malformed
 calls in ``CASES``.
 """
+import collections
+import json
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pyconv
 from pyconv import reference as R
@@ -429,3 +437,131 @@ def test_empty_batches_give_empty_results(func, kwargs, shape, dtype):
             assert r.dtype == dtype
     if func is R.conv2d_backward_naive:  # no images: no gradient for the weights
         np.testing.assert_array_equal(result[1], 0)
+
+
+# ---------------------------------------------------------------------------
+# Fuzz: arbitrary argument combinations, run in a worker process that a crash
+# would take down (tests/_fuzz_worker.py); each call must give a result or a
+# ValueError / TypeError / MemoryError.
+
+# mostly what the kernels accept, so that many calls get through to them
+_DTYPES = ["f4", "f8"] * 4 + ["f2", ">f8", "i4", "i8", "u1", "?", "c16", "O", "U2", "g"]
+_LAYOUTS = ["C", "C", "F", "reversed", "strided", "readonly", "broadcast"]
+_JUNK = [None, 3, 2.5, "abc", True, [[1, 2], [3]], [[1.0, 2.0], [3.0, 4.0]], []]
+
+
+def _arrays(min_dims=0, max_dims=5):
+    recipe = st.fixed_dictionaries({
+        "shape": st.lists(st.integers(0, 5) | st.integers(1, 5), min_size=min_dims,
+                          max_size=max_dims),
+        "dtype": st.sampled_from(_DTYPES), "layout": st.sampled_from(_LAYOUTS),
+        "seed": st.integers(0, 2**16)})
+    return st.one_of(recipe, recipe, recipe, st.sampled_from(_JUNK))
+
+
+_SIZES = st.one_of(st.integers(1, 3), st.integers(-2, 7),
+                   st.lists(st.integers(-1, 6), min_size=1, max_size=3),
+                   st.sampled_from([0, 2**31, 2**63, 10**6, None, 1.5, "same", "valid", True]))
+_FLAGS = st.sampled_from([True, False, 0, 1, "yes", None])
+_THREADS = st.sampled_from([None, 1, 2, -1, -5, 0, 3, 5000, 2**40, "2", 1.5, True])
+_SHAPES = st.one_of(st.lists(st.integers(0, 6), min_size=0, max_size=5),
+                    st.sampled_from([None, 3, "abc", [2, 3, 10**6, 10**6], [1, 1, 2.5, 3]]))
+_CONV = dict(stride=_SIZES, padding=_SIZES, dilation=_SIZES, groups=_SIZES, strict=_FLAGS)
+_POOL = dict(size=_SIZES, stride=_SIZES, padding=_SIZES)
+
+# function name -> (required arguments, optional arguments), each argument's strategy
+FUZZ = {
+    "l1_distances": (dict(X=_arrays(1, 3)), dict(Y=_arrays(1, 3), out=_arrays(1, 3),
+                                                  num_threads=_THREADS)),
+    "l1_topk": (dict(X=_arrays(1, 3), Y=_arrays(1, 3), k=_SIZES), dict(num_threads=_THREADS)),
+    "l1_two_loops": (dict(X=_arrays(1, 3)), dict(Y=_arrays(1, 3))),
+    "max_pool2d": (dict(x=_arrays(), size=_SIZES),
+                   dict(_POOL, dilation=_SIZES, strict=_FLAGS, return_indices=_FLAGS,
+                        num_threads=_THREADS)),
+    "avg_pool2d": (dict(x=_arrays(), size=_SIZES),
+                   dict(_POOL, count_include_pad=_FLAGS, strict=_FLAGS, num_threads=_THREADS)),
+    "max_pool2d_backward": (dict(dout=_arrays(), x=_arrays(), size=_SIZES),
+                            dict(_POOL, dilation=_SIZES, indices=_arrays(),
+                                 num_threads=_THREADS)),
+    "avg_pool2d_backward": (dict(dout=_arrays(), x_shape=_SHAPES, size=_SIZES),
+                            dict(_POOL, count_include_pad=_FLAGS, num_threads=_THREADS)),
+    "max_pool2d_naive": (dict(x=_arrays(), size=_SIZES), dict(_POOL, strict=_FLAGS)),
+    "conv2d_naive": (dict(x=_arrays(), w=_arrays()), dict(_CONV, b=_arrays(0, 2))),
+    "conv2d_im2col": (dict(x=_arrays(), w=_arrays()), dict(_CONV, b=_arrays(0, 2))),
+    "conv2d_backward_naive": (dict(dout=_arrays(), x=_arrays(), w=_arrays()),
+                              {k: v for k, v in _CONV.items() if k != "strict"}),
+    "conv_output_size": (dict(n=_SIZES, f=_SIZES),
+                         dict(stride=_SIZES, padding=_SIZES, dilation=_SIZES, strict=_FLAGS)),
+    "pool_output_size": (dict(n=_SIZES, size=_SIZES), dict(stride=_SIZES, padding=_SIZES)),
+    "conv_param_count": (dict(k=_SIZES, f=_SIZES, c=_SIZES), dict(bias=_FLAGS, groups=_SIZES)),
+    "squared_norm": (dict(W=_arrays(1, 3), x=_arrays(0, 2)), {}),
+    "squared_norm_backward": (dict(W=_arrays(1, 3), x=_arrays(0, 2)),
+                              dict(dout=st.sampled_from([1.0, -2, None, "a", [1.0]]))),
+    "relative_error": (dict(a=_arrays(), b=_arrays()), {}),
+    "set_num_threads": (dict(n=_THREADS), {}),
+}
+
+
+@st.composite
+def _calls(draw):
+    name = draw(st.sampled_from(sorted(FUZZ)))
+    required, optional = FUZZ[name]
+    kwargs = {arg: draw(strategy) for arg, strategy in required.items()}
+    for arg in draw(st.lists(st.sampled_from(sorted(optional)), unique=True)) if optional else []:
+        kwargs[arg] = draw(optional[arg])
+    return {"func": name, "kwargs": kwargs}
+
+
+class _Worker:
+    """A long-lived worker process; restarted (and the call reported) if a call kills it."""
+
+    def __init__(self, cwd):
+        self.cwd = cwd
+        self.proc = None
+        self.counts = collections.Counter()
+
+    def start(self):
+        script = pathlib.Path(__file__).with_name("_fuzz_worker.py")
+        self.proc = subprocess.Popen([sys.executable, "-u", str(script)], cwd=self.cwd,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+
+    def run(self, call):
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        self.proc.stdin.write(json.dumps(call) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            stderr = self.proc.stderr.read()[-2000:]
+            self.proc = None
+            self.counts["crash"] += 1
+            raise AssertionError(f"the call {call} killed the worker (exit code {code}):\n"
+                                 f"{stderr}")
+        answer = json.loads(line)
+        self.counts[answer["outcome"]] += 1
+        return answer
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def fuzz_worker(tmp_path_factory):
+    # run outside the checkout, so the worker imports the pyconv under test, not ./pyconv
+    worker = _Worker(tmp_path_factory.mktemp("fuzz"))
+    yield worker
+    worker.close()
+    print(f"\nfuzz: {sum(worker.counts.values())} calls: {dict(worker.counts)}")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=st.lists(_calls(), min_size=1, max_size=6))
+def test_fuzzed_calls_give_a_result_or_a_clean_error(fuzz_worker, calls):
+    for call in calls:
+        answer = fuzz_worker.run(call)
+        assert answer["outcome"] != "unclean", (
+            f"{call['func']}(**{call['kwargs']}) raised {answer['error']}: {answer['message']}")
