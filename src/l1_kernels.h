@@ -47,7 +47,7 @@ static pc_idx pc_num_threads(void) { return 1; }
 
 /* One instruction-set family for element type T: vectors of VB bytes, micro-kernel of MR rows
  * of X by NV vectors (NR = NV * VB / sizeof(T) rows of Y). ATTR selects the target. */
-#define PC_FAMILY(SFX, ATTR, T, IT, SIGN, VB, MR, NV)                                         \
+#define PC_FAMILY(SFX, ATTR, T, IT, SIGN, VB, MR, NV, STREAM)                                       \
 typedef T SFX##_v __attribute__((vector_size(VB), aligned(sizeof(T))));                      \
 typedef IT SFX##_iv __attribute__((vector_size(VB), aligned(sizeof(T))));                    \
 enum { SFX##_W = (VB) / (int)sizeof(T), SFX##_NR = (NV) * ((VB) / (int)sizeof(T)) };          \
@@ -60,10 +60,11 @@ static ATTR void SFX##_pack(const T *Y, pc_idx n, pc_idx d, T *dst)             
             dst[k * SFX##_NR + r] = r < n ? Y[r * d + k] : (T)0;                              \
 }                                                                                             \
                                                                                               \
-/* C[r, c] (+)= sum_{k < kc} |x[r, k] - panel[k, c]| for MR (or 1) rows and NR columns. */     \
+/* C[r, c] (+)= sum_{k < kc} |x[r, k] - panel[k, c]| for MR (or 1) rows and NR columns; the   \
+ * last slab of a full, aligned panel bypasses the cache (the output is not read again). */   \
 static inline __attribute__((always_inline)) ATTR void SFX##_micro(                           \
     const int mr, const T *x, pc_idx ldx, const T *yp, pc_idx kc, T *c, pc_idx ldc,          \
-    int first, int ncols)                                                                     \
+    int first, int last, int ncols)                                                           \
 {                                                                                             \
     SFX##_v acc[MR][NV];                                                                      \
     const SFX##_iv mask = (SFX##_iv){0} + (IT)(~(SIGN));                                      \
@@ -96,9 +97,15 @@ static inline __attribute__((always_inline)) ATTR void SFX##_micro(             
                 }                                                                             \
             }                                                                                 \
     }                                                                                         \
-    for (int r = 0; r < MR; r++)                                                              \
-        for (int v = 0; v < NV; v++)                                                          \
-            if (r < mr) memcpy(out + r * ldo + v * SFX##_W, &acc[r][v], VB);                  \
+    if (last && ncols == SFX##_NR && (uintptr_t)c % (VB) == 0 && ldc * sizeof(T) % (VB) == 0) \
+        for (int r = 0; r < MR; r++)                                                          \
+            for (int v = 0; v < NV; v++) {                                                    \
+                if (r < mr) STREAM(out + r * ldo + v * SFX##_W, acc[r][v]);                   \
+            }                                                                                 \
+    else                                                                                      \
+        for (int r = 0; r < MR; r++)                                                          \
+            for (int v = 0; v < NV; v++)                                                      \
+                if (r < mr) memcpy(out + r * ldo + v * SFX##_W, &acc[r][v], VB);              \
     if (ncols < SFX##_NR)                                                                     \
         for (int r = 0; r < mr; r++)                                                          \
             for (int j = 0; j < ncols; j++) c[r * ldc + j] = edge[r * SFX##_NR + j];          \
@@ -106,7 +113,7 @@ static inline __attribute__((always_inline)) ATTR void SFX##_micro(             
                                                                                               \
 /* C (nx, ny) with leading dimension ldc = L1 distances of X (nx, d) to the packed ny rows. */ \
 static ATTR void SFX##_tile(const T *X, pc_idx nx, const T *yp, pc_idx ny, pc_idx d,          \
-                            T *C, pc_idx ldc)                                                 \
+                            T *C, pc_idx ldc, int stream)                                     \
 {                                                                                             \
     if (d == 0) {                                                                             \
         for (pc_idx i = 0; i < nx; i++)                                                       \
@@ -121,10 +128,10 @@ static ATTR void SFX##_tile(const T *X, pc_idx nx, const T *yp, pc_idx ny, pc_id
             pc_idx i = 0;                                                                     \
             for (; i + MR <= nx; i += MR)                                                     \
                 SFX##_micro(MR, X + i * d + k0, d, panel, kc, C + i * ldc + j0, ldc,          \
-                            k0 == 0, nc);                                                     \
+                            k0 == 0, stream && k0 + kc == d, nc);                             \
             for (; i < nx; i++)                                                               \
                 SFX##_micro(1, X + i * d + k0, d, panel, kc, C + i * ldc + j0, ldc,           \
-                            k0 == 0, nc);                                                     \
+                            k0 == 0, 0, nc);                                                  \
         }                                                                                     \
     }                                                                                         \
 }
@@ -132,16 +139,25 @@ static ATTR void SFX##_tile(const T *X, pc_idx nx, const T *yp, pc_idx ny, pc_id
 #define PC_SIGN32 ((int32_t)0x80000000u)
 #define PC_SIGN64 ((int64_t)0x8000000000000000ull)
 
+#define PC_STORE(p, v) memcpy((p), &(v), sizeof(v))
 #ifdef PC_X86
+#include <immintrin.h>
 #define PC_AVX512 __attribute__((target("avx512f")))
 #define PC_AVX2 __attribute__((target("avx2")))
-PC_FAMILY(pc_f32_avx512, PC_AVX512, float, int32_t, PC_SIGN32, 64, 8, 2)
-PC_FAMILY(pc_f64_avx512, PC_AVX512, double, int64_t, PC_SIGN64, 64, 8, 2)
-PC_FAMILY(pc_f32_avx2, PC_AVX2, float, int32_t, PC_SIGN32, 32, 4, 2)
-PC_FAMILY(pc_f64_avx2, PC_AVX2, double, int64_t, PC_SIGN64, 32, 4, 2)
+#define PC_STREAM_512S(p, v) _mm512_stream_ps((p), (__m512)(v))
+#define PC_STREAM_512D(p, v) _mm512_stream_pd((p), (__m512d)(v))
+#define PC_STREAM_256S(p, v) _mm256_stream_ps((p), (__m256)(v))
+#define PC_STREAM_256D(p, v) _mm256_stream_pd((p), (__m256d)(v))
+PC_FAMILY(pc_f32_avx512, PC_AVX512, float, int32_t, PC_SIGN32, 64, 8, 2, PC_STREAM_512S)
+PC_FAMILY(pc_f64_avx512, PC_AVX512, double, int64_t, PC_SIGN64, 64, 8, 2, PC_STREAM_512D)
+PC_FAMILY(pc_f32_avx2, PC_AVX2, float, int32_t, PC_SIGN32, 32, 4, 2, PC_STREAM_256S)
+PC_FAMILY(pc_f64_avx2, PC_AVX2, double, int64_t, PC_SIGN64, 32, 4, 2, PC_STREAM_256D)
+#define PC_FENCE() _mm_sfence()
+#else
+#define PC_FENCE() ((void)0)
 #endif
-PC_FAMILY(pc_f32_base, , float, int32_t, PC_SIGN32, 16, 4, 2)
-PC_FAMILY(pc_f64_base, , double, int64_t, PC_SIGN64, 16, 4, 2)
+PC_FAMILY(pc_f32_base, , float, int32_t, PC_SIGN32, 16, 4, 2, PC_STORE)
+PC_FAMILY(pc_f64_base, , double, int64_t, PC_SIGN64, 16, 4, 2, PC_STORE)
 
 /* Instruction set: -1 = best the CPU supports; 0 portable, 1 AVX2, 2 AVX-512 (tests force
  * each in turn to check they agree bit for bit). */
@@ -175,7 +191,7 @@ static int pc_isa(void)
 typedef struct {                                                                              \
     int nr, mr;                                                                               \
     void (*pack)(const T *, pc_idx, pc_idx, T *);                                             \
-    void (*tile)(const T *, pc_idx, const T *, pc_idx, pc_idx, T *, pc_idx);                  \
+    void (*tile)(const T *, pc_idx, const T *, pc_idx, pc_idx, T *, pc_idx, int);                  \
 } pc_##TS##_family;                                                                           \
                                                                                               \
 static pc_##TS##_family pc_##TS##_pick(void)                                                  \
@@ -220,7 +236,8 @@ static int pc_l1_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d, T 
             f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                                 \
         for (pc_idx x0 = 0; x0 < nx; x0 += PC_MAX_XB)                                         \
             f.tile(X + x0 * d, nx - x0 < PC_MAX_XB ? nx - x0 : PC_MAX_XB, mine, n, d,         \
-                   D + x0 * ny + y0, ny);                                                     \
+                   D + x0 * ny + y0, ny, 1);                                                  \
+        PC_FENCE();                                                                           \
     }                                                                                         \
     free(packed);                                                                             \
     return 0;                                                                                 \
@@ -310,7 +327,7 @@ static int pc_l1_topk_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx 
                         f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                     \
                     for (pc_idx x0 = 0; x0 < ms; x0 += PC_MAX_XB) {                           \
                         const pc_idx m = ms - x0 < PC_MAX_XB ? ms - x0 : PC_MAX_XB;           \
-                        f.tile(X + (s0 + x0) * d, m, mine, n, d, tile, nc);                   \
+                        f.tile(X + (s0 + x0) * d, m, mine, n, d, tile, nc, 0);                   \
                         for (pc_idx r = 0; r < m; r++)                                        \
                             pc_##TS##_fold(tile + r * nc, n, y0, hd + (x0 + r) * k,           \
                                            hi + (x0 + r) * k, k);                             \
