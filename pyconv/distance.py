@@ -43,8 +43,8 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
     shape = (X.shape[0], Y.shape[0])
     Xc = as_kernel_input(X, dtype, "X")
     Yc = Xc if Y is X else as_kernel_input(Y, dtype, "Y")
-    D = empty(shape, dtype, "the distances") if out is None else check_out(out, shape, dtype,
-                                                                           (Xc, Yc))
+    D = empty(shape, dtype, "the distances", align=64) if out is None else check_out(
+        out, shape, dtype, (Xc, Yc))
     _distance.l1_distances(Xc, Yc, D, resolve_num_threads(num_threads))
     return D
 
