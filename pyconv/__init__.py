@@ -7,6 +7,8 @@ a validating NumPy API, each with a pure-NumPy oracle in
 from . import reference
 from .backprop import squared_norm, squared_norm_backward
 from .config import __version__, build_info, show_config
+from .conv import (conv2d, conv2d_backward, get_workspace_limit, set_workspace_limit,
+                   workspace_limit)
 from .distance import l1_distances
 from .gradcheck import gradcheck, numerical_gradient, relative_error
 from .shapes import (InvalidConfigError, conv_output_size, conv_param_count, pool_output_size,
@@ -20,6 +22,7 @@ __all__ = [
     "resolve_num_threads",
     "InvalidConfigError", "conv_output_size", "pool_output_size", "conv_param_count", "summary",
     "l1_distances",
+    "conv2d", "conv2d_backward", "get_workspace_limit", "set_workspace_limit", "workspace_limit",
     "squared_norm", "squared_norm_backward",
     "gradcheck", "numerical_gradient", "relative_error",
 ]
