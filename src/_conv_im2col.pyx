@@ -29,8 +29,8 @@ cdef inline Py_ssize_t _end_col(Py_ssize_t off, Py_ssize_t width, Py_ssize_t sw,
     return end if end < ow else ow
 
 
-cdef _check_rows(Py_ssize_t stride, Py_ssize_t itemsize, str name):
-    if stride != itemsize:
+cdef _check_rows(Py_ssize_t size, Py_ssize_t stride, Py_ssize_t itemsize, str name):
+    if size > 1 and stride != itemsize:
         raise ValueError(f"{name} must have a contiguous last axis, got stride {stride}")
 
 
@@ -43,7 +43,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, :, :, :, :] col, Py_ss
     cdef Py_ssize_t item, n, c, u, v, i, j, hi, off, lo_j, hi_j, rest
     cdef floating *dst
     cdef const floating *src
-    _check_rows(col.strides[5], sizeof(floating), "col")
+    _check_rows(col.shape[5], col.strides[5], sizeof(floating), "col")
     with nogil:
         for item in prange(nc * c_in * fh * fw, schedule="static", num_threads=num_threads):
             v = item % fw
@@ -84,7 +84,7 @@ def col2im(const floating[:, :, :, :, :, :] dcol, floating[:, :, :, ::1] dx, Py_
     cdef Py_ssize_t item, n, c, u, v, i, j, hi, off, lo_j, hi_j
     cdef floating *row
     cdef const floating *src
-    _check_rows(dcol.strides[5], sizeof(floating), "dcol")
+    _check_rows(dcol.shape[5], dcol.strides[5], sizeof(floating), "dcol")
     with nogil:
         # one (image, channel) plane per iteration: no two threads write the same pixel
         for item in prange(nc * c_in, schedule="static", num_threads=num_threads):
@@ -115,7 +115,7 @@ def copy_add_bias(const floating[:, :, :] src, const floating[::1] b, floating[:
     cdef floating bk
     cdef floating *d
     cdef const floating *s
-    _check_rows(src.strides[2], sizeof(floating), "src")
+    _check_rows(src.shape[2], src.strides[2], sizeof(floating), "src")
     with nogil:
         for item in prange(nn * kk, schedule="static", num_threads=num_threads):
             n = item // kk
