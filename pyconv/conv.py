@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from . import _conv_im2col
+from . import _conv_direct, _conv_im2col
 from ._blas import blas_threads
 from ._geometry import batch_views, conv_geometry
 from ._validation import as_array, as_kernel_input, float_dtype
@@ -241,12 +241,10 @@ def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
 
 
 def _direct_forward(x, w, b, out, g, num_threads):
-    from . import _conv_direct
     _conv_direct.forward(x, w, b, out, *_kernel_args(g, num_threads)[:-1], g.groups, num_threads)
 
 
 def _direct_backward(dout, x, w, dx, dw, g, num_threads):
-    from . import _conv_direct
     args = _kernel_args(g, num_threads)[:-1]
     if dx is not None:
         _conv_direct.backward_input(dout, w, dx, *args, g.groups, num_threads)

@@ -9,7 +9,7 @@ from pyconv.reference import conv2d_backward_naive, conv2d_im2col, conv2d_naive
 
 from _helpers import DTYPES, assert_close
 
-METHODS = ["im2col", "auto"]
+METHODS = ["im2col", "direct", "auto"]
 
 I = np.array([[1, 2, 3, 4], [4, 3, 2, 1], [-1, 0, 1, 2], [0, -2, 4, 0]])
 F = np.array([[1, -1], [0, 2]])
