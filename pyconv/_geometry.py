@@ -108,6 +108,18 @@ def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, s
     return Geometry(n, c, h, w, k, fh, fw, oh, ow, (sh, sw), pad, (dh, dw), groups)
 
 
+def _check_windows_reach_input(n, f, s, p, d, count, axis):
+    """Refuse a dilated window whose taps all fall in padding (possible only when n < d)."""
+    if n >= d:
+        return
+    for i in range(count):
+        if not any(0 <= i * s - p + u * d < n for u in range(f)):
+            raise ValueError(
+                f"pooling window {i} along {axis} has no tap inside the input (size {f}, "
+                f"dilation {d}, padding {p}, stride {s}, input {axis}={n}): every window must "
+                f"hold at least one input element; use less padding or dilation")
+
+
 def pool_geometry(x_shape, size, stride=None, padding=0, dilation=1, strict=True):
     """Check a 4-D pooling call and return its :class:`Geometry` (``k == c``)."""
     n, c, h, w = x_shape
@@ -117,4 +129,6 @@ def pool_geometry(x_shape, size, stride=None, padding=0, dilation=1, strict=True
     dh, dw = pair(dilation, "dilation", 1)
     oh = pool_output_size(h, fh, stride=sh, padding=ph, dilation=dh, strict=strict)
     ow = pool_output_size(w, fw, stride=sw, padding=pw, dilation=dw, strict=strict)
+    _check_windows_reach_input(h, fh, sh, ph, dh, oh, "H")
+    _check_windows_reach_input(w, fw, sw, pw, dw, ow, "W")
     return Geometry(n, c, h, w, c, fh, fw, oh, ow, (sh, sw), (ph, ph, pw, pw), (dh, dw))

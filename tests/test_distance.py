@@ -64,3 +64,89 @@ def test_l1_results_do_not_depend_on_thread_count():
 def test_l1_bad_input(X, Y, error, message):
     with pytest.raises(error, match=message):
         pyconv.l1_distances(X, Y)
+
+
+def topk_oracle(X, Y, k):
+    """The k smallest of each row of the full oracle matrix, ties to the smaller index."""
+    D = l1_two_loops(X, Y)
+    order = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(D, order, 1), order
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_x=st.integers(1, 20), n_y=st.integers(1, 40), d=st.integers(1, 40),
+       data=st.data(), seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(DTYPES))
+def test_topk_matches_stable_argsort_with_ties(n_x, n_y, d, data, seed, dtype):
+    rng = np.random.default_rng(seed)
+    k = data.draw(st.integers(1, n_y))
+    X = rng.integers(-2, 3, (n_x, d)).astype(dtype)  # small integers: many exact ties
+    Y = rng.integers(-2, 3, (n_y, d)).astype(dtype)
+    Y[rng.integers(0, n_y, n_y // 3)] = Y[0]  # duplicate rows
+    dist, idx = pyconv.l1_topk(X, Y, k)
+    want_d, want_i = topk_oracle(X, Y, k)
+    assert dist.dtype == dtype and idx.dtype == np.intp
+    np.testing.assert_array_equal(idx, want_i)
+    np.testing.assert_array_equal(dist, want_d)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_x, n_y, d, k", [(1, 1, 1, 1), (7, 300, 19, 10), (300, 5000, 3, 5),
+                                           (33, 4100, 17, 4100)])
+def test_topk_matches_own_matrix(dtype, n_x, n_y, d, k):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n_x, d)).astype(dtype)
+    Y = rng.standard_normal((n_y, d)).astype(dtype)
+    D = pyconv.l1_distances(X, Y)
+    dist, idx = pyconv.l1_topk(X, Y, k)
+    want = np.argsort(D, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_array_equal(dist, np.take_along_axis(D, want, 1))
+
+
+def test_topk_nan_and_inf_sort_last():
+    X = np.array([[0.0, 0.0], [np.inf, 0.0], [np.nan, 1.0]])
+    Y = np.array([[np.nan, 0.0], [np.inf, 0.0], [1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
+    dist, idx = pyconv.l1_topk(X, Y, 5)
+    want_d, want_i = topk_oracle(X, Y, 5)
+    np.testing.assert_array_equal(idx, want_i)
+    np.testing.assert_array_equal(dist, want_d)
+    np.testing.assert_array_equal(idx[0], [3, 2, 4, 1, 0])  # finite, then inf, then NaN
+    np.testing.assert_array_equal(idx[1], [2, 3, 4, 0, 1])  # inf, then NaN (inf - inf)
+    np.testing.assert_array_equal(idx[2], [0, 1, 2, 3, 4])  # all NaN: index order
+
+
+def test_topk_against_itself():
+    X = np.arange(10).reshape(5, 2)
+    dist, idx = pyconv.l1_topk(X, None, 2)
+    np.testing.assert_array_equal(idx, [[0, 1], [1, 0], [2, 1], [3, 2], [4, 3]])
+    np.testing.assert_array_equal(dist[:, 0], 0)
+
+
+def test_topk_does_not_depend_on_thread_count():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((70, 37)).astype(np.float32)
+    Y = rng.standard_normal((900, 37)).astype(np.float32)
+    one = pyconv.l1_topk(X, Y, 7, num_threads=1)
+    for n in (2, 3, -1):
+        other = pyconv.l1_topk(X, Y, 7, num_threads=n)
+        np.testing.assert_array_equal(one[0], other[0])
+        np.testing.assert_array_equal(one[1], other[1])
+
+
+@pytest.mark.parametrize("k, error, message", [
+    (0, ValueError, r"k must be between 1 and the number of rows of Y \(3\), got 0"),
+    (-1, ValueError, "got -1"),
+    (4, ValueError, r"k must be between 1 and the number of rows of Y \(3\), got 4"),
+    (1.5, TypeError, "k must be an int"),
+    (True, TypeError, "k must be an int"),
+])
+def test_topk_bad_k(k, error, message):
+    with pytest.raises(error, match=message):
+        pyconv.l1_topk(np.ones((2, 2)), np.ones((3, 2)), k)
+
+
+def test_topk_bad_input():
+    with pytest.raises(ValueError, match="same number of columns"):
+        pyconv.l1_topk(np.ones((2, 3)), np.ones((2, 4)), 1)
+    with pytest.raises(TypeError, match="Y must hold real numbers"):
+        pyconv.l1_topk(np.ones((2, 3)), np.ones((2, 3), complex), 1)
