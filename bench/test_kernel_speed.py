@@ -74,5 +74,5 @@ def test_speed(entry, benchmark, threads):
         assert err <= 1.0, f"{contender.label} mismatches the oracle: {err:.3g}× the tolerance"
     del result
     benchmark.group = f"{op.name} {case.name} {dtype} ({op.unit}: {op.work_doc})"
-    benchmark.extra_info.update(work=op.work(case.params), unit=op.unit, call=contender.call)
+    benchmark.extra_info.update(work=op.work(case.params, np.dtype(dtype)), unit=op.unit, call=contender.call)
     benchmark.pedantic(call, rounds=repeats_for(first, BUDGET), warmup_rounds=1)

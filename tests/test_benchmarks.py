@@ -23,10 +23,11 @@ def _bench(*args, cwd):
 
 def test_quick_run_prints_saves_and_compares(tmp_path):
     # run outside the checkout, so that the installed package is imported
-    done = _bench("--quick", "--only", "l1", "--case", "tiny", "--budget", "0", "--json", "run.json",
-                  cwd=tmp_path)
+    done = _bench("--quick", "--case", "tiny", "--budget", "0", "--json", "run.json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "l1_distances · float32" in done.stdout and "peers:" in done.stdout
+    assert "peers:" in done.stdout
+    for name in OPS:  # every family's tiny case ran
+        assert f"{name} · float32" in done.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # nothing else written
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["machine"]["cpu"] and run["machine"]["pyconv"]["OpenMP"]
@@ -74,14 +75,21 @@ def test_plot_writes_a_png(tmp_path):
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("family", ["conv", "pool", "l1"])
+def test_only_keeps_one_family(family):
+    selected, left_out = select(only=family)
+    assert all(op.family == family for op, _ in selected)
+    assert all(op.family == family for op in OPS.values() if op.name in " ".join(left_out))
+
+
 def test_quick_scales_every_case_down():
-    full = {
-        (op.name, case.name): op.work(case.params) for op, case in select()[0]}
+    f32 = np.dtype(np.float32)
+    full = {(op.name, case.name): op.work(case.params, f32) for op, case in select()[0]}
     for op, case in select(quick=True)[0]:
         if case.tiny:
-            assert op.work(case.params) == full[op.name, case.name]
+            assert op.work(case.params, f32) == full[op.name, case.name]
         else:
-            assert op.work(case.params) < full[op.name, case.name] / 4
+            assert op.work(case.params, f32) < full[op.name, case.name] / 4
 
 
 @pytest.mark.parametrize("first, budget, expected", [(0.001, 0.1, 100), (0.01, 0.1, 10),

@@ -26,7 +26,7 @@ def make_inputs(p, dtype, rng):
                 Y=rng.standard_normal((p["n_y"], p["d"])).astype(dtype))
 
 
-def work(p):
+def work(p, dtype):
     """G pairs: n_x·n_y·d, as issue 5 counts them."""
     return p["n_x"] * p["n_y"] * p["d"] / 1e9
 

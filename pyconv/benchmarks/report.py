@@ -20,7 +20,7 @@ def _number(x):
 
 def _speedup_cell(ours, theirs):
     if theirs["status"] == "ok":
-        return f"{theirs['median'] / ours['median']:.2f}"
+        return f"{theirs['median'] / ours['median']:.3g}"
     return "—" if theirs["status"] == "skipped" else theirs["status"]
 
 

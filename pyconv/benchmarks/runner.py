@@ -45,7 +45,7 @@ def run_case(op, case, dtype, threads, budget, progress=None):
         entries carry ``times``, ``median`` (seconds) and ``throughput``.
     """
     inputs = op.make_inputs(case.params, np.dtype(dtype), np.random.default_rng(0))
-    work = op.work(case.params)
+    work = op.work(case.params, np.dtype(dtype))
     entries, expected = [], None
     for contender in _oracle_first(op.contenders):
         entry = dict(label=contender.label, role=contender.role, call=contender.call)

@@ -60,7 +60,7 @@ def float32_only(case, dtype):
 class Op:
     """An operation pyconv times: its cases, how to build inputs, measure and check it.
 
-    ``name`` is the pyconv function timed (``pyconv.<name>``). ``work(params)``
+    ``name`` is the pyconv function timed (``pyconv.<name>``). ``work(params, dtype)``
     is the amount of work of one call in the unit's numerator (GFLOP, GB or
     G pairs), so throughput is ``work / seconds``; ``work_doc`` says how it is
     counted. ``make_inputs(params, dtype, rng)`` returns a dict of arrays;
