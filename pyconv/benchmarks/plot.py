@@ -48,7 +48,8 @@ def plot(records, path, title="pyconv speed-up"):
             for contender, up in ups.items():
                 ax.barh(y, up, height=0.8, color=COLOURS.get(contender, "#9467bd"),
                         label=None if contender in seen else contender)
-                ax.text(up, y, f" {up:.2g}×", va="center", fontsize=7)
+                ax.text(up, y, f" {up:.0f}×" if up >= 10 else f" {up:.2g}×", va="center",
+                        fontsize=7)
                 seen.add(contender)
                 y += 1
             ticks.append((start + y - 1) / 2)

@@ -60,18 +60,19 @@ def results_table(records):
         rows, notes = [], []
         for rec in recs:
             by_label = {c["label"]: c for c in rec["contenders"]}
+            case, shape = rec["case"], rec["shape"]
             for ours in rec["contenders"]:
                 if ours["role"] != "pyconv":
                     continue
                 kernel = ours["label"].replace("pyconv", "").strip() or "pyconv"
                 if ours["status"] != "ok":
-                    rows.append([rec["case"], rec["shape"], kernel, ours["status"], "—"]
-                                + ["—"] * len(refs))
-                    continue
-                rows.append([rec["case"], rec["shape"], kernel, _number(ours["median"] * 1e3),
-                             _number(ours["throughput"])]
-                            + [_speedup_cell(ours, by_label[r]) if r in by_label else "—"
-                               for r in refs])
+                    rows.append([case, shape, kernel, ours["status"], "—"] + ["—"] * len(refs))
+                else:
+                    rows.append([case, shape, kernel, _number(ours["median"] * 1e3),
+                                 _number(ours["throughput"])]
+                                + [_speedup_cell(ours, by_label[r]) if r in by_label else "—"
+                                   for r in refs])
+                case = shape = ""  # named once per case
             notes += [f"  {rec['case']}, {c['label']}: {c['status']}: {c['detail']}"
                       for c in rec["contenders"] if c["status"] in ("mismatch", "error")]
         title = (f"{op} · {dtype} · {unit} = {recs[0]['work_doc']} · "
