@@ -20,6 +20,7 @@ GRID = [
     (2, 3, 4, 7, 9, 3, 2, {}),                                        # FH != FW
     (2, 3, 4, 9, 7, 2, 5, {"padding": (1, 2)}),
     (3, 2, 5, 6, 6, 1, 1, {}),                                        # 1x1, stride 1
+    (2, 3, 4, 16, 17, 1, 1, {}),                                      # 1x1, in place
     (2, 4, 3, 7, 8, 1, 1, {"stride": 2, "strict": False}),            # 1x1, stride 2
     (2, 2, 3, 9, 9, 2, 2, {"stride": 5, "padding": 3, "strict": False}),  # stride > kernel
     (2, 3, 2, 8, 7, 4, 2, {"padding": "same"}),                       # even kernel, "same"
