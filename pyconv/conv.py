@@ -16,7 +16,7 @@ import numpy as np
 from . import _conv_direct, _conv_im2col
 from ._blas import blas_threads
 from ._geometry import batch_views, conv_geometry
-from ._validation import as_array, as_kernel_input, float_dtype
+from ._validation import as_array, as_kernel_input, empty, float_dtype
 from .threads import resolve_num_threads
 
 METHODS = ("auto", "direct", "im2col")
@@ -147,7 +147,8 @@ def _prepare(x, w, extra, stride, padding, dilation, groups, strict):
     x4, w4, _ = batch_views(x, w)
     g = conv_geometry(x4.shape, w4.shape, stride, padding, dilation, groups, strict)
     out_shape = g.out_shape[4 - x.ndim:]  # the result's shape, for x of any accepted ndim
-    return as_kernel_input(x4, dtype), as_kernel_input(w4, dtype), g, out_shape, dtype
+    return (as_kernel_input(x4, dtype, "x"), as_kernel_input(w4, dtype, "w"), g, out_shape,
+            dtype)
 
 
 def _chunk_images(g, itemsize):
@@ -219,13 +220,13 @@ def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
     chunk = _chunk_images(g, x.itemsize)
     buf = np.empty(chunk * g.c * g.fh * g.fw * p, x.dtype)
     dbuf = np.empty(g.k * chunk * p, x.dtype)
-    empty = np.empty(0, x.dtype)
+    no_bias = np.empty(0, x.dtype)
     for n0 in range(0, g.n, chunk):
         m = min(chunk, g.n - n0)
         # dout of the chunk as (G, K/G, m*OH*OW): images side by side
         d3 = dbuf[:g.k * m * p].reshape(g.k, m, p)
-        _conv_im2col.copy_add_bias(dout[n0:n0 + m].reshape(m, g.k, p).transpose(1, 0, 2), empty,
-                                   d3, num_threads)
+        _conv_im2col.copy_add_bias(dout[n0:n0 + m].reshape(m, g.k, p).transpose(1, 0, 2),
+                                   no_bias, d3, num_threads)
         d3 = d3.reshape(groups, kg, m * p)
         six, cols = _column_views(buf, g, m)
         if dw3 is not None:
@@ -352,11 +353,10 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         bc = np.empty(0, dtype)
     else:
         if extra[0].shape != (g.k,):
-            raise ValueError(f"b must have shape ({g.k},) (one bias per filter), got "
-                             f"{extra[0].shape}")
-        bc = as_kernel_input(extra[0], dtype)
+            raise ValueError(f"b must have shape ({g.k},), got {extra[0].shape}")
+        bc = as_kernel_input(extra[0], dtype, "b")
     n_threads = resolve_num_threads(num_threads)
-    out = np.empty(g.out_shape, dtype)
+    out = empty(g.out_shape, dtype)
     if _resolve_method(method, g) == "direct":
         _direct_forward(xc, wc, bc, out, g, n_threads)
     else:
@@ -438,10 +438,10 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     if dout.shape != out_shape:
         raise ValueError(f"dout must have the forward output's shape {out_shape}, got "
                          f"{dout.shape}")
-    d4 = as_kernel_input(dout.reshape(g.out_shape), dtype)
+    d4 = as_kernel_input(dout.reshape(g.out_shape), dtype, "dout")
     n_threads = resolve_num_threads(num_threads)
-    dx = np.empty(xc.shape, dtype) if "dx" in need else None
-    dw = np.empty(wc.shape, dtype) if "dw" in need else None
+    dx = empty(xc.shape, dtype, "dx") if "dx" in need else None
+    dw = empty(wc.shape, dtype, "dw") if "dw" in need else None
     db = None
     if "db" in need:
         db = np.empty(g.k, dtype)
