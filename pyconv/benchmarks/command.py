@@ -10,7 +10,7 @@ from .runner import run
 from .table import select
 
 FAMILY_NAMES = ("conv", "pool", "l1")
-BUDGET = {False: 1.5, True: 0.15}  # seconds of timed calls per contender, full and --quick
+BUDGET = {False: 1.5, True: 0.05}  # seconds of timed calls per contender, full and --quick
 
 DESCRIPTION = """\
 Time pyconv's kernels beside their NumPy oracles and the peers that are
@@ -35,7 +35,7 @@ def add_parser(commands):
                    help="dtypes to time (default: float32)")
     p.add_argument("--budget", type=float, metavar="SECONDS",
                    help="seconds of timed calls per contender and case, after a warm-up of at "
-                        "most 0.1 s (default 1.5, 0.15 with --quick); at least 3 calls are timed "
+                        "most 0.1 s (default 1.5, 0.05 with --quick); at least 3 calls are timed "
                         "(1 for calls over a second)")
     p.add_argument("--json", metavar="FILE", help="save results and machine facts as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="save a chart of the speed-ups (matplotlib)")
