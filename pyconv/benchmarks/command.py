@@ -1,4 +1,5 @@
 """``pyconv bench``: time the table, print it, save it, chart it, compare two runs."""
+import importlib.util
 import json
 import sys
 
@@ -94,6 +95,13 @@ def bench(args):
             return 2
         print(compare_table(old, new))
         return 0
+    needed = ("tqdm", "threadpoolctl") + (("matplotlib",) if args.plot else ())
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"pyconv bench needs {', '.join(missing)}: pip install {' '.join(missing)} "
+              f"(or install pyconv with its bench extra: pip install \".[bench]\")",
+              file=sys.stderr)
+        return 2
     try:
         threads = resolve_num_threads(args.threads)
     except (TypeError, ValueError) as exc:
