@@ -7,7 +7,7 @@ is ``x`` zero-padded and ``g = k // (K/groups)`` is the filter's group.
 import numpy as np
 
 from .._geometry import batch_views, conv_geometry
-from .._validation import as_array, float_dtype
+from .._validation import as_array, check_shape, float_dtype
 
 
 def _prepare(x, w, b, stride, padding, dilation, groups, strict):
@@ -109,7 +109,9 @@ def conv2d_backward_naive(dout, x, w, *, stride=1, padding=0, dilation=1, groups
     db : ndarray, shape (K,)
     """
     x4, w4, _, xp, g, _ = _prepare(x, w, None, stride, padding, dilation, groups, False)
-    d4 = np.asarray(dout, dtype=xp.dtype).reshape(g.out_shape)
+    d = check_shape(as_array(dout, "dout"), g.out_shape[4 - np.ndim(x):], "dout",
+                    "the forward output's shape")
+    d4 = d.astype(xp.dtype).reshape(g.out_shape)
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w4)
     for n in range(g.n):
