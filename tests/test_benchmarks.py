@@ -23,7 +23,8 @@ def _bench(*args, cwd):
 
 def test_quick_run_prints_saves_and_compares(tmp_path):
     # run outside the checkout, so that the installed package is imported
-    done = _bench("--quick", "--case", "tiny", "--budget", "0", "--json", "run.json", cwd=tmp_path)
+    done = _bench("--quick", "--case", "tiny", "--budget", "0", "--threads", "1", "--json", "run.json",
+                  cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "peers:" in done.stdout
     for name in OPS:  # every family's tiny case ran
