@@ -4,7 +4,7 @@ import json
 import sys
 
 from ..threads import resolve_num_threads
-from .machine import cpu_model, machine_info
+from .machine import busy_warning, cpu_model, load_average, machine_info
 from .peers import PEERS, versions
 from .report import compare_table, load_run, results_table
 from .runner import run
@@ -115,8 +115,9 @@ def bench(args):
     print(f"pyconv {info['pyconv']['pyconv']} bench{' --quick' if args.quick else ''}: "
           f"{cpu_model()}, {threads} threads, OpenMP {info['pyconv']['OpenMP']}, "
           f"NumPy {info['pyconv']['numpy']} with {info['pyconv']['numpy BLAS']}")
-    for line in _peer_lines() + left_out:
-        print(line)
+    for line in _peer_lines() + left_out + [busy_warning(info["cores"]["usable"])]:
+        if line:
+            print(line)
     if not selected:
         print("pyconv bench: no case selected", file=sys.stderr)
         return 2
@@ -126,6 +127,7 @@ def bench(args):
         records = run(selected, args.dtype, threads, budget, progress)
     finally:
         progress.close()
+    info["load_average_after"] = load_average()
     print()
     print(results_table(records))
     if args.json:

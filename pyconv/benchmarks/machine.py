@@ -45,6 +45,23 @@ def _threadpools():
     return [{k: pool.get(k) for k in keep} for pool in threadpool_info()]
 
 
+def load_average():
+    """The 1-minute load average (runnable processes), None where the OS has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def busy_warning(usable_cores):
+    """A line saying that timings will be noisy, when other processes keep the cores busy."""
+    load = load_average()
+    if load is not None and load > 0.5 * usable_cores:
+        return (f"warning: load average {load} on {usable_cores} cores: other processes are "
+                f"running, timings will be noisy (ratios within one run are fairer)")
+    return None
+
+
 def machine_info(threads):
     """Facts about this machine and this run, for ``--json``.
 
@@ -62,7 +79,8 @@ def machine_info(threads):
         :func:`pyconv.config.config` reports: build flags, OpenMP, NumPy's
         BLAS), ``peers`` (versions, None where missing), ``threadpools`` (the
         BLAS and OpenMP libraries loaded, by threadpoolctl), ``env`` (set
-        variables that change the numbers) and ``date`` (UTC).
+        variables that change the numbers), ``load_average`` (1 minute, at
+        the start) and ``date`` (UTC).
     """
     info = _cpuinfo()
     flags = (info.get("flags") or info.get("Features") or "").split()
@@ -77,5 +95,6 @@ def machine_info(threads):
         "peers": versions(),
         "threadpools": _threadpools(),
         "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ},
+        "load_average": load_average(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
