@@ -94,6 +94,6 @@ def test_quick_scales_every_case_down():
 
 
 @pytest.mark.parametrize("first, budget, expected", [(0.001, 0.1, 100), (0.01, 0.1, 10),
-                                                     (0.5, 0.1, 3), (2.0, 1.0, 1)])
+                                                     (0.5, 0.1, 3), (2.0, 1.0, 0)])
 def test_repeats_fill_the_budget_within_bounds(first, budget, expected):
     assert repeats_for(first, budget) == expected

@@ -36,8 +36,8 @@ def add_parser(commands):
                    help="dtypes to time (default: float32)")
     p.add_argument("--budget", type=float, metavar="SECONDS",
                    help="seconds of timed calls per contender and case, after a warm-up of at "
-                        "most 0.1 s (default 1.5, 0.05 with --quick); at least 3 calls are timed "
-                        "(1 for calls over a second)")
+                        "most 0.1 s (default 1.5, 0.05 with --quick); at least 3 calls are timed; "
+                        "a checked call of over a second is the one sample")
     p.add_argument("--json", metavar="FILE", help="save results and machine facts as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="save a chart of the speed-ups (matplotlib)")
     p.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),

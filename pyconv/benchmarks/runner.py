@@ -77,7 +77,9 @@ def run_case(op, case, dtype, threads, budget, progress=None):
                          detail=f"error {err:.3g}× the tolerance against the oracle")
             continue
         del result
-        times = time_block(call, repeats_for(first, budget), min(WARM_UP_SECONDS, budget) - first)
+        repeats = repeats_for(first, budget)
+        times = time_block(call, repeats, min(WARM_UP_SECONDS, budget) - first) if repeats \
+            else [first]
         median = float(np.median(times))
         entry.update(status="ok", times=times, median=median, throughput=work / median)
     return dict(op=op.name, family=op.family, case=case.name, tiny=case.tiny, dtype=dtype,
