@@ -2,21 +2,8 @@
 import numpy as np
 
 from . import _distance
-from ._validation import as_array, as_kernel_input, float_dtype
+from ._validation import as_array, as_kernel_input, check_out, empty, float_dtype
 from .threads import resolve_num_threads
-
-
-def _check_out(out, shape, dtype):
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
-    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous \
-            or not out.flags.writeable:
-        raise ValueError(
-            f"out must be a writeable C-contiguous {dtype} array of shape {shape}, got "
-            f"{out.dtype} {out.shape} (C-contiguous={out.flags.c_contiguous}, "
-            f"writeable={out.flags.writeable})"
-        )
-    return out
 
 
 def l1_distances(X, Y=None, *, out=None, num_threads=None):
@@ -54,9 +41,10 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
     """
     X, Y, dtype = _check_pair(X, Y)
     shape = (X.shape[0], Y.shape[0])
-    D = np.empty(shape, dtype) if out is None else _check_out(out, shape, dtype)
-    Xc = as_kernel_input(X, dtype)
-    Yc = Xc if Y is X else as_kernel_input(Y, dtype)
+    Xc = as_kernel_input(X, dtype, "X")
+    Yc = Xc if Y is X else as_kernel_input(Y, dtype, "Y")
+    D = empty(shape, dtype, "the distances", align=64) if out is None else check_out(
+        out, shape, dtype, (Xc, Yc))
     _distance.l1_distances(Xc, Yc, D, resolve_num_threads(num_threads))
     return D
 
@@ -68,6 +56,9 @@ def _check_pair(X, Y):
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"X and Y must have the same number of columns (features), got "
                          f"X {X.shape} and Y {Y.shape}")
+    if X.shape[1] == 0:
+        raise ValueError(f"X and Y must have at least one column (feature), got X {X.shape} "
+                         f"and Y {Y.shape}")
     return X, Y, float_dtype(X, Y)
 
 
@@ -126,9 +117,9 @@ def l1_topk(X, Y, k, *, num_threads=None):
     X, Y, dtype = _check_pair(X, Y)
     n_x, n_y = X.shape[0], Y.shape[0]
     k = _check_k(k, n_y)
-    Xc = as_kernel_input(X, dtype)
-    Yc = Xc if Y is X else as_kernel_input(Y, dtype)
-    distances = np.empty((n_x, k), dtype)
-    indices = np.empty((n_x, k), np.intp)
+    Xc = as_kernel_input(X, dtype, "X")
+    Yc = Xc if Y is X else as_kernel_input(Y, dtype, "Y")
+    distances = empty((n_x, k), dtype, "the distances")
+    indices = empty((n_x, k), np.intp, "the indices")
     _distance.l1_topk(Xc, Yc, distances, indices, resolve_num_threads(num_threads))
     return distances, indices

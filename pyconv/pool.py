@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _pool
 from ._geometry import batch_views, pool_geometry
-from ._validation import as_array, as_kernel_input, check_int, float_dtype
+from ._validation import as_array, as_kernel_input, check_int, empty, float_dtype
 from .threads import resolve_num_threads
 
 
@@ -32,7 +32,7 @@ def _check_dout(dout, g, ndim, dtype):
     expected = g.out_shape[4 - ndim:]
     if dout.shape != expected:
         raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
-    return as_kernel_input(dout.reshape(g.out_shape), dtype)
+    return as_kernel_input(dout.reshape(g.out_shape), dtype, "dout")
 
 
 def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
@@ -94,14 +94,14 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
            [0., 4.]])
     >>> out, idx = pyconv.max_pool2d(I, 2, return_indices=True)
     >>> idx
-    array([[ 4,  2],
-           [ 8, 14]])
+    array([[ 4,  3],
+           [ 9, 14]])
     """
     x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, strict)
-    out = np.empty(g.out_shape, dtype)
-    indices = np.empty(g.out_shape, np.int64) if return_indices else None
+    out = empty(g.out_shape, dtype, "the pooled output")
+    indices = empty(g.out_shape, np.int64, "the indices") if return_indices else None
     if out.size:
-        _pool.max_pool2d(as_kernel_input(x4, dtype), out, indices, _kernel_geometry(g),
+        _pool.max_pool2d(as_kernel_input(x4, dtype, "x"), out, indices, _kernel_geometry(g),
                          resolve_num_threads(num_threads))
     if return_indices:
         return restore(out), restore(indices)
@@ -155,9 +155,9 @@ def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, stric
     array([[6., 6.]])
     """
     x4, dtype, g, restore = _prepare(x, size, stride, padding, 1, strict)
-    out = np.empty(g.out_shape, dtype)
+    out = empty(g.out_shape, dtype, "the pooled output")
     if out.size:
-        _pool.avg_pool2d(as_kernel_input(x4, dtype), out, _kernel_geometry(g),
+        _pool.avg_pool2d(as_kernel_input(x4, dtype, "x"), out, _kernel_geometry(g),
                          bool(count_include_pad), resolve_num_threads(num_threads))
     return restore(out)
 
@@ -176,7 +176,7 @@ def _check_indices(indices, g, ndim):
         if low < 0 or high >= g.h * g.w:
             raise ValueError(f"indices must lie in [0, H*W) = [0, {g.h * g.w}) (flat positions "
                              f"in each {g.h}x{g.w} plane), got values from {low} to {high}")
-    return as_kernel_input(indices.reshape(g.out_shape), np.int64)
+    return as_kernel_input(indices.reshape(g.out_shape), np.int64, "indices")
 
 
 def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, indices=None,
@@ -225,17 +225,15 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
     x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, False)
     d4 = _check_dout(dout, g, x.ndim, dtype)
     idx = None if indices is None else _check_indices(indices, g, x.ndim)
-    dx = np.empty(x4.shape, dtype)
+    dx = empty(x4.shape, dtype, "dx")
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)
     if idx is not None:
         _pool.max_pool2d_backward(d4, idx, dx, n_threads)
     else:
-        values = np.empty((n_threads, g.oh * g.ow), dtype)
-        winners = np.empty((n_threads, g.oh * g.ow), np.int64)
-        _pool.max_pool2d_backward_recompute(d4, as_kernel_input(x4, dtype), dx,
-                                            _kernel_geometry(g), values, winners, n_threads)
+        _pool.max_pool2d_backward_recompute(d4, as_kernel_input(x4, dtype, "x"), dx,
+                                            _kernel_geometry(g), n_threads)
     return restore(dx)
 
 
@@ -286,13 +284,12 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
     x_shape = _check_shape(x_shape)
     d = as_array(dout, "dout")
     dtype = float_dtype(d)
-    x4, _, restore = batch_views(np.empty(x_shape, dtype))
+    x4, _, restore = batch_views(np.broadcast_to(np.zeros((), dtype), x_shape))
     g = pool_geometry(x4.shape, size, stride, padding, 1, False)
     d4 = _check_dout(d, g, len(x_shape), dtype)
-    dx = np.empty(x4.shape, dtype)
+    dx = empty(x4.shape, dtype, "dx")
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)
-    _pool.avg_pool2d_backward(d4, dx, _kernel_geometry(g), bool(count_include_pad),
-                              np.empty((n_threads, g.ow), dtype), n_threads)
+    _pool.avg_pool2d_backward(d4, dx, _kernel_geometry(g), bool(count_include_pad), n_threads)
     return restore(dx)
