@@ -5,8 +5,10 @@ exactly the same calls.
 """
 import dataclasses
 
-from ._validation import check_int, pair
-from .shapes import conv_output_size, pool_output_size
+from ._validation import check_bool, check_int, pair
+from .shapes import InvalidConfigError, conv_output_size, pool_output_size
+
+INT_MAX = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,24 @@ class Geometry:
     pad: tuple
     dilation: tuple
     groups: int = 1
+
+    def __post_init__(self):
+        values = (self.n, self.c, self.h, self.w, self.k, self.fh, self.fw, self.oh, self.ow,
+                  *self.stride, *self.pad, *self.dilation, self.groups)
+        if max(values) <= INT_MAX and max(self.h + self.pad[0] + self.pad[1],
+                                          self.w + self.pad[2] + self.pad[3]) <= INT_MAX:
+            return
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if v > INT_MAX:
+                    raise ValueError(f"{field.name}={value} is too large: kernels take sizes, "
+                                     f"strides, paddings and dilations up to 2**31 - 1")
+        padded = (self.h + self.pad[0] + self.pad[1], self.w + self.pad[2] + self.pad[3])
+        if max(padded) > INT_MAX:
+            raise ValueError(f"the padded input {padded} is too large: kernels index rows and "
+                             f"columns up to 2**31 - 1 (padding {self.pad}, dilation "
+                             f"{self.dilation})")
 
     @property
     def out_shape(self):
@@ -59,6 +79,14 @@ def batch_views(x, w=None):
     return x4, w4, restore
 
 
+def _along(axis, size_of, n, f, **options):
+    """``size_of(n, f, **options)``, with the axis named in the message of an invalid one."""
+    try:
+        return size_of(n, f, **options)
+    except InvalidConfigError as exc:
+        raise InvalidConfigError(f"along {axis} (input {n}, window {f}): {exc}") from None
+
+
 def _same_padding(f, dilation):
     total = dilation * (f - 1)
     return total // 2, total - total // 2
@@ -73,6 +101,7 @@ def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, s
     """
     n, c, h, w = x_shape
     k, cg, fh, fw = w_shape
+    strict = check_bool(strict, "strict")
     sh, sw = pair(stride, "stride", 1)
     dh, dw = pair(dilation, "dilation", 1)
     groups = check_int(groups, "groups", 1)
@@ -85,36 +114,51 @@ def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, s
     if min(c, k, fh, fw, h, w) < 1:
         raise ValueError(f"x and w must have non-empty channel and spatial dimensions, got "
                          f"x {x_shape}, w {w_shape}")
-    if isinstance(padding, str):
-        if padding == "valid":
-            pad = (0, 0, 0, 0)
-        elif padding == "same":
-            if (sh, sw) != (1, 1):
-                raise ValueError(f"padding='same' needs stride 1, got stride={stride!r}")
-            pad = _same_padding(fh, dh) + _same_padding(fw, dw)
-        else:
-            raise ValueError(f"padding must be an int, an (h, w) pair, 'valid' or 'same', "
-                             f"got {padding!r}")
-        oh = h + pad[0] + pad[1] - dh * (fh - 1)
-        ow = w + pad[2] + pad[3] - dw * (fw - 1)
-        if min(oh, ow) < 1:
-            raise ValueError(f"kernel ({fh}, {fw}) with dilation ({dh}, {dw}) is larger than "
-                             f"the input ({h}, {w})")
+    if isinstance(padding, str) and padding == "same":
+        if (sh, sw) != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1, got stride={stride!r}")
+        pad = _same_padding(fh, dh) + _same_padding(fw, dw)
+        oh, ow = h, w
     else:
+        if isinstance(padding, str):
+            if padding != "valid":
+                raise ValueError(f"padding must be an int, an (h, w) pair, 'valid' or 'same', "
+                                 f"got {padding!r}")
+            padding = 0  # "valid" is no padding, whatever the stride
         ph, pw = pair(padding, "padding", 0)
         pad = (ph, ph, pw, pw)
-        oh = conv_output_size(h, fh, stride=sh, padding=ph, dilation=dh, strict=strict)
-        ow = conv_output_size(w, fw, stride=sw, padding=pw, dilation=dw, strict=strict)
+        oh = _along("H", conv_output_size, h, fh, stride=sh, padding=ph, dilation=dh,
+                    strict=strict)
+        ow = _along("W", conv_output_size, w, fw, stride=sw, padding=pw, dilation=dw,
+                    strict=strict)
     return Geometry(n, c, h, w, k, fh, fw, oh, ow, (sh, sw), pad, (dh, dw), groups)
+
+
+def _check_windows_reach_input(n, f, s, p, d, count, axis):
+    """Refuse a dilated window whose taps all fall in padding (possible only when n < d)."""
+    if n >= d:
+        return
+    for i in range(count):
+        if not any(0 <= i * s - p + u * d < n for u in range(f)):
+            raise ValueError(
+                f"pooling window {i} along {axis} has no tap inside the input (size {f}, "
+                f"dilation {d}, padding {p}, stride {s}, input {axis}={n}): every window must "
+                f"hold at least one input element; use less padding or dilation")
 
 
 def pool_geometry(x_shape, size, stride=None, padding=0, dilation=1, strict=True):
     """Check a 4-D pooling call and return its :class:`Geometry` (``k == c``)."""
     n, c, h, w = x_shape
+    if min(c, h, w) < 1:
+        raise ValueError(f"x must have non-empty channel and spatial dimensions (C, H, W >= 1), "
+                         f"got shape {x_shape}")
+    strict = check_bool(strict, "strict")
     fh, fw = pair(size, "size", 1)
     sh, sw = (fh, fw) if stride is None else pair(stride, "stride", 1)
     ph, pw = pair(padding, "padding", 0)
     dh, dw = pair(dilation, "dilation", 1)
-    oh = pool_output_size(h, fh, stride=sh, padding=ph, dilation=dh, strict=strict)
-    ow = pool_output_size(w, fw, stride=sw, padding=pw, dilation=dw, strict=strict)
+    oh = _along("H", pool_output_size, h, fh, stride=sh, padding=ph, dilation=dh, strict=strict)
+    ow = _along("W", pool_output_size, w, fw, stride=sw, padding=pw, dilation=dw, strict=strict)
+    _check_windows_reach_input(h, fh, sh, ph, dh, oh, "H")
+    _check_windows_reach_input(w, fw, sw, pw, dw, ow, "W")
     return Geometry(n, c, h, w, c, fh, fw, oh, ow, (sh, sw), (ph, ph, pw, pw), (dh, dw))

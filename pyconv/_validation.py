@@ -5,6 +5,7 @@ here, once per public call, with messages that name the argument, what was
 given and what was expected.
 """
 import numbers
+import os
 
 import numpy as np
 
@@ -22,12 +23,19 @@ def as_array(a, name, ndim=None):
     """
     if a is None:
         raise TypeError(f"{name} must be an array, got None")
-    arr = np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, objects NumPy cannot read
+        raise ValueError(f"{name} must be a rectangular array of numbers, got a "
+                         f"{type(a).__name__} NumPy cannot convert: {exc}") from None
     kind = arr.dtype.kind
     if kind not in "iuf":
         raise TypeError(
             f"{name} must hold real numbers (float or integer), got dtype {arr.dtype}"
         )
+    if kind == "f" and arr.dtype.itemsize > 8:
+        raise TypeError(f"{name} has dtype {arr.dtype}, wider than the float64 pyconv computes "
+                        f"in: pass {name}.astype(np.float64)")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
@@ -50,14 +58,109 @@ def float_dtype(*arrays):
     return np.dtype(dtype.type)  # native byte order
 
 
-def as_kernel_input(arr, dtype):
-    """C-contiguous, native-order ``dtype`` view of ``arr``: a copy only when needed."""
+def as_kernel_input(arr, dtype, name="input"):
+    """C-contiguous, native-order ``dtype`` view of ``arr``: a copy only when needed.
+
+    A copy that could not fit in memory is refused before it is made.
+    """
+    if not (arr.flags.c_contiguous and arr.dtype == dtype):
+        check_fits(arr.shape, dtype, f"a contiguous {np.dtype(dtype)} copy of {name}")
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+SMALL_ALLOCATION = 1 << 28  # bytes: smaller arrays are allocated unchecked
+
+
+def _memory_limit():
+    """Bytes an allocation may take: available RAM plus free swap (physical RAM off Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
+        return info["MemAvailable"] + info.get("SwapFree", 0)
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits(shape, dtype, what):
+    """Refuse, before allocating, an array of ``shape`` and ``dtype`` that cannot fit in memory.
+
+    NumPy's own refusal comes only past the machine's overcommit limit; below
+    it the allocation succeeds and the process is killed when the kernel
+    writes. Sizes are multiplied in Python integers, so nothing overflows.
+    """
+    nbytes = np.dtype(dtype).itemsize
+    for s in shape:
+        nbytes *= int(s)
+    if nbytes <= SMALL_ALLOCATION:
+        return  # not worth reading /proc/meminfo (hundreds of microseconds on a busy machine)
+    limit = _memory_limit()
+    if nbytes > np.iinfo(np.intp).max or (limit is not None and nbytes > limit):
+        have = "the address space" if limit is None else f"the {limit / 2**30:.1f} GiB available"
+        raise MemoryError(f"{what} of shape {tuple(shape)} ({np.dtype(dtype)}) would need "
+                          f"{nbytes / 2**30:.3g} GiB, more than {have}: use smaller inputs "
+                          f"or process them in batches")
+
+
+def empty(shape, dtype, name="out", align=None):
+    """``np.empty(shape, dtype)`` after :func:`check_fits` (``name`` says what it is for).
+
+    With ``align``, the data starts on an ``align``-byte boundary (so a kernel
+    may use aligned streaming stores).
+    """
+    check_fits(shape, dtype, name)
+    if align is None:
+        return np.empty(shape, dtype)
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + align, np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def check_shape(arr, expected, name, what="shape"):
+    """Refuse ``arr`` unless its shape is ``expected``."""
+    expected = tuple(expected)
+    if arr.shape != expected:
+        raise ValueError(f"{name} must have {what} {expected}, got {arr.shape}")
+    return arr
+
+
+def check_out(out, shape, dtype, inputs=(), name="out"):
+    """Check a caller's output array: right shape and dtype, C-contiguous, writeable, and
+    sharing no memory with the ``inputs`` (a kernel would read what it already wrote)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(out).__name__}")
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous \
+            or not out.flags.writeable:
+        raise ValueError(
+            f"{name} must be a writeable C-contiguous {dtype} array of shape {shape}, got "
+            f"{out.dtype} {out.shape} (C-contiguous={out.flags.c_contiguous}, "
+            f"writeable={out.flags.writeable})"
+        )
+    for arr in inputs:
+        if np.may_share_memory(out, arr):
+            raise ValueError(f"{name} must not share memory with the inputs: pass a separate "
+                             f"array (or out=None)")
+    return out
+
+
+def check_bool(value, name):
+    """Return ``value`` as a bool, refusing anything but True and False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} of type "
+                        f"{type(value).__name__}")
+    return bool(value)
 
 
 def check_int(value, name, minimum=None):
     """Return ``value`` as an int, checking its type and lower bound."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (isinstance(value, bool)
+                                   or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}")
     value = int(value)
     if minimum is not None and value < minimum:

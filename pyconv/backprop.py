@@ -3,6 +3,8 @@
 With ``q = Wx``: ``df/dq = 2q``, ``grad_W f = 2 q x^T`` and
 ``grad_x f = 2 W^T q``.
 """
+import numbers
+
 import numpy as np
 
 from ._validation import as_array, float_dtype
@@ -67,6 +69,9 @@ def squared_norm_backward(W, x, dout=1.0):
     >>> dx.round(3)
     array([-0.112,  0.636])
     """
+    if isinstance(dout, bool) or not isinstance(dout, numbers.Real):
+        raise TypeError(f"dout must be a real number (the loss's gradient with respect to f), "
+                        f"got {dout!r} of type {type(dout).__name__}")
     W, x = _prepare(W, x)
     dq = 2.0 * dout * (W @ x)
     return np.outer(dq, x), W.T @ dq

@@ -1,5 +1,26 @@
 """Numerical gradients by central differences, to test every backward pass."""
+import numbers
+
 import numpy as np
+
+from ._validation import as_array
+
+
+def _check_callable(f):
+    if not callable(f):
+        raise TypeError(f"f must be a callable, got {f!r} of type {type(f).__name__}")
+
+
+def _check_positive(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _check_sequence(value, name):
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list or tuple, got {type(value).__name__}")
+    return value
 
 
 def numerical_gradient(f, x, dout=None, *, eps=1e-6):
@@ -26,8 +47,19 @@ def numerical_gradient(f, x, dout=None, *, eps=1e-6):
     >>> np.allclose(g, [2.0, -4.0])
     True
     """
-    x = np.array(x, dtype=np.float64)
-    weights = 1.0 if dout is None else np.asarray(dout, dtype=np.float64)
+    _check_callable(f)
+    eps = _check_positive(eps, "eps")
+    x = np.array(as_array(x, "x"), dtype=np.float64)
+    weights = 1.0 if dout is None else as_array(dout, "dout").astype(np.float64)
+    if dout is not None:
+        shape = np.shape(f(x))
+        try:
+            fits = np.broadcast_shapes(weights.shape, shape) == shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"dout must have the shape of f's output {shape} (or broadcast "
+                             f"to it), got {weights.shape}")
     grad = np.empty_like(x)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):
@@ -43,8 +75,10 @@ def numerical_gradient(f, x, dout=None, *, eps=1e-6):
 
 def relative_error(a, b):
     """``max|a - b| / max(max|a|, max|b|)``: 0 for equal arrays, about 1 for unrelated ones."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    a = as_array(a, "a").astype(np.float64)
+    b = as_array(b, "b").astype(np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got a {a.shape} and b {b.shape}")
     scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))
     if scale == 0.0:
         return 0.0
@@ -88,7 +122,13 @@ def gradcheck(f, inputs, grads, dout=None, *, eps=1e-6, rtol=1e-6):
     >>> max(errors) < 1e-6
     True
     """
-    inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
+    _check_callable(f)
+    _check_positive(rtol, "rtol")
+    inputs = [as_array(a, f"inputs[{i}]").astype(np.float64)
+              for i, a in enumerate(_check_sequence(inputs, "inputs"))]
+    if len(_check_sequence(grads, "grads")) != len(inputs):
+        raise ValueError(f"grads must hold one gradient (or None) per input: got {len(grads)} "
+                         f"for {len(inputs)} inputs")
     errors = []
     for i, analytic in enumerate(grads):
         if analytic is None:

@@ -9,7 +9,7 @@ padded input.
 import dataclasses
 import math
 
-from ._validation import check_int, pair
+from ._validation import check_bool, check_int, pair
 
 
 class InvalidConfigError(ValueError):
@@ -23,12 +23,31 @@ def _formula(n, f, stride, padding, dilation):
 
 
 def _working_paddings(n, extent, stride, padding):
-    """The paddings nearest to ``padding`` (one below, one above) that make the size whole."""
-    fits = [p for p in range(0, padding + stride + 1) if (n - extent + 2 * p) % stride == 0
-            and n - extent + 2 * p >= 0]
-    below = [p for p in fits if p < padding]
-    above = [p for p in fits if p > padding]
-    return ([below[-1]] if below else []) + ([above[0]] if above else [])
+    """The paddings nearest to ``padding`` (one below, one above) that make the size whole.
+
+    ``n - extent + 2p`` must be a non-negative multiple of ``stride``: solved
+    as a congruence, so a huge stride or size costs nothing.
+    """
+    base = n - extent
+    step = stride // math.gcd(2, stride)       # the solutions p are spaced by this
+    if stride % 2 == 0 and base % 2:
+        return []                               # 2p + odd is never a multiple of an even stride
+    if stride % 2:
+        first = (-base * pow(2, -1, stride)) % stride
+    else:
+        first = (-base // 2) % step
+    lowest = max(0, -(base // 2))               # p with n - extent + 2p >= 0
+    below = padding - 1 - (padding - 1 - first) % step
+    above = padding + 1 + (first - padding - 1) % step
+    return ([below] if below >= lowest else []) + [above]
+
+
+def _divisors(span, limit=10**6):
+    """Divisors of ``span`` in increasing order, or None when ``span`` is too large to factor."""
+    if span > limit:
+        return None
+    small = [d for d in range(1, math.isqrt(span) + 1) if span % d == 0]
+    return small + [span // d for d in reversed(small) if d * d != span]
 
 
 def conv_output_size(n, f, *, stride=1, padding=0, dilation=1, strict=True):
@@ -80,6 +99,7 @@ def conv_output_size(n, f, *, stride=1, padding=0, dilation=1, strict=True):
     stride = check_int(stride, "stride", 1)
     padding = check_int(padding, "padding", 0)
     dilation = check_int(dilation, "dilation", 1)
+    strict = check_bool(strict, "strict")
     extent = dilation * (f - 1) + 1
     span = n - extent + 2 * padding
     formula = _formula(n, f, stride, padding, dilation)
@@ -94,9 +114,10 @@ def conv_output_size(n, f, *, stride=1, padding=0, dilation=1, strict=True):
             hint = "paddings that fit: " + ", ".join(
                 f"{p} (gives {(n - extent + 2 * p) // stride + 1})" for p in fixes)
         else:
-            strides = [s for s in range(1, span + 1) if span % s == 0]
+            strides = _divisors(span)
+            listed = f"the divisors of {span}" if strides is None else ", ".join(map(str, strides))
             hint = (f"no padding makes stride {stride} fit; strides that fit with padding "
-                    f"{padding}: {', '.join(map(str, strides))}")
+                    f"{padding}: {listed}")
         raise InvalidConfigError(
             f"invalid configuration: {formula} = {span / stride + 1:g} is not a whole number; "
             f"{hint}; or pass strict=False to floor it"
@@ -295,6 +316,7 @@ def parse_layer(spec):
 def _layer_output(kind, o, shape, strict):
     """Output shape and parameter count of one parsed layer on an (H, W, C) or (N,) input."""
     if kind == "fc":
+        check_int(o["n"], "n", 1)
         features = math.prod(shape)
         return (o["n"],), o["n"] * (features + int(bool(o.get("bias", 1))))
     if len(shape) != 3:
@@ -345,9 +367,19 @@ def summary(input_shape, layers, *, strict=True):
     >>> [(r.output_shape, r.params) for r in s.rows]
     [((55, 55, 96), 34944), ((27, 27, 96), 0)]
     """
-    start = parse_shape(input_shape) if isinstance(input_shape, str) else tuple(input_shape)
-    if len(start) != 3:
-        raise ValueError(f"input_shape must be (H, W, C), got {input_shape!r}")
+    if isinstance(input_shape, str):
+        start = parse_shape(input_shape)
+    elif isinstance(input_shape, (tuple, list)) and len(input_shape) == 3:
+        start = tuple(check_int(s, "input_shape entries", 1) for s in input_shape)
+    else:
+        raise ValueError(f"input_shape must be (H, W, C) or a string 'HxWxC', got {input_shape!r}")
+    if isinstance(layers, str) or not isinstance(layers, (list, tuple)):
+        raise TypeError(f"layers must be a list of layer strings such as ['conv:k=96,f=11,s=4'], "
+                        f"got {type(layers).__name__} {layers!r}")
+    for spec in layers:
+        if not isinstance(spec, str):
+            raise TypeError(f"layers must hold strings, got {spec!r} of type "
+                            f"{type(spec).__name__}")
     shape = start
     rows = []
     for i, spec in enumerate(layers, 1):

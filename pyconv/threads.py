@@ -12,6 +12,9 @@ import numbers
 from . import _openmp
 
 _global_num_threads = None
+# OpenMP aborts or crashes when it cannot create the threads asked for (100,000
+# segfaulted here), so larger requests are refused.
+MAX_THREADS = 1024
 _context_num_threads = contextvars.ContextVar("pyconv_num_threads", default=None)
 
 
@@ -36,6 +39,10 @@ def _check_request(n, name="num_threads"):
             f"{name}=0 is not a thread count: use None for all cores, a positive count, "
             f"or a negative one to count back from all cores (-1 = all, -2 = all but one)"
         )
+    if n > max(MAX_THREADS, _openmp.num_procs()):
+        raise ValueError(f"{name}={n} is more threads than pyconv allows "
+                         f"({max(MAX_THREADS, _openmp.num_procs())}); this machine has "
+                         f"{_openmp.num_procs()} processors")
     return int(n)
 
 

@@ -1,22 +1,81 @@
-"""L1 distance kernels."""
-from cython.parallel cimport prange
-from libc.math cimport fabs
+"""L1 distance kernels: thin Cython wrappers over the SIMD/OpenMP C code in src/l1_kernels.h."""
 
 ctypedef fused floating:
     float
     double
 
 
+cdef extern from "l1_kernels.h" nogil:
+    int pc_forced_isa
+    int pc_isa()
+    int pc_l1_f32(const float *X, Py_ssize_t nx, const float *Y, Py_ssize_t ny, Py_ssize_t d,
+                  float *D, int nthreads)
+    int pc_l1_f64(const double *X, Py_ssize_t nx, const double *Y, Py_ssize_t ny, Py_ssize_t d,
+                  double *D, int nthreads)
+    int pc_l1_topk_f32(const float *X, Py_ssize_t nx, const float *Y, Py_ssize_t ny,
+                       Py_ssize_t d, Py_ssize_t k, float *dist, Py_ssize_t *idx, int nthreads)
+    int pc_l1_topk_f64(const double *X, Py_ssize_t nx, const double *Y, Py_ssize_t ny,
+                       Py_ssize_t d, Py_ssize_t k, double *dist, Py_ssize_t *idx, int nthreads)
+
+ISA_NAMES = ("portable", "avx2", "avx512")
+
+
+def isa():
+    """Name of the instruction set the kernels run with now."""
+    return ISA_NAMES[pc_isa()]
+
+
+def force_isa(name):
+    """Run the kernels with instruction set ``name`` (at most the CPU's best); None: the best."""
+    global pc_forced_isa
+    pc_forced_isa = -1 if name is None else ISA_NAMES.index(name)
+
+
 def l1_distances(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] D,
                  int num_threads):
     """Fill D (n_x, n_y) with sum_k |X[i, k] - Y[j, k]|; all C-contiguous, one dtype."""
-    cdef Py_ssize_t i, j, k
     cdef Py_ssize_t n_x = X.shape[0], n_y = Y.shape[0], d = X.shape[1]
-    cdef floating acc
+    cdef int rc
+    if n_x == 0 or n_y == 0:
+        return
+    if d == 0:  # empty sums
+        D[:, :] = 0
+        return
     with nogil:
-        for i in prange(n_x, schedule="static", num_threads=num_threads):
-            for j in range(n_y):
-                acc = 0
-                for k in range(d):
-                    acc = acc + fabs(X[i, k] - Y[j, k])
-                D[i, j] = acc
+        if floating is float:
+            rc = pc_l1_f32(&X[0, 0],
+                           n_x, &Y[0, 0], n_y, d,
+                           &D[0, 0], num_threads)
+        else:
+            rc = pc_l1_f64(&X[0, 0],
+                           n_x, &Y[0, 0], n_y, d,
+                           &D[0, 0], num_threads)
+    if rc != 0:
+        raise MemoryError("l1_distances could not allocate its working block")
+
+
+def l1_topk(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] dist,
+            Py_ssize_t[:, ::1] idx, int num_threads):
+    """Fill dist, idx (n_x, k) with the k nearest rows of Y per row of X; 1 <= k <= n_y."""
+    cdef Py_ssize_t n_x = X.shape[0], n_y = Y.shape[0], d = X.shape[1], k = dist.shape[1]
+    cdef Py_ssize_t i, r
+    cdef int rc
+    if n_x == 0:
+        return
+    if d == 0:  # every distance is 0: the first k indices
+        dist[:, :] = 0
+        for i in range(n_x):
+            for r in range(k):
+                idx[i, r] = r
+        return
+    with nogil:
+        if floating is float:
+            rc = pc_l1_topk_f32(&X[0, 0], n_x,
+                                &Y[0, 0], n_y, d, k,
+                                &dist[0, 0], &idx[0, 0], num_threads)
+        else:
+            rc = pc_l1_topk_f64(&X[0, 0], n_x,
+                                &Y[0, 0], n_y, d, k,
+                                &dist[0, 0], &idx[0, 0], num_threads)
+    if rc != 0:
+        raise MemoryError("l1_topk could not allocate its working block")

@@ -12,7 +12,7 @@ elements in the window (``count_include_pad=False``), as PyTorch defines it.
 import numpy as np
 
 from .._geometry import batch_views, pool_geometry
-from .._validation import as_array, float_dtype
+from .._validation import as_array, check_shape, float_dtype
 
 
 def _prepare(x, size, stride, padding, dilation, strict):
@@ -98,7 +98,12 @@ def max_pool2d_backward_naive(dout, x, size, *, stride=None, padding=0, dilation
         indices = max_pool2d_naive(x4, size, stride=stride, padding=padding,
                                    dilation=dilation, strict=False, return_indices=True)[1]
     idx = np.asarray(indices).reshape(g.n * g.c, -1)
-    d = np.asarray(dout, dtype=x4.dtype).reshape(g.n * g.c, -1)
+    forward_shape = g.out_shape[4 - np.ndim(x):]
+    if indices is not None:
+        check_shape(as_array(indices, "indices"), forward_shape, "indices",
+                    "the forward output's shape")
+    d = check_shape(as_array(dout, "dout"), forward_shape, "dout", "the forward output's shape")
+    d = d.astype(x4.dtype).reshape(g.n * g.c, -1)
     dx = np.zeros((g.n * g.c, g.h * g.w), dtype=x4.dtype)
     for plane in range(g.n * g.c):
         np.add.at(dx[plane], idx[plane], d[plane])
@@ -153,7 +158,10 @@ def avg_pool2d_backward_naive(dout, x_shape, size, *, stride=None, padding=0,
     """
     d = as_array(dout, "dout")
     dtype = float_dtype(d)
+    if not isinstance(x_shape, (tuple, list)):
+        raise TypeError(f"x_shape must be a tuple of ints, got {x_shape!r}")
     x4, g, restore = _prepare(np.empty(x_shape, dtype), size, stride, padding, 1, False)
+    check_shape(d, g.out_shape[4 - len(x_shape):], "dout", "the forward output's shape")
     d4 = d.astype(dtype).reshape(g.out_shape)
     dx = np.zeros(x4.shape, dtype=dtype)
     for i in range(g.oh):

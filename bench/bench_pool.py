@@ -1,0 +1,104 @@
+"""Max pooling speed on real layer shapes: pyconv beside PyTorch and NumPy.
+
+Run from the repository root after building::
+
+    python bench/bench_pool.py [--repeats 30] [--threads N]
+
+For each layer, dtype and pass it prints the median time and GB/s of input
+(bytes of x / time) of pyconv on NCHW input, PyTorch's ``max_pool2d`` on NCHW
+and on channels-last input (backward: autograd from the saved indices), and a
+NumPy strided-slicing max (forward only), and pyconv's speed-up over each.
+Timings are interleaved, one round of every contender at a time, so load on
+a shared machine hits them alike.
+"""
+import argparse
+import time
+
+import numpy as np
+
+import pyconv
+
+LAYERS = {
+    # name: (N, C, H, W, size, stride)
+    "alexnet_pool1": (8, 96, 55, 55, 3, 2),
+    "vgg_pool": (8, 64, 112, 112, 2, 2),
+}
+
+
+def numpy_strided_max(x, size, stride):
+    """Max pooling by one np.maximum per window tap over strided slices (no padding)."""
+    n, c, h, w = x.shape
+    oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
+    out = None
+    for u in range(size):
+        for v in range(size):
+            tap = x[:, :, u:u + stride * (oh - 1) + 1:stride, v:v + stride * (ow - 1) + 1:stride]
+            out = tap.copy() if out is None else np.maximum(out, tap, out=out)
+    return out
+
+
+def contenders(x, size, stride, threads):
+    """name -> (forward callable, backward callable or None) for one input."""
+    import torch
+    torch.set_num_threads(threads)
+    t_nchw = torch.from_numpy(x)
+    t_cl = t_nchw.contiguous(memory_format=torch.channels_last)
+    out, idx = pyconv.max_pool2d(x, size, stride=stride, return_indices=True)
+    dout = np.ones_like(out)
+
+    def torch_pair(t):
+        leaf = t.clone().requires_grad_(True)
+        y = torch.nn.functional.max_pool2d(leaf, size, stride)
+        g = torch.ones_like(y)
+        return (lambda: torch.nn.functional.max_pool2d(t, size, stride),
+                lambda: torch.autograd.grad(y, leaf, g, retain_graph=True))
+
+    return {
+        "pyconv": (lambda: pyconv.max_pool2d(x, size, stride=stride, num_threads=threads),
+                   lambda: pyconv.max_pool2d_backward(dout, x, size, stride=stride, indices=idx,
+                                                      num_threads=threads)),
+        "pyconv_recompute": (None, lambda: pyconv.max_pool2d_backward(
+            dout, x, size, stride=stride, num_threads=threads)),
+        "torch_nchw": torch_pair(t_nchw),
+        "torch_channels_last": torch_pair(t_cl),
+        "numpy_strided": (lambda: numpy_strided_max(x, size, stride), None),
+    }
+
+
+def median_times(calls, repeats):
+    """Median seconds of each callable, timed in interleaved rounds."""
+    for f in calls.values():
+        f()  # warm up
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, f in calls.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=pyconv.get_num_threads())
+    args = parser.parse_args()
+    print(f"threads={args.threads} repeats={args.repeats}; GB/s = bytes of x / median time")
+    print(f"{'layer':14} {'dtype':7} {'pass':8} {'contender':20} {'ms':>8} {'GB/s':>7} "
+          f"{'pyconv x':>9}")
+    rng = np.random.default_rng(0)
+    for name, (n, c, h, w, size, stride) in LAYERS.items():
+        for dtype in (np.float32, np.float64):
+            x = rng.standard_normal((n, c, h, w)).astype(dtype)
+            table = contenders(x, size, stride, args.threads)
+            for p, label in ((0, "forward"), (1, "backward")):
+                calls = {k: v[p] for k, v in table.items() if v[p] is not None}
+                t = median_times(calls, args.repeats)
+                ours = t["pyconv"]
+                for k, sec in t.items():
+                    print(f"{name:14} {np.dtype(dtype).name:7} {label:8} {k:20} "
+                          f"{sec * 1e3:8.3f} {x.nbytes / sec / 1e9:7.2f} {sec / ours:9.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""Max and average pooling (NCHW), forward and backward.
+
+Semantics are those of the oracles in :mod:`pyconv.reference.pool`: a padded
+position never wins a max, a NaN in a window gives NaN (with the first NaN's
+index), ties go to the first maximum in row-major window order, and average
+pooling divides by the window size or, with ``count_include_pad=False``, by
+the number of real elements in the window, as PyTorch does.
+"""
+import numpy as np
+
+from . import _pool
+from ._geometry import batch_views, pool_geometry
+from ._validation import as_array, as_kernel_input, check_int, empty, float_dtype
+from .threads import resolve_num_threads
+
+
+def _kernel_geometry(g):
+    return g.fh, g.fw, g.stride[0], g.stride[1], g.dilation[0], g.dilation[1], g.pad[0], g.pad[2]
+
+
+def _prepare(x, size, stride, padding, dilation, strict):
+    x = as_array(x, "x")
+    dtype = float_dtype(x)
+    x4, _, restore = batch_views(x)
+    g = pool_geometry(x4.shape, size, stride, padding, dilation, strict)
+    return x4, dtype, g, restore
+
+
+def _check_dout(dout, g, ndim, dtype):
+    """dout as a C-contiguous 4-D ``dtype`` array of the forward output's shape."""
+    dout = as_array(dout, "dout")
+    expected = g.out_shape[4 - ndim:]
+    if dout.shape != expected:
+        raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
+    return as_kernel_input(dout.reshape(g.out_shape), dtype, "dout")
+
+
+def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
+               return_indices=False, num_threads=None):
+    """Max pooling over windows of each (H, W) plane.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W)
+        Real numbers; float32 stays float32, integers compute in float64.
+    size : int or (int, int)
+        Window (FH, FW).
+    stride : int or (int, int), optional
+        Step between windows; None means ``size``.
+    padding : int or (int, int), default 0
+        Padding on each side, at most half the window; padded positions
+        never win.
+    dilation : int or (int, int), default 1
+        Spacing between window taps.
+    strict : bool, default True
+        If True, a window that does not tile the padded input is an error;
+        if False, the output size is floored (PyTorch's semantics).
+    return_indices : bool, default False
+        Also return where each maximum is.
+    num_threads : int, optional
+        OpenMP threads; see :func:`pyconv.resolve_num_threads`.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, OH, OW) (fewer leading axes for a 2-D or 3-D ``x``)
+        ``OH = (H + 2*ph - dh*(FH - 1) - 1) / sh + 1``, and likewise ``OW``.
+    indices : ndarray of int64, shape of ``out``, only if ``return_indices``
+        Flat index ``h * W + w`` of each maximum within its (H, W) plane, as
+        PyTorch gives it.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 2-, 3- or 4-D, the padding exceeds half the window,
+        or (:class:`pyconv.InvalidConfigError`) the windows do not fit.
+    TypeError
+        If ``x`` is not real-valued or a size is not an int.
+
+    Notes
+    -----
+    ``out[n, c, i, j]`` is the maximum of ``x[n, c, i*sh - ph + u*dh, j*sw - pw + v*dw]``
+    over the window taps inside the input. A NaN in the window gives NaN;
+    among equal maxima the first in row-major window order wins (and gets
+    the gradient in :func:`max_pool2d_backward`).
+
+    Examples
+    --------
+    The CS231n handout's 4x4 input, 3x3 windows at stride 3 with padding 1:
+
+    >>> import pyconv
+    >>> I = [[1, 2, 3, 4], [4, 3, 2, 1], [-1, 0, 1, 2], [0, -2, 4, 0]]
+    >>> pyconv.max_pool2d(I, 3, stride=3, padding=1)
+    array([[4., 4.],
+           [0., 4.]])
+    >>> out, idx = pyconv.max_pool2d(I, 2, return_indices=True)
+    >>> idx
+    array([[ 4,  3],
+           [ 9, 14]])
+    """
+    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, strict)
+    out = empty(g.out_shape, dtype, "the pooled output")
+    indices = empty(g.out_shape, np.int64, "the indices") if return_indices else None
+    if out.size:
+        _pool.max_pool2d(as_kernel_input(x4, dtype, "x"), out, indices, _kernel_geometry(g),
+                         resolve_num_threads(num_threads))
+    if return_indices:
+        return restore(out), restore(indices)
+    return restore(out)
+
+
+def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, strict=True,
+               num_threads=None):
+    """Average pooling over windows of each (H, W) plane.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W)
+        Real numbers; float32 stays float32, integers compute in float64.
+    size : int or (int, int)
+        Window (FH, FW).
+    stride : int or (int, int), optional
+        Step between windows; None means ``size``.
+    padding : int or (int, int), default 0
+        Zero padding on each side, at most half the window.
+    count_include_pad : bool, default True
+        Divide by the window size FH*FW (padded zeros count), or, if False,
+        by the number of real elements in the window.
+    strict : bool, default True
+        As in :func:`max_pool2d`.
+    num_threads : int, optional
+        OpenMP threads; see :func:`pyconv.resolve_num_threads`.
+
+    Returns
+    -------
+    ndarray, shape (N, C, OH, OW) (fewer leading axes for a 2-D or 3-D ``x``)
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`max_pool2d`.
+
+    Notes
+    -----
+    The window sum is formed in row-major window order, then divided, so
+    results equal the oracle :func:`pyconv.reference.avg_pool2d_naive` bit
+    for bit.
+
+    Examples
+    --------
+    >>> import pyconv
+    >>> x = [[1, 2, 3, 4], [5, 6, 7, 8]]
+    >>> pyconv.avg_pool2d(x, 2)
+    array([[3.5, 5.5]])
+    >>> pyconv.avg_pool2d([[4, 8]], (1, 3), stride=1, padding=(0, 1), count_include_pad=False)
+    array([[6., 6.]])
+    """
+    x4, dtype, g, restore = _prepare(x, size, stride, padding, 1, strict)
+    out = empty(g.out_shape, dtype, "the pooled output")
+    if out.size:
+        _pool.avg_pool2d(as_kernel_input(x4, dtype, "x"), out, _kernel_geometry(g),
+                         bool(count_include_pad), resolve_num_threads(num_threads))
+    return restore(out)
+
+
+def _check_indices(indices, g, ndim):
+    indices = as_array(indices, "indices")
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"indices must be integers (as max_pool2d(..., return_indices=True) "
+                        f"gives them), got dtype {indices.dtype}")
+    expected = g.out_shape[4 - ndim:]
+    if indices.shape != expected:
+        raise ValueError(f"indices must have the forward output's shape {expected}, "
+                         f"got {indices.shape}")
+    if indices.size:
+        low, high = indices.min(), indices.max()
+        if low < 0 or high >= g.h * g.w:
+            raise ValueError(f"indices must lie in [0, H*W) = [0, {g.h * g.w}) (flat positions "
+                             f"in each {g.h}x{g.w} plane), got values from {low} to {high}")
+    return as_kernel_input(indices.reshape(g.out_shape), np.int64, "indices")
+
+
+def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, indices=None,
+                        num_threads=None):
+    """Gradient of :func:`max_pool2d` with respect to its input.
+
+    Parameters
+    ----------
+    dout : array_like, the shape of the forward output
+        Upstream gradient.
+    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W)
+        The forward input.
+    size, stride, padding, dilation
+        As in the forward call (the output size is floored, as with
+        ``strict=False``).
+    indices : array_like of int, optional
+        The forward call's ``return_indices`` output; None recomputes the
+        maxima from ``x``. Any flat index in [0, H*W) is accepted, so
+        indices from another pooling of the same shape work too.
+    num_threads : int, optional
+        OpenMP threads; see :func:`pyconv.resolve_num_threads`.
+
+    Returns
+    -------
+    dx : ndarray, the shape of ``x``, of ``x``'s float dtype
+        Each output's gradient added at its maximum; overlapping windows
+        accumulate.
+
+    Raises
+    ------
+    ValueError
+        If ``dout`` or ``indices`` does not have the forward output's shape,
+        or an index lies outside its plane.
+    TypeError
+        If an array is not real-valued or ``indices`` is not integer.
+
+    Examples
+    --------
+    >>> import pyconv
+    >>> x = [[1, 5], [7, 3]]
+    >>> pyconv.max_pool2d_backward([[10]], x, 2)
+    array([[ 0.,  0.],
+           [10.,  0.]])
+    """
+    x = as_array(x, "x")
+    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, False)
+    d4 = _check_dout(dout, g, x.ndim, dtype)
+    idx = None if indices is None else _check_indices(indices, g, x.ndim)
+    dx = empty(x4.shape, dtype, "dx")
+    if dx.size == 0:
+        return restore(dx)
+    n_threads = resolve_num_threads(num_threads)
+    if idx is not None:
+        _pool.max_pool2d_backward(d4, idx, dx, n_threads)
+    else:
+        _pool.max_pool2d_backward_recompute(d4, as_kernel_input(x4, dtype, "x"), dx,
+                                            _kernel_geometry(g), n_threads)
+    return restore(dx)
+
+
+def _check_shape(x_shape):
+    if not isinstance(x_shape, (tuple, list)) or len(x_shape) not in (2, 3, 4):
+        raise ValueError(f"x_shape must be the forward input's shape, (N, C, H, W), (C, H, W) "
+                         f"or (H, W), got {x_shape!r}")
+    return tuple(check_int(s, "x_shape entries", 0) for s in x_shape)
+
+
+def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_include_pad=True,
+                        num_threads=None):
+    """Gradient of :func:`avg_pool2d` with respect to its input.
+
+    Parameters
+    ----------
+    dout : array_like, the shape of the forward output
+        Upstream gradient; its float dtype is the result's.
+    x_shape : tuple of int
+        Shape of the forward input: (N, C, H, W), (C, H, W) or (H, W).
+    size, stride, padding, count_include_pad
+        As in the forward call (the output size is floored, as with
+        ``strict=False``).
+    num_threads : int, optional
+        OpenMP threads; see :func:`pyconv.resolve_num_threads`.
+
+    Returns
+    -------
+    dx : ndarray of shape ``x_shape``
+        Each output's gradient divided by its divisor and added to every
+        real element of its window.
+
+    Raises
+    ------
+    ValueError
+        If ``dout`` does not have the forward output's shape, or ``x_shape``
+        is not a 2-, 3- or 4-D shape.
+    TypeError
+        If ``dout`` is not real-valued.
+
+    Examples
+    --------
+    >>> import pyconv
+    >>> pyconv.avg_pool2d_backward([[8]], (2, 2), 2)
+    array([[2., 2.],
+           [2., 2.]])
+    """
+    x_shape = _check_shape(x_shape)
+    d = as_array(dout, "dout")
+    dtype = float_dtype(d)
+    x4, _, restore = batch_views(np.broadcast_to(np.zeros((), dtype), x_shape))
+    g = pool_geometry(x4.shape, size, stride, padding, 1, False)
+    d4 = _check_dout(d, g, len(x_shape), dtype)
+    dx = empty(x4.shape, dtype, "dx")
+    if dx.size == 0:
+        return restore(dx)
+    n_threads = resolve_num_threads(num_threads)
+    _pool.avg_pool2d_backward(d4, dx, _kernel_geometry(g), bool(count_include_pad), n_threads)
+    return restore(dx)

@@ -1,0 +1,173 @@
+"""Kernels under Python threads: the GIL is released, concurrent calls are correct, and
+thread pools and threadpoolctl limits compose with pyconv's OpenMP.
+
+To add a kernel: one entry in ``KERNELS``, a function of a size that returns a
+zero-argument call whose work grows with the size.
+"""
+import concurrent.futures
+import threading
+import time
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import pyconv
+
+
+_BASE = np.random.default_rng(0).standard_normal((16, 4, 64, 64)).astype(np.float32)
+
+
+def _data(shape):
+    """Random-looking data of any shape, quickly (the base values repeated)."""
+    return np.resize(_BASE, shape)
+
+
+def _l1(n):
+    X = _data((32 * n, 64))
+    return lambda num_threads=1: pyconv.l1_distances(X, X[:256], num_threads=num_threads)
+
+
+def _topk(n):
+    X = _data((32 * n, 64))
+    return lambda num_threads=1: pyconv.l1_topk(X, X[:256], 5, num_threads=num_threads)
+
+
+def _images(n):
+    return _data((n, 4, 64, 64))
+
+
+def _max_pool(n):
+    x = _images(n)
+    return lambda num_threads=1: pyconv.max_pool2d(x, 3, stride=1, padding=1,
+                                                   return_indices=True, num_threads=num_threads)
+
+
+def _avg_pool(n):
+    x = _images(n)
+    return lambda num_threads=1: pyconv.avg_pool2d(x, 3, stride=1, padding=1,
+                                                   num_threads=num_threads)
+
+
+def _max_pool_backward(n):
+    x = _images(n)
+    return lambda num_threads=1: pyconv.max_pool2d_backward(np.ones_like(x), x, 3, stride=1,
+                                                            padding=1, num_threads=num_threads)
+
+
+def _avg_pool_backward(n):
+    d = _images(n)
+    return lambda num_threads=1: pyconv.avg_pool2d_backward(d, d.shape, 3, stride=1, padding=1,
+                                                            num_threads=num_threads)
+
+
+KERNELS = {
+    "l1_distances": _l1, "l1_topk": _topk,
+    "max_pool2d": _max_pool, "avg_pool2d": _avg_pool,
+    "max_pool2d_backward": _max_pool_backward, "avg_pool2d_backward": _avg_pool_backward,
+}
+
+
+def _calibrated(make, seconds):
+    """A call of ``make``'s kernel grown until it takes at least ``seconds`` on one thread."""
+    n = 1
+    while True:
+        call = make(n)
+        start = time.perf_counter()
+        call()
+        once = time.perf_counter() - start
+        if once >= seconds or n >= 1024:
+            return call
+        n = min(1024, max(2 * n, int(1.5 * n * seconds / max(once, 1e-4))))
+
+
+def _longest_stall(call):
+    """Run ``call`` in a second thread while this one counts; return (duration, longest stall).
+
+    The stall is the longest time this thread could not run while the other
+    was busy: about the whole call if the call holds the GIL.
+    """
+    duration = []
+
+    def work():
+        start = time.perf_counter()
+        call()
+        duration.append(time.perf_counter() - start)
+
+    worker = threading.Thread(target=work)
+    last = time.perf_counter()
+    longest = 0.0
+    worker.start()
+    while worker.is_alive():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    worker.join()
+    return duration[0], longest
+
+
+def test_stall_measure_sees_a_call_that_holds_the_gil():
+    numbers = np.random.default_rng(0).random(500_000).tolist()
+    duration, stall = _longest_stall(lambda: sorted(numbers))  # list.sort keeps the GIL
+    assert stall > 0.8 * duration
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_releases_the_gil(kernel):
+    call = _calibrated(KERNELS[kernel], 0.2)
+    duration, stall = _longest_stall(call)
+    assert stall < 0.5 * duration, (duration, stall)
+
+
+def _same(a, b):
+    for x, y in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_eight_python_threads_calling_kernels_at_once():
+    calls = [(name, size, KERNELS[name](size)) for name in KERNELS for size in (1, 2)]
+    expected = [call(num_threads=1) for _, _, call in calls]
+    barrier = threading.Barrier(8)
+
+    def task(i):
+        if i < 8:
+            barrier.wait()  # the first eight start together
+        name, size, call = calls[i % len(calls)]
+        return i, call(num_threads=2)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for i, result in pool.map(task, range(4 * len(calls))):
+            _same(result, expected[i % len(calls)])
+
+
+def test_inside_a_thread_pool_with_per_thread_limits():
+    call = KERNELS["max_pool2d"](2)
+    expected = call(num_threads=1)
+
+    def task(n):
+        with pyconv.num_threads(n):  # a context variable: each thread its own limit
+            assert pyconv.get_num_threads() == n
+            return call(num_threads=None)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for result in pool.map(task, [1, 2, 3, 1, 2, 3]):
+            _same(result, expected)
+
+
+def _openmp_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"]
+
+
+def test_under_threadpool_limits_one():
+    calls = {name: make(1) for name, make in KERNELS.items()}
+    expected = {name: call(num_threads=-1) for name, call in calls.items()}
+    with threadpool_limits(1):
+        assert pyconv.get_num_threads() == 1
+        assert set(_openmp_threads()) == {1}
+        for name, call in calls.items():
+            _same(call(num_threads=None), expected[name])
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:  # and nested in a pool
+            for name, result in zip(calls, pool.map(lambda c: c(num_threads=None),
+                                                    calls.values())):
+                _same(result, expected[name])
+    assert pyconv.get_num_threads() == pyconv.resolve_num_threads(-1)
