@@ -8,9 +8,13 @@
  * along the output width. A stride along the width is removed in the same
  * copy by storing each padded row as `sw` phases (columns p with p % sw ==
  * q together), so taps of strided convolutions are contiguous too. The
- * microkernels keep KB output channels x JT vectors of outputs in registers
- * and sum over input channels and taps in a fixed order; the weight gradient
- * keeps KB filters x NV taps of partial sums in registers along the width.
+ * microkernels keep 4 output channels x 2 vectors, or (one channel, as in
+ * depthwise layers) 4 rows x 2 vectors, of outputs in registers and sum over
+ * input channels and taps in a fixed order; the weight gradient keeps up to
+ * 4 filters x 4 taps (x 2 rows) of partial sums in registers along the width.
+ * Known weak spots: the input gradient of a stride-s convolution still
+ * multiplies the zeros between dout's columns (s_w times the work), and
+ * rows narrower than a vector (OW < 16 floats) waste lanes.
  *
  * The kernel bodies live in conv_direct_body.h, compiled once per element
  * type and instruction set (AVX-512, AVX2+FMA, baseline) with GCC/Clang
