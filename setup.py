@@ -117,6 +117,7 @@ def extensions():
                 f"pyconv.{topic}",
                 sources=[pyx],
                 include_dirs=[np.get_include(), "src"],
+                depends=sorted(glob.glob(os.path.join("src", "*.h"))),  # rebuild on C helper edits
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             )
         )

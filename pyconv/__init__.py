@@ -7,8 +7,11 @@ a validating NumPy API, each with a pure-NumPy oracle in
 from . import reference
 from .backprop import squared_norm, squared_norm_backward
 from .config import __version__, build_info, show_config
+from .conv import (conv2d, conv2d_backward, get_workspace_limit, set_workspace_limit,
+                   workspace_limit)
 from .distance import l1_distances, l1_topk
 from .gradcheck import gradcheck, numerical_gradient, relative_error
+from .neighbors import KNearestNeighbor
 from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .shapes import (InvalidConfigError, conv_output_size, conv_param_count, pool_output_size,
                      summary)
@@ -20,8 +23,9 @@ __all__ = [
     "openmp_enabled", "get_num_threads", "set_num_threads", "num_threads",
     "resolve_num_threads",
     "InvalidConfigError", "conv_output_size", "pool_output_size", "conv_param_count", "summary",
-    "l1_distances", "l1_topk",
+    "l1_distances", "l1_topk", "KNearestNeighbor",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "conv2d", "conv2d_backward", "get_workspace_limit", "set_workspace_limit", "workspace_limit",
     "squared_norm", "squared_norm_backward",
     "gradcheck", "numerical_gradient", "relative_error",
 ]

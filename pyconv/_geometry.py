@@ -114,22 +114,17 @@ def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, s
     if min(c, k, fh, fw, h, w) < 1:
         raise ValueError(f"x and w must have non-empty channel and spatial dimensions, got "
                          f"x {x_shape}, w {w_shape}")
-    if isinstance(padding, str):
-        if padding == "valid":
-            pad = (0, 0, 0, 0)
-        elif padding == "same":
-            if (sh, sw) != (1, 1):
-                raise ValueError(f"padding='same' needs stride 1, got stride={stride!r}")
-            pad = _same_padding(fh, dh) + _same_padding(fw, dw)
-        else:
-            raise ValueError(f"padding must be an int, an (h, w) pair, 'valid' or 'same', "
-                             f"got {padding!r}")
-        oh = h + pad[0] + pad[1] - dh * (fh - 1)
-        ow = w + pad[2] + pad[3] - dw * (fw - 1)
-        if min(oh, ow) < 1:
-            raise ValueError(f"kernel ({fh}, {fw}) with dilation ({dh}, {dw}) is larger than "
-                             f"the input ({h}, {w})")
+    if isinstance(padding, str) and padding == "same":
+        if (sh, sw) != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1, got stride={stride!r}")
+        pad = _same_padding(fh, dh) + _same_padding(fw, dw)
+        oh, ow = h, w
     else:
+        if isinstance(padding, str):
+            if padding != "valid":
+                raise ValueError(f"padding must be an int, an (h, w) pair, 'valid' or 'same', "
+                                 f"got {padding!r}")
+            padding = 0  # "valid" is no padding, whatever the stride
         ph, pw = pair(padding, "padding", 0)
         pad = (ph, ph, pw, pw)
         oh = _along("H", conv_output_size, h, fh, stride=sh, padding=ph, dilation=dh,

@@ -105,10 +105,20 @@ def check_fits(shape, dtype, what):
                           f"or process them in batches")
 
 
-def empty(shape, dtype, name="out"):
-    """``np.empty(shape, dtype)`` after :func:`check_fits` (``name`` says what it is for)."""
+def empty(shape, dtype, name="out", align=None):
+    """``np.empty(shape, dtype)`` after :func:`check_fits` (``name`` says what it is for).
+
+    With ``align``, the data starts on an ``align``-byte boundary (so a kernel
+    may use aligned streaming stores).
+    """
     check_fits(shape, dtype, name)
-    return np.empty(shape, dtype)
+    if align is None:
+        return np.empty(shape, dtype)
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + align, np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def check_shape(arr, expected, name, what="shape"):

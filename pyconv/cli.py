@@ -1,7 +1,8 @@
-"""The ``pyconv`` command: ``pyconv summary ...`` and ``pyconv config``."""
+"""The ``pyconv`` command: ``pyconv summary ...``, ``pyconv config`` and ``pyconv bench``."""
 import argparse
 import sys
 
+from .benchmarks.command import add_parser as add_bench_parser
 from .config import show_config
 from .shapes import LAYER_SYNTAX, InvalidConfigError, summary
 
@@ -38,6 +39,7 @@ def build_parser():
     p.set_defaults(func=_summary)
     p = commands.add_parser("config", help="print version, build flags, OpenMP and threads")
     p.set_defaults(func=_config)
+    add_bench_parser(commands)
     return parser
 
 

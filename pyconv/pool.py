@@ -232,10 +232,8 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
     if idx is not None:
         _pool.max_pool2d_backward(d4, idx, dx, n_threads)
     else:
-        values = np.empty((n_threads, g.oh * g.ow), dtype)
-        winners = np.empty((n_threads, g.oh * g.ow), np.int64)
         _pool.max_pool2d_backward_recompute(d4, as_kernel_input(x4, dtype, "x"), dx,
-                                            _kernel_geometry(g), values, winners, n_threads)
+                                            _kernel_geometry(g), n_threads)
     return restore(dx)
 
 
@@ -293,6 +291,5 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)
-    _pool.avg_pool2d_backward(d4, dx, _kernel_geometry(g), bool(count_include_pad),
-                              np.empty((n_threads, g.ow), dtype), n_threads)
+    _pool.avg_pool2d_backward(d4, dx, _kernel_geometry(g), bool(count_include_pad), n_threads)
     return restore(dx)

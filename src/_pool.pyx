@@ -8,6 +8,8 @@ checks every argument; ``geom`` is (fh, fw, sh, sw, dh, dw, top, left).
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
 
+import numpy as np
+
 from _openmp_helpers cimport omp_get_thread_num
 
 ctypedef fused floating:
@@ -18,8 +20,10 @@ ctypedef fused floating:
 cdef extern from "_pool_planes.h" nogil:
     ctypedef struct pc_geom:
         Py_ssize_t h, w, oh, ow, fh, fw, sh, sw, dh, dw, top, left
-    void pc_max_plane_f(const float *x, const pc_geom *g, float *out, int64_t *idx)
-    void pc_max_plane_d(const double *x, const pc_geom *g, double *out, int64_t *idx)
+    Py_ssize_t pc_phase_size(const pc_geom *g)
+    void pc_max_plane_f(const float *x, const pc_geom *g, float *out, int64_t *idx, float *buf)
+    void pc_max_plane_d(const double *x, const pc_geom *g, double *out, int64_t *idx,
+                        double *buf)
     void pc_avg_plane_f(const float *x, const pc_geom *g, int count_include_pad, float *out)
     void pc_avg_plane_d(const double *x, const pc_geom *g, int count_include_pad, double *out)
     void pc_max_backward_plane_f(const float *dout, const int64_t *idx, Py_ssize_t hw,
@@ -48,13 +52,20 @@ def max_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     cdef int64_t *ip = NULL
+    cdef floating[:, ::1] scratch = np.empty((num_threads, pc_phase_size(&g)),
+                                             np.float32 if floating is float else np.float64)
+    cdef floating *buf
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
-    for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
-        if floating is float:
-            pc_max_plane_f(xp + p * hw, &g, op + p * ohw, ip + p * ohw if ip != NULL else NULL)
-        else:
-            pc_max_plane_d(xp + p * hw, &g, op + p * ohw, ip + p * ohw if ip != NULL else NULL)
+    with nogil, parallel(num_threads=num_threads):
+        buf = &scratch[omp_get_thread_num(), 0]
+        for p in prange(planes, schedule="static"):
+            if floating is float:
+                pc_max_plane_f(xp + p * hw, &g, op + p * ohw,
+                               ip + p * ohw if ip != NULL else NULL, buf)
+            else:
+                pc_max_plane_d(xp + p * hw, &g, op + p * ohw,
+                               ip + p * ohw if ip != NULL else NULL, buf)
 
 
 def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple geom,
@@ -92,43 +103,44 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :
 
 def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
                                   const floating[:, :, :, ::1] x, floating[:, :, :, ::1] dx,
-                                  tuple geom, floating[:, ::1] values, int64_t[:, ::1] winners,
-                                  int num_threads):
-    """Fill dx (N, C, H, W) with dout (N, C, OH, OW) summed at the maxima of x.
-
-    values and winners (num_threads, OH*OW) are per-thread scratch.
-    """
+                                  tuple geom, int num_threads):
+    """Fill dx (N, C, H, W) with dout (N, C, OH, OW) summed at the maxima of x."""
     cdef pc_geom g = make_geom(x.shape[2], x.shape[3], dout.shape[2], dout.shape[3], geom)
     cdef Py_ssize_t p, planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *gp = &dx[0, 0, 0, 0]
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] values = np.empty((num_threads, ohw), dtype)
+    cdef int64_t[:, ::1] winners = np.empty((num_threads, ohw), np.int64)
+    cdef floating[:, ::1] scratch = np.empty((num_threads, pc_phase_size(&g)), dtype)
     cdef floating *vals
+    cdef floating *buf
     cdef int64_t *wins
     with nogil, parallel(num_threads=num_threads):
         vals = &values[omp_get_thread_num(), 0]
         wins = &winners[omp_get_thread_num(), 0]
+        buf = &scratch[omp_get_thread_num(), 0]
         for p in prange(planes, schedule="static"):
             if floating is float:
-                pc_max_plane_f(xp + p * hw, &g, vals, wins)
+                pc_max_plane_f(xp + p * hw, &g, vals, wins, buf)
                 pc_max_backward_plane_f(dp + p * ohw, wins, hw, ohw, gp + p * hw)
             else:
-                pc_max_plane_d(xp + p * hw, &g, vals, wins)
+                pc_max_plane_d(xp + p * hw, &g, vals, wins, buf)
                 pc_max_backward_plane_d(dp + p * ohw, wins, hw, ohw, gp + p * hw)
 
 
 def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx, tuple geom,
-                        bint count_include_pad, floating[:, ::1] share, int num_threads):
-    """Fill dx (N, C, H, W) with the gradient of average pooling for dout (N, C, OH, OW).
-
-    share (num_threads, OW) is per-thread scratch.
-    """
+                        bint count_include_pad, int num_threads):
+    """Fill dx (N, C, H, W) with the gradient of average pooling for dout (N, C, OH, OW)."""
     cdef pc_geom g = make_geom(dx.shape[2], dx.shape[3], dout.shape[2], dout.shape[3], geom)
     cdef Py_ssize_t p, planes = dx.shape[0] * dx.shape[1]
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef floating *gp = &dx[0, 0, 0, 0]
+    cdef floating[:, ::1] share = np.empty((num_threads, g.ow),
+                                           np.float32 if floating is float else np.float64)
     cdef floating *buf
     with nogil, parallel(num_threads=num_threads):
         buf = &share[omp_get_thread_num(), 0]

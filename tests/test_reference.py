@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from pyconv import gradcheck
 from pyconv.reference import (avg_pool2d_backward_naive, avg_pool2d_naive,
-                              conv2d_backward_naive, conv2d_im2col, conv2d_naive,
+                              conv2d_backward_im2col, conv2d_backward_naive, conv2d_im2col,
+                              conv2d_naive,
                               l1_no_loops, l1_one_loop, l1_two_loops, max_pool2d_backward_naive,
                               max_pool2d_naive)
 
@@ -64,6 +65,17 @@ def test_conv_backward_oracle_passes_gradcheck(case):
     dx, dw, db = conv2d_backward_naive(dout, x, w, **options)
     gradcheck(lambda x_, w_, b_: conv2d_im2col(x_, w_, b_, strict=False, **options),
               [x, w, b], [dx, dw, db], dout, rtol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases())
+def test_conv_backward_oracles_agree(case):
+    x, w, b, options = case
+    out = conv2d_naive(x, w, b, strict=False, **options)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    fast = conv2d_backward_im2col(dout, x, w, **options)
+    for got, want in zip(fast, conv2d_backward_naive(dout, x, w, **options)):
+        assert_close(got, want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,0 +1,457 @@
+"""2-D convolution (cross-correlation), forward and backward, NCHW.
+
+Two methods compute the same function: ``"im2col"`` copies the input windows
+into a column buffer with an OpenMP kernel and multiplies it by the filters
+with NumPy's BLAS; ``"direct"`` loops over the output without a workspace.
+``"auto"`` picks one by shape. The oracles are :func:`pyconv.reference.conv2d_naive`,
+:func:`pyconv.reference.conv2d_im2col` and
+:func:`pyconv.reference.conv2d_backward_naive`.
+"""
+import contextlib
+import contextvars
+import numbers
+
+import numpy as np
+
+from . import _conv_direct, _conv_im2col
+from ._blas import blas_threads
+from ._geometry import batch_views, conv_geometry
+from ._validation import as_array, as_kernel_input, empty, float_dtype
+from .threads import resolve_num_threads
+
+METHODS = ("auto", "direct", "im2col")
+GRADIENTS = ("dx", "dw", "db")
+
+DEFAULT_WORKSPACE_LIMIT = 64 * 2**20
+_global_workspace_limit = DEFAULT_WORKSPACE_LIMIT
+_context_workspace_limit = contextvars.ContextVar("pyconv_workspace_limit", default=None)
+
+# im2col chunks hold at most this many bytes of columns (and at least one image),
+# below the workspace limit, so that BLAS reads them back from cache: 20-25% faster
+# than 64 MiB chunks on AlexNet conv1 and VGG (see conv2d's Notes).
+_CACHE_CHUNK = 8 * 2**20
+# A 1x1 stride-1 layer with at least this many output pixels per image multiplies
+# each image's input in place (image-major); everything else lays the chunk's images
+# side by side in one (C*FH*FW, Nc*OH*OW) matrix, one wide product per group.
+_POINTWISE_IN_PLACE_FROM = 256
+
+
+def _check_workspace_limit(nbytes):
+    if nbytes is None:
+        return None
+    if isinstance(nbytes, bool) or not isinstance(nbytes, numbers.Integral):
+        raise TypeError(f"the workspace limit must be an int number of bytes or None, got "
+                        f"{nbytes!r} of type {type(nbytes).__name__}")
+    if nbytes < 1:
+        raise ValueError(f"the workspace limit must be a positive number of bytes, got {nbytes}")
+    return int(nbytes)
+
+
+def get_workspace_limit():
+    """Bytes the im2col column buffer may take (64 MiB unless set).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import pyconv
+    >>> pyconv.get_workspace_limit() == 64 * 2**20
+    True
+    """
+    limit = _context_workspace_limit.get()
+    return _global_workspace_limit if limit is None else limit
+
+
+def set_workspace_limit(nbytes):
+    """Set the im2col column-buffer limit for the whole process.
+
+    Parameters
+    ----------
+    nbytes : int or None
+        Positive number of bytes; None restores the default, 64 MiB.
+
+    Raises
+    ------
+    ValueError
+        If ``nbytes`` is not positive.
+    TypeError
+        If ``nbytes`` is not an int or None.
+    """
+    global _global_workspace_limit
+    nbytes = _check_workspace_limit(nbytes)
+    _global_workspace_limit = DEFAULT_WORKSPACE_LIMIT if nbytes is None else nbytes
+
+
+@contextlib.contextmanager
+def workspace_limit(nbytes):
+    """Bound the im2col column buffer to ``nbytes`` inside a ``with`` block.
+
+    Parameters
+    ----------
+    nbytes : int or None
+        Positive number of bytes; None defers to :func:`set_workspace_limit`.
+
+    Examples
+    --------
+    >>> import pyconv
+    >>> with pyconv.workspace_limit(2**20):
+    ...     pyconv.get_workspace_limit()
+    1048576
+    """
+    token = _context_workspace_limit.set(_check_workspace_limit(nbytes))
+    try:
+        yield
+    finally:
+        _context_workspace_limit.reset(token)
+
+
+def _check_method(method):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    return method
+
+
+def _check_need(need):
+    if isinstance(need, str):
+        need = (need,)
+    try:
+        need = tuple(need)
+    except TypeError:
+        raise TypeError(f"need must be a sequence of 'dx', 'dw', 'db', got {need!r}") from None
+    for name in need:
+        if name not in GRADIENTS:
+            raise ValueError(f"need entries must be 'dx', 'dw' or 'db', got {name!r} in {need!r}")
+    return frozenset(need)
+
+
+def _auto_method(g, backward):
+    """The faster method for geometry ``g``, by the crossovers measured in conv2d's Notes."""
+    cff = g.c // g.groups * g.fh * g.fw  # the reduction behind each output value
+    if backward:
+        # im2col's GEMMs need a sizeable (K/groups, C/groups*FH*FW) filter matrix per group
+        return "direct" if g.k // g.groups * cff <= 1024 else "im2col"
+    return "im2col" if g.fh * g.fw == 1 or cff >= 512 else "direct"
+
+
+def _resolve_method(method, g, backward=False):
+    return _auto_method(g, backward) if method == "auto" else method
+
+
+def _prepare(x, w, extra, stride, padding, dilation, groups, strict):
+    """Check and convert the arrays of a call; return 4-D kernel inputs and the geometry."""
+    x = as_array(x, "x")
+    w = as_array(w, "w")
+    dtype = float_dtype(x, w, *extra)
+    x4, w4, _ = batch_views(x, w)
+    g = conv_geometry(x4.shape, w4.shape, stride, padding, dilation, groups, strict)
+    out_shape = g.out_shape[4 - x.ndim:]  # the result's shape, for x of any accepted ndim
+    return (as_kernel_input(x4, dtype, "x"), as_kernel_input(w4, dtype, "w"), g, out_shape,
+            dtype)
+
+
+def _chunk_images(g, itemsize):
+    """Images per chunk: columns (C*FH*FW*OH*OW per image) within the limit and the cache chunk."""
+    per_image = g.c * g.fh * g.fw * g.oh * g.ow * itemsize
+    return max(1, min(g.n, min(get_workspace_limit(), _CACHE_CHUNK) // per_image))
+
+
+def _is_pointwise(g):
+    """A 1x1 kernel, stride 1, no padding: the input is already its column matrix."""
+    return (g.fh, g.fw, g.stride, g.pad) == (1, 1, (1, 1), (0, 0, 0, 0))
+
+
+def _kernel_args(g, num_threads):
+    (sh, sw), (dh, dw) = g.stride, g.dilation
+    return sh, sw, g.pad[0], g.pad[2], dh, dw, num_threads
+
+
+def _column_views(buf, g, m):
+    """A chunk of ``m`` images' columns in ``buf``, laid out (C, FH, FW, m, OH, OW).
+
+    Returns the kernels' 6-D view (m, C, FH, FW, OH, OW) and the GEMM operand
+    (G, C/G*FH*FW, m*OH*OW): the chunk's images side by side.
+    """
+    size = g.c * g.fh * g.fw * m * g.oh * g.ow
+    cff = g.c // g.groups * g.fh * g.fw
+    six = buf[:size].reshape(g.c, g.fh, g.fw, m, g.oh, g.ow).transpose(3, 0, 1, 2, 4, 5)
+    return six, buf[:size].reshape(g.groups, cff, m * g.oh * g.ow)
+
+
+def _im2col_forward(x, w, b, out, g, num_threads):
+    """Fill out (N, K, OH, OW): per chunk, im2col (OpenMP), one GEMM per group (BLAS), bias."""
+    groups, p = g.groups, g.oh * g.ow
+    kg, cff = g.k // groups, g.c // groups * g.fh * g.fw
+    w3 = w.reshape(groups, kg, cff)
+    out3 = out.reshape(g.n, g.k, p)
+    pointwise = _is_pointwise(g)
+    if pointwise and p >= _POINTWISE_IN_PLACE_FROM:  # x is its own column matrix
+        np.matmul(w3, x.reshape(g.n, groups, cff, p), out=out.reshape(g.n, groups, kg, p))
+        if b.size:
+            _conv_im2col.copy_add_bias(out3, b, out3, num_threads)
+        return
+    args = _kernel_args(g, num_threads)
+    chunk = _chunk_images(g, x.itemsize)
+    buf = np.empty(chunk * g.c * g.fh * g.fw * p, x.dtype)
+    prod = np.empty(g.k * chunk * p, x.dtype)
+    for n0 in range(0, g.n, chunk):
+        m = min(chunk, g.n - n0)
+        six, cols = _column_views(buf, g, m)
+        if pointwise:
+            _conv_im2col.copy_add_bias(x[n0:n0 + m].reshape(m, g.c, p).transpose(1, 0, 2),
+                                       b[:0], cols.reshape(g.c, m, p), num_threads)
+        else:
+            _conv_im2col.im2col(x, six, n0, *args)
+        res = prod[:g.k * m * p].reshape(groups, kg, m * p)
+        np.matmul(w3, cols, out=res)
+        # (K, m, OH*OW) back to the images' (m, K, OH*OW), adding the bias on the way
+        _conv_im2col.copy_add_bias(res.reshape(g.k, m, p).transpose(1, 0, 2), b,
+                                   out3[n0:n0 + m], num_threads)
+
+
+def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
+    """Fill dx and/or dw (each may be None) chunk by chunk, images side by side in each GEMM."""
+    groups, p = g.groups, g.oh * g.ow
+    kg, cff = g.k // groups, g.c // groups * g.fh * g.fw
+    w3 = w.reshape(groups, kg, cff)
+    dw3 = None if dw is None else dw.reshape(groups, kg, cff)
+    args = _kernel_args(g, num_threads)
+    chunk = _chunk_images(g, x.itemsize)
+    buf = np.empty(chunk * g.c * g.fh * g.fw * p, x.dtype)
+    dbuf = np.empty(g.k * chunk * p, x.dtype)
+    no_bias = np.empty(0, x.dtype)
+    for n0 in range(0, g.n, chunk):
+        m = min(chunk, g.n - n0)
+        # dout of the chunk as (G, K/G, m*OH*OW): images side by side
+        d3 = dbuf[:g.k * m * p].reshape(g.k, m, p)
+        _conv_im2col.copy_add_bias(dout[n0:n0 + m].reshape(m, g.k, p).transpose(1, 0, 2),
+                                   no_bias, d3, num_threads)
+        d3 = d3.reshape(groups, kg, m * p)
+        six, cols = _column_views(buf, g, m)
+        if dw3 is not None:
+            _conv_im2col.im2col(x, six, n0, *args)
+            if n0 == 0:
+                np.matmul(d3, cols.transpose(0, 2, 1), out=dw3)
+            else:
+                dw3 += np.matmul(d3, cols.transpose(0, 2, 1))
+        if dx is not None:
+            np.matmul(w3.transpose(0, 2, 1), d3, out=cols)
+            _conv_im2col.col2im(six, dx, n0, *args)
+    if dw3 is not None and g.n == 0:
+        dw3[...] = 0
+
+
+def _direct_forward(x, w, b, out, g, num_threads):
+    _conv_direct.forward(x, w, b, out, *_kernel_args(g, num_threads)[:-1], g.groups, num_threads)
+
+
+def _direct_backward(dout, x, w, dx, dw, g, num_threads):
+    args = _kernel_args(g, num_threads)[:-1]
+    if dx is not None:
+        _conv_direct.backward_input(dout, w, dx, *args, g.groups, num_threads)
+    if dw is not None:
+        _conv_direct.backward_weight(dout, x, dw, *args, g.groups, num_threads)
+
+
+def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="auto",
+           strict=True, num_threads=None):
+    """2-D convolution (cross-correlation, as deep-learning frameworks compute it), NCHW.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W)
+        Images. A 3-D ``x`` is one image; a 2-D ``x`` is one single-channel
+        image and then ``w`` is one 2-D filter (FH, FW).
+    w : array_like, shape (K, C/groups, FH, FW), or (FH, FW) with a 2-D ``x``
+        Filters.
+    b : array_like, shape (K,), optional
+        Bias, added to every output pixel of its channel.
+    stride : int or (int, int), default 1
+    padding : int, (int, int), "valid" or "same", default 0
+        Zeros added on both sides of each spatial axis. ``"same"`` (stride 1
+        only) keeps H and W; for an even kernel the extra row and column go at
+        the bottom and right, as in PyTorch and TensorFlow.
+    dilation : int or (int, int), default 1
+        Spacing between the filter taps.
+    groups : int, default 1
+        Input and output channels split into ``groups`` independent
+        convolutions; ``groups == C`` is a depthwise convolution.
+    method : {"auto", "im2col", "direct"}, default "auto"
+        ``"im2col"``: an OpenMP kernel copies the windows into a column buffer
+        (bounded by :func:`get_workspace_limit`: the batch is processed in
+        chunks) and NumPy's BLAS multiplies it by the filters. ``"direct"``:
+        loops over the output, no workspace. ``"auto"``: see Notes.
+    strict : bool, default True
+        Refuse a stride that does not fit the padded input exactly (the
+        message shows the formula); False floors the output size.
+    num_threads : int, optional
+        Threads for the OpenMP kernels and for the BLAS products (which never
+        run at once); see :func:`pyconv.resolve_num_threads`.
+
+    Returns
+    -------
+    ndarray, shape (N, K, OH, OW), (K, OH, OW) or (OH, OW)
+        ``out[n, k, i, j] = b[k] + sum over c, u, v of
+        w[k, c, u, v] * x[n, g*C/groups + c, i*sh - pt + u*dh, j*sw - pl + v*dw]``
+        (zero outside ``x``; ``g`` the group of filter ``k``), with
+        ``OH = (H + pt + pb - dh*(FH - 1) - 1) // sh + 1`` and likewise OW.
+        float32 inputs give float32, float64 and integers give float64, mixed
+        inputs promote as NumPy does.
+
+    Raises
+    ------
+    ValueError
+        On shapes that do not fit together (``w`` against ``x`` and
+        ``groups``, ``b`` against ``w``), an invalid stride/padding
+        configuration (:class:`pyconv.InvalidConfigError` when ``strict``),
+        a kernel larger than the padded input, or an unknown ``method``.
+    TypeError
+        On non-real inputs or non-integer sizes.
+
+    Notes
+    -----
+    im2col keeps at most :func:`get_workspace_limit` bytes of columns (at
+    least one image's worth, C*FH*FW*OH*OW values), in chunks of at most
+    8 MiB so that BLAS reads them back from cache (20-25% faster than one
+    64 MiB chunk on AlexNet conv1 and VGG, one thread). A chunk's images lie
+    side by side, one (K/groups, C/groups*FH*FW) x (C/groups*FH*FW, Nc*OH*OW)
+    product per group; 1x1 stride-1 layers multiply ``x`` in place. The
+    OpenMP loops and NumPy's BLAS (limited to ``num_threads`` with
+    threadpoolctl) run one after the other, never nested.
+
+    ``method="auto"`` takes im2col for 1x1 kernels and when
+    C/groups*FH*FW >= 512, direct otherwise (its backward rule is in
+    :func:`conv2d_backward`). Measured on this package's 2-core AVX-512
+    build machine, one thread, CPU time, float32, im2col / direct in ms:
+    ResNet late layer (C=256, 14x14, 3x3) 29.9 / 62.2; 1x1 (C=256, 28x28)
+    6.2 / 34.8; VGG (C=64, 56x56, 3x3) 44.2 / 50.1; AlexNet conv1 (C=3,
+    11x11, stride 4) 38.5 / 41.1; MNIST-like (C=1, 5x5) 1.46 / 0.49;
+    depthwise (C=128, 3x3) 40.2 / 5.7; N=8, 56x56, K=32, 3x3 with C=1, 8, 32:
+    1.54 / 0.55, 5.03 / 2.95, 11.4 / 9.1; 64 channels in 16 groups 11.4 / 3.2.
+    float64 orders them alike (``bench/conv_layers.py`` reproduces them).
+
+    Examples
+    --------
+    The 4x4 example of the CS231n handout, as one call:
+
+    >>> import pyconv
+    >>> I = [[1, 2, 3, 4], [4, 3, 2, 1], [-1, 0, 1, 2], [0, -2, 4, 0]]
+    >>> pyconv.conv2d(I, [[1, -1], [0, 2]])
+    array([[ 5.,  3.,  1.],
+           [ 1.,  3.,  5.],
+           [-5.,  7., -1.]])
+    >>> x = np.ones((2, 3, 5, 5), np.float32)
+    >>> pyconv.conv2d(x, np.ones((4, 3, 3, 3), np.float32), padding="same").shape
+    (2, 4, 5, 5)
+    """
+    method = _check_method(method)
+    extra = [] if b is None else [as_array(b, "b", ndim=1)]
+    xc, wc, g, out_shape, dtype = _prepare(x, w, extra, stride, padding, dilation, groups,
+                                           strict)
+    if b is None:
+        bc = np.empty(0, dtype)
+    else:
+        if extra[0].shape != (g.k,):
+            raise ValueError(f"b must have shape ({g.k},), got {extra[0].shape}")
+        bc = as_kernel_input(extra[0], dtype, "b")
+    n_threads = resolve_num_threads(num_threads)
+    out = empty(g.out_shape, dtype)
+    if _resolve_method(method, g) == "direct":
+        _direct_forward(xc, wc, bc, out, g, n_threads)
+    else:
+        with blas_threads(n_threads):
+            _im2col_forward(xc, wc, bc, out, g, n_threads)
+    return out.reshape(out_shape)
+
+
+def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, method="auto",
+                    need=("dx", "dw", "db"), num_threads=None):
+    """Gradients of :func:`conv2d` with respect to its input, filters and bias.
+
+    Parameters
+    ----------
+    dout : array_like, the shape of ``conv2d(x, w, ...)``
+        Gradient of the loss with respect to the convolution's output:
+        (N, K, OH, OW), (K, OH, OW) or (OH, OW) as the forward call gave.
+    x, w, stride, padding, dilation, groups, method, num_threads
+        As in the forward call :func:`conv2d` (output sizes are floored, as
+        with ``strict=False``).
+    need : sequence of {"dx", "dw", "db"}, default all three
+        The gradients to compute; the others are returned as None and cost
+        nothing.
+
+    Returns
+    -------
+    dx : ndarray, the shape of ``x``, or None
+    dw : ndarray, the shape of ``w``, or None
+    db : ndarray, shape (K,), or None
+        In the dtype the forward call computes in.
+
+    Raises
+    ------
+    ValueError
+        If ``dout`` does not have the forward output's shape, ``need`` names an
+        unknown gradient, or as :func:`conv2d` does.
+    TypeError
+        On non-real inputs.
+
+    Notes
+    -----
+    ``dx[n, c, h, w]`` sums ``w[k, c', u, v] * dout[n, k, i, j]`` over every
+    output (i, j) whose window read pixel (h, w); ``dw[k, c', u, v]`` sums
+    ``dout[n, k, i, j] * x[n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]``;
+    ``db[k]`` sums ``dout[:, k]`` (in double precision). The im2col method
+    computes ``dw`` as one product of the chunk's ``dout`` with its columns
+    per group, and ``dx`` as the filters' transpose times ``dout``, scattered
+    back by col2im (one (image, channel) plane per thread).
+
+    ``method="auto"`` takes direct when the filter matrix of a group is
+    small, (K/groups) * (C/groups)*FH*FW <= 1024, im2col otherwise. Measured
+    as in :func:`conv2d`'s Notes, dx + dw + db, im2col / direct in ms:
+    AlexNet conv1 78 / 2303; VGG 70.5 / 108; ResNet late 55.6 / 461; 1x1
+    14.8 / 63; MNIST-like 5.1 / 2.9; depthwise 120 / 12.5; N=8, K=32, 3x3
+    with C=1 at 56x56 3.4 / 2.6, C=4 at 56x56 5.9 / 5.4, C=8 at 14x14
+    0.50 / 1.45; 64 channels in 8 groups, 56x56, 43.9 / 20.8.
+
+    Examples
+    --------
+    >>> import pyconv
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> dx, dw, db = pyconv.conv2d_backward(np.ones((3, 3)), x, np.ones((2, 2)))
+    >>> dx
+    array([[1., 2., 2., 1.],
+           [2., 4., 4., 2.],
+           [2., 4., 4., 2.],
+           [1., 2., 2., 1.]])
+    >>> dw
+    array([[45., 54.],
+           [81., 90.]])
+    >>> db
+    array([9.])
+    """
+    method = _check_method(method)
+    need = _check_need(need)
+    dout = as_array(dout, "dout")
+    xc, wc, g, out_shape, dtype = _prepare(x, w, [dout], stride, padding, dilation, groups,
+                                           False)
+    if dout.shape != out_shape:
+        raise ValueError(f"dout must have the forward output's shape {out_shape}, got "
+                         f"{dout.shape}")
+    d4 = as_kernel_input(dout.reshape(g.out_shape), dtype, "dout")
+    n_threads = resolve_num_threads(num_threads)
+    dx = empty(xc.shape, dtype, "dx") if "dx" in need else None
+    dw = empty(wc.shape, dtype, "dw") if "dw" in need else None
+    db = None
+    if "db" in need:
+        db = np.empty(g.k, dtype)
+        _conv_im2col.bias_grad(d4.reshape(g.n, g.k, g.oh * g.ow), db, n_threads)
+    if dx is not None or dw is not None:
+        if _resolve_method(method, g, backward=True) == "direct":
+            _direct_backward(d4, xc, wc, dx, dw, g, n_threads)
+        else:
+            with blas_threads(n_threads):
+                _im2col_backward(d4, xc, wc, dx, dw, g, n_threads)
+    dx = None if dx is None else dx.reshape(np.shape(x))
+    dw = None if dw is None else dw.reshape(np.shape(w))
+    return dx, dw, db

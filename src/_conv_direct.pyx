@@ -1,0 +1,163 @@
+"""Direct convolution kernels (NCHW, no workspace beyond a few padded rows per thread).
+
+The loops live in conv_direct.h; this module fills its plan from the arrays
+and runs its tasks in parallel. Every array is C-contiguous and of one dtype
+(the caller guarantees it); out-of-range taps read zeros.
+"""
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef extern from "conv_direct.h" nogil:
+    ctypedef struct cd_conv:
+        const void *src
+        Py_ssize_t n, groups, in_c, in_h, in_w, icg
+        void *out
+        Py_ssize_t out_c, oh, ow, ocg, fh, fw, dh, dw, sh, sw, ph, pw, qh, qw
+        const void *w
+        Py_ssize_t wg, wo, wc, wu, wv
+        const void *bias
+        const void *dout
+        int isa
+        Py_ssize_t ntasks, buf_elems
+    int cd_forced_isa
+    int cd_isa()
+    int cd_available_isas()
+    void cd_plan(cd_conv *p, size_t elem, int weight_grad, Py_ssize_t kb)
+    Py_ssize_t cd_dw_block(Py_ssize_t fw)
+    void cd_conv_task_f32(const cd_conv *p, Py_ssize_t t, void *buf)
+    void cd_conv_task_f64(const cd_conv *p, Py_ssize_t t, void *buf)
+    void cd_wgrad_task_f32(const cd_conv *p, Py_ssize_t t, void *buf)
+    void cd_wgrad_task_f64(const cd_conv *p, Py_ssize_t t, void *buf)
+
+ISAS = ("baseline", "avx2", "avx512")
+
+
+def available_isas():
+    """Instruction sets this build can run on this CPU, slowest first."""
+    mask = cd_available_isas()
+    return tuple(name for i, name in enumerate(ISAS) if mask & (1 << i))
+
+
+def current_isa():
+    """The instruction set the kernels use now."""
+    return ISAS[cd_isa()]
+
+
+def force_isa(name):
+    """Use instruction set ``name`` (None: the best available); returns the previous setting.
+
+    For tests, which run every variant this CPU supports.
+    """
+    global cd_forced_isa
+    previous = None if cd_forced_isa < 0 else ISAS[cd_forced_isa]
+    if name is None:
+        cd_forced_isa = -1
+    elif name in available_isas():
+        cd_forced_isa = ISAS.index(name)
+    else:
+        raise ValueError(f"isa must be one of {available_isas()} or None, got {name!r}")
+    return previous
+
+
+cdef int run(cd_conv *p, size_t elem, bint weight_grad, int num_threads) except -1:
+    """Plan p and run its tasks on num_threads threads, each with its own band buffer."""
+    cdef Py_ssize_t t
+    cdef void *buf = NULL
+    cdef int failed[1]
+    failed[0] = 0  # an array element stays shared inside the parallel block
+    cd_plan(p, elem, weight_grad, cd_dw_block(p.fw))
+    with nogil, parallel(num_threads=num_threads):
+        buf = malloc(p.buf_elems * elem)
+        if buf == NULL:
+            failed[0] = 1
+        for t in prange(p.ntasks, schedule="dynamic"):
+            if buf != NULL:
+                if weight_grad:
+                    if elem == sizeof(float):
+                        cd_wgrad_task_f32(p, t, buf)
+                    else:
+                        cd_wgrad_task_f64(p, t, buf)
+                elif elem == sizeof(float):
+                    cd_conv_task_f32(p, t, buf)
+                else:
+                    cd_conv_task_f64(p, t, buf)
+        free(buf)
+    if failed[0]:
+        raise MemoryError("could not allocate the direct convolution's band buffer")
+    return 0
+
+
+def forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+            const floating[::1] b, floating[:, :, :, ::1] out,
+            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+            Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads):
+    """Fill out (N, K, OH, OW) with the convolution of x (N, C, H, W) by w (K, C/groups, FH, FW) plus b (K,) or, for b of shape (0,), no bias."""
+    cdef cd_conv p
+    if out.shape[0] == 0 or out.shape[2] == 0 or out.shape[3] == 0:
+        return
+    p.src = &x[0, 0, 0, 0]
+    p.n, p.groups = x.shape[0], groups
+    p.in_c, p.in_h, p.in_w, p.icg = x.shape[1], x.shape[2], x.shape[3], w.shape[1]
+    p.out = &out[0, 0, 0, 0]
+    p.out_c, p.oh, p.ow, p.ocg = out.shape[1], out.shape[2], out.shape[3], w.shape[0] // groups
+    p.fh, p.fw, p.dh, p.dw, p.sh, p.sw = w.shape[2], w.shape[3], dh, dw, sh, sw
+    p.ph, p.pw, p.qh, p.qw = pt, pl, 1, 1
+    p.w = &w[0, 0, 0, 0]
+    p.wo = w.shape[1] * w.shape[2] * w.shape[3]
+    p.wg, p.wc, p.wu, p.wv = p.ocg * p.wo, w.shape[2] * w.shape[3], w.shape[3], 1
+    p.bias = &b[0] if b.shape[0] > 0 else NULL
+    p.dout = NULL
+    run(&p, sizeof(floating), False, num_threads)
+
+
+def backward_input(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] w,
+                   floating[:, :, :, ::1] dx,
+                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                   Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads):
+    """Fill dx (N, C, H, W) with the gradient of the forward convolution's input given dout (N, K, OH, OW)."""
+    cdef cd_conv p
+    cdef Py_ssize_t fh = w.shape[2], fw = w.shape[3]
+    if dx.shape[0] == 0:
+        return
+    # dx is a stride-1 convolution, by the flipped and transposed filters, of
+    # dout spread out by the stride (zeros between its rows and columns).
+    p.src = &dout[0, 0, 0, 0]
+    p.n, p.groups = dout.shape[0], groups
+    p.in_c, p.in_h, p.in_w, p.icg = dout.shape[1], dout.shape[2], dout.shape[3], w.shape[0] // groups
+    p.out = &dx[0, 0, 0, 0]
+    p.out_c, p.oh, p.ow, p.ocg = dx.shape[1], dx.shape[2], dx.shape[3], w.shape[1]
+    p.fh, p.fw, p.dh, p.dw, p.sh, p.sw = fh, fw, dh, dw, 1, 1
+    p.ph, p.pw, p.qh, p.qw = (fh - 1) * dh - pt, (fw - 1) * dw - pl, sh, sw
+    p.w = &w[0, 0, fh - 1, fw - 1]
+    p.wo, p.wc, p.wu, p.wv = fh * fw, w.shape[1] * fh * fw, -fw, -1
+    p.wg = p.icg * p.wc
+    p.bias = NULL
+    p.dout = NULL
+    run(&p, sizeof(floating), False, num_threads)
+
+
+def backward_weight(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] x,
+                    floating[:, :, :, ::1] grad_w,
+                    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads):
+    """Fill grad_w (K, C/groups, FH, FW) with the gradient of the forward convolution's filters given dout (N, K, OH, OW) and x (N, C, H, W)."""
+    cdef cd_conv p
+    if x.shape[0] == 0:
+        grad_w[...] = 0
+        return
+    p.src = &x[0, 0, 0, 0]
+    p.n, p.groups = x.shape[0], groups
+    p.in_c, p.in_h, p.in_w, p.icg = x.shape[1], x.shape[2], x.shape[3], grad_w.shape[1]
+    p.out = &grad_w[0, 0, 0, 0]
+    p.out_c, p.oh, p.ow, p.ocg = dout.shape[1], dout.shape[2], dout.shape[3], grad_w.shape[0] // groups
+    p.fh, p.fw, p.dh, p.dw, p.sh, p.sw = grad_w.shape[2], grad_w.shape[3], dh, dw, sh, sw
+    p.ph, p.pw, p.qh, p.qw = pt, pl, 1, 1
+    p.w = NULL
+    p.bias = NULL
+    p.dout = &dout[0, 0, 0, 0]
+    run(&p, sizeof(floating), True, num_threads)

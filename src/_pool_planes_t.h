@@ -1,0 +1,293 @@
+/* Plane kernels for one element type; included by _pool_planes.h once per
+ * type with T (the type) and PC_NAME(name) (name with the type's suffix)
+ * defined. */
+/* The plane regrouped by column phase, so that stride-sw window taps read
+ * contiguous memory: row r, column c is at base[r * rs + (c % sw) * len + c / sw].
+ * For sw == 1 it is the plane itself. */
+typedef struct {
+    const T *base;
+    ptrdiff_t rs, len;
+} PC_NAME(pc_phases);
+
+/* Regroup the h rows of x (w wide) by column phase into buf (h * sw * ceil(w / sw)). */
+PC_INLINE PC_NAME(pc_phases) PC_NAME(pc_make_phases)(const T *PC_RESTRICT x, ptrdiff_t h,
+                                                     ptrdiff_t w, const ptrdiff_t sw,
+                                                     T *PC_RESTRICT buf)
+{
+    PC_NAME(pc_phases) p;
+    if (sw == 1) {
+        p.base = x; p.rs = w; p.len = w;
+        return p;
+    }
+    p.len = (w + sw - 1) / sw;
+    p.rs = sw * p.len;
+    p.base = buf;
+    for (ptrdiff_t r = 0; r < h; r++) {
+        const T *xr = x + r * w;
+        T *dst = buf + r * p.rs;
+        if (sw == 2) {
+            T *even = dst, *odd = dst + p.len;
+            for (ptrdiff_t k = 0; k < w / 2; k++) { even[k] = xr[2 * k]; odd[k] = xr[2 * k + 1]; }
+            if (w & 1) even[w / 2] = xr[w - 1];
+        } else {
+            for (ptrdiff_t q = 0; q < sw; q++)
+                for (ptrdiff_t k = 0, c = q; c < w; k++, c += sw) dst[q * p.len + k] = xr[c];
+        }
+    }
+    return p;
+}
+
+/* Where output column j's tap at column offset off reads, for the columns j
+ * whose tap is inside the row: (phase row pointer) + j + *shift. */
+PC_INLINE const T *PC_NAME(pc_tap_row)(PC_NAME(pc_phases) p, ptrdiff_t r, ptrdiff_t off,
+                                       ptrdiff_t sw, ptrdiff_t *shift)
+{
+    ptrdiff_t m = pc_floor_div(off, sw);
+    *shift = m;
+    return p.base + r * p.rs + (off - m * sw) * p.len;
+}
+
+/* One tap over the output columns in [c0, c1) for which it is inside the row
+ * (w wide): column j reads x[r, j * sw + off]. sw is a compile-time constant
+ * in the common cases, which turns the divisions into shifts. */
+PC_INLINE void PC_NAME(pc_max_tap)(PC_NAME(pc_phases) p, ptrdiff_t r, T *PC_RESTRICT o,
+                                   int64_t *PC_RESTRICT oi, ptrdiff_t c0, ptrdiff_t c1,
+                                   ptrdiff_t w, ptrdiff_t off, const ptrdiff_t sw,
+                                   const int track)
+{
+    ptrdiff_t lo, hi, m;
+    const T *PC_RESTRICT src = PC_NAME(pc_tap_row)(p, r, off, sw, &m);
+    const int64_t base = (int64_t)(r * w + off);
+    pc_valid(off, sw, w, c1, &lo, &hi);
+    if (lo < c0) lo = c0;
+    for (ptrdiff_t j = lo; j < hi; j++) {
+        T c = src[j + m], b = o[j];
+        int t = PC_TAKE(c, b);
+        o[j] = t ? c : b;
+        if (track) oi[j] = t ? base + (int64_t)(j * sw) : oi[j];
+    }
+}
+
+/* Output columns [c0, c1) of row i, any geometry: each column starts from its
+ * first tap inside the input, then every tap is combined in row-major order
+ * (repeating a column's start tap changes nothing). */
+PC_INLINE void PC_NAME(pc_max_row)(const T *PC_RESTRICT x, PC_NAME(pc_phases) p,
+                                   const pc_geom *g, ptrdiff_t i, ptrdiff_t c0, ptrdiff_t c1,
+                                   T *PC_RESTRICT o, int64_t *PC_RESTRICT oi,
+                                   const ptrdiff_t sw, const int track)
+{
+    const ptrdiff_t w = g->w, dw = g->dw, left = g->left;
+    ptrdiff_t a, b, ulo, uhi;
+    ptrdiff_t r0 = i * g->sh - g->top;
+    if (c0 >= c1) return;
+    pc_valid(-left, sw, w, g->ow, &a, &b); /* columns whose first tap is inside */
+    pc_valid(r0, g->dh, g->h, g->fh, &ulo, &uhi);
+    if (ulo == uhi) { /* no input row in the window: refused by pool_geometry */
+        for (ptrdiff_t j = c0; j < c1; j++) { o[j] = NAN; if (track) oi[j] = -1; }
+        return;
+    }
+    ptrdiff_t r = r0 + ulo * g->dh;
+    const T *xr = x + r * w;
+    for (ptrdiff_t j = c0; j < c1; j++) {
+        ptrdiff_t vlo, vhi, c;
+        if (j >= a && j < b) { vlo = 0; vhi = 1; }
+        else pc_valid(j * sw - left, dw, w, g->fw, &vlo, &vhi);
+        if (vlo == vhi) { o[j] = NAN; if (track) oi[j] = -1; continue; }
+        c = j * sw - left + vlo * dw;
+        o[j] = xr[c];
+        if (track) oi[j] = (int64_t)(r * w + c);
+    }
+    for (ptrdiff_t u = ulo; u < uhi; u++) {
+        r = r0 + u * g->dh;
+        for (ptrdiff_t v = (u == ulo); v < g->fw; v++)
+            PC_NAME(pc_max_tap)(p, r, o, oi, c0, c1, w, v * dw - left, sw, track);
+    }
+}
+
+/* Output columns [ja, jb) of a row whose window taps are all inside the input,
+ * jb - ja >= PC_CHUNK(T), with an FH x FW window known at compile time: the
+ * taps are combined in registers, PC_CHUNK(T) columns at a time (the last
+ * chunk overlaps the one before rather than running a scalar tail). */
+PC_INLINE void PC_NAME(pc_max_fused)(PC_NAME(pc_phases) p, const pc_geom *g, ptrdiff_t i,
+                                     ptrdiff_t ja, ptrdiff_t jb, T *PC_RESTRICT o,
+                                     int64_t *PC_RESTRICT oi, const int FH, const int FW,
+                                     const ptrdiff_t sw, const int track)
+{
+    const ptrdiff_t w = g->w, r0 = i * g->sh - g->top;
+    const T *src[9]; /* FH * FW <= 9 */
+    ptrdiff_t shift[9];
+    int64_t tap[9];
+    for (int u = 0; u < FH; u++)
+        for (int v = 0; v < FW; v++) {
+            ptrdiff_t off = v * g->dw - g->left;
+            src[u * FW + v] = PC_NAME(pc_tap_row)(p, r0 + u * g->dh, off, sw, &shift[u * FW + v]);
+            tap[u * FW + v] = (int64_t)((r0 + u * g->dh) * w + off);
+        }
+    for (ptrdiff_t j0 = ja;; j0 += PC_CHUNK(T)) {
+        if (j0 + PC_CHUNK(T) > jb) j0 = jb - PC_CHUNK(T);
+        for (ptrdiff_t jj = 0; jj < PC_CHUNK(T); jj++) {
+            const ptrdiff_t j = j0 + jj;
+            T b = src[0][j + shift[0]];
+            int64_t bi = tap[0];
+            for (int t = 1; t < FH * FW; t++) {
+                T c = src[t][j + shift[t]];
+                int take = PC_TAKE(c, b);
+                b = take ? c : b;
+                if (track) bi = take ? tap[t] : bi;
+            }
+            o[j] = b;
+            if (track) oi[j] = bi + (int64_t)(j * sw);
+        }
+        if (j0 + PC_CHUNK(T) >= jb) break;
+    }
+}
+
+PC_INLINE void PC_NAME(pc_max_plane_body)(const T *PC_RESTRICT x, const pc_geom *g,
+                                          T *PC_RESTRICT out, int64_t *PC_RESTRICT idx,
+                                          T *PC_RESTRICT buf, const ptrdiff_t sw,
+                                          const int track)
+{
+    const ptrdiff_t fh = g->fh, fw = g->fw, ow = g->ow;
+    /* window shapes combined in registers: 2x2, 3x3 */
+    const int kind = (fh == 2 && fw == 2) ? 2 : (fh == 3 && fw == 3) ? 3 : 0;
+    ptrdiff_t a0, b0, a1, b1, ilo, ihi, ja, jb;
+    pc_valid(-g->left, sw, g->w, ow, &a0, &b0);                   /* first column tap inside */
+    pc_valid((fw - 1) * g->dw - g->left, sw, g->w, ow, &a1, &b1); /* last one inside */
+    ja = a0 > a1 ? a0 : a1;
+    jb = b0 < b1 ? b0 : b1;
+    pc_valid(-g->top, g->sh, g->h, g->oh, &a0, &b0);
+    pc_valid((fh - 1) * g->dh - g->top, g->sh, g->h, g->oh, &a1, &b1);
+    ilo = a0 > a1 ? a0 : a1;
+    ihi = b0 < b1 ? b0 : b1;
+    const int fused = kind && jb - ja >= PC_CHUNK(T);
+    PC_NAME(pc_phases) p = PC_NAME(pc_make_phases)(x, g->h, g->w, sw, buf);
+    for (ptrdiff_t i = 0; i < g->oh; i++) {
+        T *o = out + i * ow;
+        int64_t *oi = track ? idx + i * ow : NULL;
+        if (!fused || i < ilo || i >= ihi) {
+            PC_NAME(pc_max_row)(x, p, g, i, 0, ow, o, oi, sw, track);
+            continue;
+        }
+        PC_NAME(pc_max_row)(x, p, g, i, 0, ja, o, oi, sw, track);
+        if (kind == 2) PC_NAME(pc_max_fused)(p, g, i, ja, jb, o, oi, 2, 2, sw, track);
+        else PC_NAME(pc_max_fused)(p, g, i, ja, jb, o, oi, 3, 3, sw, track);
+        PC_NAME(pc_max_row)(x, p, g, i, jb, ow, o, oi, sw, track);
+    }
+}
+
+/* out (oh, ow) = max over each window of x (h, w); idx (oh, ow) gets the flat
+ * index of each maximum, or is NULL; buf is scratch of pc_phase_size(g)
+ * elements. */
+PC_CLONES static void PC_NAME(pc_max_plane)(const T *x, const pc_geom *g, T *out, int64_t *idx,
+                                            T *buf)
+{
+    if (g->sw == 1) {
+        if (idx) PC_NAME(pc_max_plane_body)(x, g, out, idx, buf, 1, 1);
+        else PC_NAME(pc_max_plane_body)(x, g, out, NULL, buf, 1, 0);
+    } else if (g->sw == 2) {
+        if (idx) PC_NAME(pc_max_plane_body)(x, g, out, idx, buf, 2, 1);
+        else PC_NAME(pc_max_plane_body)(x, g, out, NULL, buf, 2, 0);
+    } else {
+        if (idx) PC_NAME(pc_max_plane_body)(x, g, out, idx, buf, g->sw, 1);
+        else PC_NAME(pc_max_plane_body)(x, g, out, NULL, buf, g->sw, 0);
+    }
+}
+
+/* o[j] += xr[j * sw + off] for the output columns j < ow where that is inside the row. */
+PC_INLINE void PC_NAME(pc_add_tap)(const T *PC_RESTRICT xr, T *PC_RESTRICT o, ptrdiff_t ow,
+                                   ptrdiff_t w, ptrdiff_t off, const ptrdiff_t sw)
+{
+    ptrdiff_t lo, hi;
+    pc_valid(off, sw, w, ow, &lo, &hi);
+    for (ptrdiff_t j = lo; j < hi; j++) o[j] = o[j] + xr[j * sw + off];
+}
+
+/* out (oh, ow) = mean over each window of x (h, w); the divisor is fh * fw,
+ * or the count of taps inside the input when count_include_pad is 0. */
+PC_CLONES static void PC_NAME(pc_avg_plane)(const T *x, const pc_geom *g, int count_include_pad,
+                                       T *out)
+{
+    const ptrdiff_t w = g->w, ow = g->ow, sw = g->sw, dw = g->dw, left = g->left;
+    ptrdiff_t lo, hi, ulo, uhi;
+    for (ptrdiff_t i = 0; i < g->oh; i++) {
+        T *o = out + i * ow;
+        ptrdiff_t r0 = i * g->sh - g->top;
+        pc_valid(r0, g->dh, g->h, g->fh, &ulo, &uhi);
+        for (ptrdiff_t j = 0; j < ow; j++) o[j] = 0;
+        for (ptrdiff_t u = ulo; u < uhi; u++) {
+            const T *xr = x + (r0 + u * g->dh) * w;
+            for (ptrdiff_t v = 0; v < g->fw; v++) {
+                ptrdiff_t off = v * dw - left;
+                if (sw == 1) PC_NAME(pc_add_tap)(xr, o, ow, w, off, 1);
+                else if (sw == 2) PC_NAME(pc_add_tap)(xr, o, ow, w, off, 2);
+                else PC_NAME(pc_add_tap)(xr, o, ow, w, off, sw);
+            }
+        }
+        if (count_include_pad) {
+            T d = (T)(g->fh * g->fw);
+            for (ptrdiff_t j = 0; j < ow; j++) o[j] = o[j] / d;
+        } else {
+            for (ptrdiff_t j = 0; j < ow; j++) {
+                pc_valid(j * sw - left, dw, w, g->fw, &lo, &hi);
+                o[j] = o[j] / (T)((uhi - ulo) * (hi - lo));
+            }
+        }
+    }
+}
+
+/* dx (h, w) = sum of dout (oh, ow) over the flat indices idx (oh, ow), in
+ * output order; an index outside [0, h * w) is skipped (never written). */
+static void PC_NAME(pc_max_backward_plane)(const T *dout, const int64_t *idx, ptrdiff_t hw,
+                                      ptrdiff_t ohw, T *dx)
+{
+    memset(dx, 0, (size_t)hw * sizeof(T));
+    for (ptrdiff_t k = 0; k < ohw; k++) {
+        uint64_t t = (uint64_t)idx[k];
+        if (t < (uint64_t)hw) dx[t] = dx[t] + dout[k];
+    }
+}
+
+/* dxr[j * sw + off] += share[j] for the output columns j < ow where that is inside the row. */
+PC_INLINE void PC_NAME(pc_spread_tap)(const T *PC_RESTRICT share, T *PC_RESTRICT dxr,
+                                      ptrdiff_t ow, ptrdiff_t w, ptrdiff_t off,
+                                      const ptrdiff_t sw)
+{
+    ptrdiff_t lo, hi;
+    pc_valid(off, sw, w, ow, &lo, &hi);
+    for (ptrdiff_t j = lo; j < hi; j++) dxr[j * sw + off] = dxr[j * sw + off] + share[j];
+}
+
+/* dx (h, w) = gradient of pc_avg_plane for dout (oh, ow); share is scratch
+ * of ow elements. Each dx element sums its shares in output row-major order,
+ * as the oracle does: rows in order, and within a row taps right to left,
+ * which is output columns left to right. */
+PC_CLONES static void PC_NAME(pc_avg_backward_plane)(const T *dout, const pc_geom *g,
+                                                int count_include_pad, T *share, T *dx)
+{
+    const ptrdiff_t w = g->w, ow = g->ow, sw = g->sw, dw = g->dw, left = g->left;
+    ptrdiff_t lo, hi, ulo, uhi;
+    memset(dx, 0, (size_t)(g->h * w) * sizeof(T));
+    for (ptrdiff_t i = 0; i < g->oh; i++) {
+        const T *d = dout + i * ow;
+        ptrdiff_t r0 = i * g->sh - g->top;
+        pc_valid(r0, g->dh, g->h, g->fh, &ulo, &uhi);
+        if (count_include_pad) {
+            T div = (T)(g->fh * g->fw);
+            for (ptrdiff_t j = 0; j < ow; j++) share[j] = d[j] / div;
+        } else {
+            for (ptrdiff_t j = 0; j < ow; j++) {
+                pc_valid(j * sw - left, dw, w, g->fw, &lo, &hi);
+                share[j] = d[j] / (T)((uhi - ulo) * (hi - lo));
+            }
+        }
+        for (ptrdiff_t u = ulo; u < uhi; u++) {
+            T *dxr = dx + (r0 + u * g->dh) * w;
+            for (ptrdiff_t v = g->fw - 1; v >= 0; v--) {
+                ptrdiff_t off = v * dw - left;
+                if (sw == 1) PC_NAME(pc_spread_tap)(share, dxr, ow, w, off, 1);
+                else if (sw == 2) PC_NAME(pc_spread_tap)(share, dxr, ow, w, off, 2);
+                else PC_NAME(pc_spread_tap)(share, dxr, ow, w, off, sw);
+            }
+        }
+    }
+}

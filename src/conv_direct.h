@@ -1,0 +1,229 @@
+/* Direct 2-D convolution kernels (NCHW), forward and both gradients.
+ *
+ * One engine serves the forward pass and the input gradient: for a block of
+ * output rows of one image and one group, it copies the input rows those
+ * outputs read into a small zero-padded "band" buffer (padding and, for the
+ * input gradient, the stride's zero insertion are written once there), so
+ * that the inner loops read every tap as a full, unconditional vector load
+ * along the output width. A stride along the width is removed in the same
+ * copy by storing each padded row as `sw` phases (columns p with p % sw ==
+ * q together), so taps of strided convolutions are contiguous too. The
+ * microkernels keep KB output channels x JT vectors of outputs in registers
+ * and sum over input channels and taps in a fixed order; the weight gradient
+ * keeps KB filters x NV taps of partial sums in registers along the width.
+ *
+ * The kernel bodies live in conv_direct_body.h, compiled once per element
+ * type and instruction set (AVX-512, AVX2+FMA, baseline) with GCC/Clang
+ * target pragmas, and chosen at run time from the CPU's features, so the
+ * package needs no -march flag. Other compilers get the baseline only.
+ *
+ * Every task writes its own outputs and sums in an order fixed by the shapes
+ * alone, so results do not depend on the number of threads.
+ */
+#ifndef PYCONV_CONV_DIRECT_H
+#define PYCONV_CONV_DIRECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Elements of one task's band buffer are capped near this (larger only when
+ * a single output row needs more). */
+#define CD_BAND_CAP 32768
+/* Bands are made small enough that a call has at least this many tasks. */
+#define CD_MIN_TASKS 16
+
+typedef struct {
+    /* source array (x, or dout for the input gradient): [N][in_c][in_h][in_w] */
+    const void *src;
+    ptrdiff_t n, groups, in_c, in_h, in_w;
+    ptrdiff_t icg;              /* channels summed over per group */
+    /* produced array: [N][out_c][oh][ow] */
+    void *out;
+    ptrdiff_t out_c, oh, ow;
+    ptrdiff_t ocg;              /* outputs per group */
+    ptrdiff_t fh, fw, dh, dw;   /* taps and dilation */
+    ptrdiff_t sh, sw;           /* stride of the convolution over the band */
+    /* band row r of a band starting at output row i0 holds source row
+     * (i0 * sh - ph + r) / qh when that is a whole number in range, else
+     * zeros; columns likewise with pw, qw. */
+    ptrdiff_t ph, pw, qh, qw;
+    /* weight of output o, input c, tap (u, v) in group g:
+     * w[g * wg + o * wo + c * wc + u * wu + v * wv] */
+    const void *w;
+    ptrdiff_t wg, wo, wc, wu, wv;
+    const void *bias;           /* [out_c] or NULL */
+    /* weight gradient only: dout [N][k][oh][ow] (the produced array is dw) */
+    const void *dout;
+    /* plan, filled by cd_plan */
+    int isa;
+    ptrdiff_t vl, wq, rl, band, nbands, ntasks, buf_elems;
+} cd_conv;
+
+enum { CD_ISA_BASELINE = 0, CD_ISA_AVX2 = 1, CD_ISA_AVX512 = 2 };
+
+static int cd_forced_isa = -1;
+
+static int cd_cpu_isa(void)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512dq"))
+        return CD_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return CD_ISA_AVX2;
+#endif
+    return CD_ISA_BASELINE;
+}
+
+static int cd_isa(void)
+{
+    return cd_forced_isa >= 0 ? cd_forced_isa : cd_cpu_isa();
+}
+
+/* Filters per weight-gradient task: as many as keep kb * min(fw, 4) partial
+ * sums in registers. */
+static ptrdiff_t cd_dw_block(ptrdiff_t fw)
+{
+    return fw <= 3 ? 4 : (fw <= 6 ? 2 : 1);
+}
+
+/* Element type x instruction set instantiations of the kernel bodies. */
+#define CD_CAT2_(a, b) a##_##b
+#define CD_CAT2(a, b) CD_CAT2_(a, b)
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define CD_HAVE_X86_VARIANTS 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
+#endif
+#define CD_VBYTES 64
+#define CD_T float
+#define CD_IT int32_t
+#define CD_SUFFIX f32_avx512
+#include "conv_direct_body.h"
+#define CD_T double
+#define CD_IT int64_t
+#define CD_SUFFIX f64_avx512
+#include "conv_direct_body.h"
+#undef CD_VBYTES
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+#define CD_VBYTES 32
+#define CD_T float
+#define CD_IT int32_t
+#define CD_SUFFIX f32_avx2
+#include "conv_direct_body.h"
+#define CD_T double
+#define CD_IT int64_t
+#define CD_SUFFIX f64_avx2
+#include "conv_direct_body.h"
+#undef CD_VBYTES
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#else
+#define CD_HAVE_X86_VARIANTS 0
+#endif
+
+#define CD_VBYTES 16
+#define CD_T float
+#define CD_IT int32_t
+#define CD_SUFFIX f32_base
+#include "conv_direct_body.h"
+#define CD_T double
+#define CD_IT int64_t
+#define CD_SUFFIX f64_base
+#include "conv_direct_body.h"
+#undef CD_VBYTES
+
+/* Instruction sets this build and CPU can run, as a bit mask of 1 << isa. */
+static int cd_available_isas(void)
+{
+    int best = cd_cpu_isa(), mask = 1 << CD_ISA_BASELINE;
+    if (CD_HAVE_X86_VARIANTS && best >= CD_ISA_AVX2) mask |= 1 << CD_ISA_AVX2;
+    if (CD_HAVE_X86_VARIANTS && best >= CD_ISA_AVX512) mask |= 1 << CD_ISA_AVX512;
+    return mask;
+}
+
+static ptrdiff_t cd_vector_bytes(int isa)
+{
+    if (CD_HAVE_X86_VARIANTS && isa == CD_ISA_AVX512) return 64;
+    if (CD_HAVE_X86_VARIANTS && isa == CD_ISA_AVX2) return 32;
+    return 16;
+}
+
+/* Fill the plan: vector length, band row layout, band size, task count.
+ * `per_channel` plans the weight gradient (one channel per band buffer,
+ * tasks over filter blocks of `kb` filters). */
+static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
+{
+    ptrdiff_t chans, reach, rows_per_band, want_bands, min_bands;
+    p->isa = cd_isa();
+    p->vl = cd_vector_bytes(p->isa) / (ptrdiff_t)elem;
+    /* lanes cover max(ow, vl) outputs; a tap reaches (fw-1)*dw/sw further */
+    p->wq = (p->ow > p->vl ? p->ow : p->vl) + (p->fw - 1) * p->dw / p->sw + 1;
+    p->rl = p->wq * p->sw;
+    chans = weight_grad ? 1 : p->icg;
+    reach = (p->fh - 1) * p->dh + 1;
+    rows_per_band = CD_BAND_CAP / (chans * p->rl);
+    p->band = rows_per_band > reach ? (rows_per_band - reach) / p->sh + 1 : 1;
+    if (!weight_grad) {
+        min_bands = (CD_MIN_TASKS + p->n * p->groups - 1) / (p->n * p->groups);
+        want_bands = (p->oh + p->band - 1) / p->band;
+        if (want_bands < min_bands) {
+            want_bands = min_bands < p->oh ? min_bands : p->oh;
+            p->band = (p->oh + want_bands - 1) / want_bands;
+        }
+    }
+    if (p->band > p->oh) p->band = p->oh;
+    p->nbands = (p->oh + p->band - 1) / p->band;
+    p->buf_elems = chans * ((p->band - 1) * p->sh + reach) * p->rl;
+    if (weight_grad)
+        p->ntasks = p->groups * ((p->ocg + kb - 1) / kb);
+    else
+        p->ntasks = p->n * p->groups * p->nbands;
+}
+
+#define CD_DISPATCH(T, name, args)                                          \
+    do {                                                                    \
+        if (CD_HAVE_X86_VARIANTS && p->isa == CD_ISA_AVX512)                \
+            CD_CAT2(name, CD_CAT2(T, avx512)) args;                        \
+        else if (CD_HAVE_X86_VARIANTS && p->isa == CD_ISA_AVX2)             \
+            CD_CAT2(name, CD_CAT2(T, avx2)) args;                          \
+        else                                                                \
+            CD_CAT2(name, CD_CAT2(T, base)) args;                          \
+    } while (0)
+
+#if CD_HAVE_X86_VARIANTS
+#define CD_TASK_FN(T, kind)                                                  \
+    static void cd_##kind##_task_##T(const cd_conv *p, ptrdiff_t t, void *buf) \
+    {                                                                        \
+        CD_DISPATCH(T, cd_##kind##_task, (p, t, buf));                       \
+    }
+#else
+#define CD_TASK_FN(T, kind)                                                  \
+    static void cd_##kind##_task_##T(const cd_conv *p, ptrdiff_t t, void *buf) \
+    {                                                                        \
+        CD_CAT2(cd_##kind##_task, CD_CAT2(T, base))(p, t, buf);              \
+    }
+#endif
+
+CD_TASK_FN(f32, conv)
+CD_TASK_FN(f64, conv)
+CD_TASK_FN(f32, wgrad)
+CD_TASK_FN(f64, wgrad)
+
+#endif

@@ -1,0 +1,355 @@
+/* Kernel bodies of conv_direct.h for one element type and vector width.
+ * Included several times; expects CD_T (element), CD_IT (signed integer of
+ * the same size), CD_VBYTES (vector bytes) and CD_SUFFIX (name suffix), and
+ * undefines all but CD_VBYTES at the end. */
+
+#define CD_FN(name) CD_CAT2(name, CD_SUFFIX)
+#define CD_V CD_FN(cd_vec)
+#define CD_IV CD_FN(cd_ivec)
+#define CD_VL ((ptrdiff_t)(CD_VBYTES / sizeof(CD_T)))
+#define CD_INLINE static inline __attribute__((always_inline))
+
+typedef CD_T CD_V __attribute__((vector_size(CD_VBYTES)));
+typedef CD_IT CD_IV __attribute__((vector_size(CD_VBYTES)));
+
+CD_INLINE CD_V CD_FN(cd_load)(const CD_T *p)
+{
+    CD_V v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+CD_INLINE void CD_FN(cd_store)(CD_T *p, CD_V v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* Copy source rows first .. first + nrows - 1 (in band coordinates, see
+ * cd_conv) of one channel plane into nrows zero-padded, phase-split rows. */
+static void CD_FN(cd_fill)(const cd_conv *p, const CD_T *src, CD_T *dst, ptrdiff_t first,
+                           ptrdiff_t nrows)
+{
+    const ptrdiff_t rl = p->rl, wq = p->wq, sw = p->sw, qh = p->qh, qw = p->qw;
+    const ptrdiff_t pw = p->pw, in_h = p->in_h, in_w = p->in_w;
+    ptrdiff_t r, q, m;
+    for (r = 0; r < nrows; r++) {
+        CD_T *d = dst + r * rl;
+        const CD_T *s;
+        ptrdiff_t idx = first + r;
+        if (idx < 0 || idx % qh != 0 || idx / qh >= in_h) {
+            memset(d, 0, (size_t)rl * sizeof(CD_T));
+            continue;
+        }
+        s = src + (idx / qh) * in_w;
+        if (sw == 1 && qw == 1) {
+            ptrdiff_t lo = pw < 0 ? 0 : (pw > rl ? rl : pw);
+            ptrdiff_t hi = pw + in_w;
+            hi = hi < lo ? lo : (hi > rl ? rl : hi);
+            memset(d, 0, (size_t)lo * sizeof(CD_T));
+            memcpy(d + lo, s + (lo - pw), (size_t)(hi - lo) * sizeof(CD_T));
+            memset(d + hi, 0, (size_t)(rl - hi) * sizeof(CD_T));
+        } else {
+            for (q = 0; q < sw; q++) {
+                for (m = 0; m < wq; m++) {
+                    ptrdiff_t col = m * sw + q - pw;
+                    d[q * wq + m] = (col >= 0 && col % qw == 0 && col / qw < in_w)
+                                    ? s[col / qw] : (CD_T)0;
+                }
+            }
+        }
+    }
+}
+
+/* KB output channels x RB output rows x JT vectors: out[kb * out_k + r * ow
+ * + lane] = bias[kb] + sum over c, u, v of w[kb * wo + c * wc + u * wu + v *
+ * wv] * in[c * in_c + r * in_r + u * in_u + voff[v] + lane]; only the first
+ * nstore lanes of each row are stored (nstore < JT * VL only with JT == 1).
+ * KB * RB * JT <= 8 independent sums hide the latency of the FMAs. */
+CD_INLINE void CD_FN(cd_mk)(const int KB, const int RB, const int JT, const cd_conv *p,
+                            const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *voff,
+                            const CD_T *w, const CD_T *bias, CD_T *out, ptrdiff_t nstore)
+{
+    const ptrdiff_t nc = p->icg, fh = p->fh, fw = p->fw, in_u = p->dh * p->rl;
+    const ptrdiff_t in_r = p->sh * p->rl, wo = p->wo, wc = p->wc, wu = p->wu, wv = p->wv;
+    const ptrdiff_t ow = p->ow, out_k = p->oh * p->ow;
+    CD_V acc[4][4][2];
+    CD_V xv[4][2];
+    ptrdiff_t c, u, v;
+    int kb, r, t;
+    for (kb = 0; kb < KB; kb++) {
+        CD_T b0 = bias ? bias[kb] : (CD_T)0;
+        for (r = 0; r < RB; r++)
+            for (t = 0; t < JT; t++)
+                acc[kb][r][t] = (CD_V){0} + b0;
+    }
+    for (c = 0; c < nc; c++) {
+        for (u = 0; u < fh; u++) {
+            const CD_T *row = in + c * in_c + u * in_u;
+            const CD_T *wr = w + c * wc + u * wu;
+            for (v = 0; v < fw; v++) {
+                const CD_T *x = row + voff[v];
+                for (r = 0; r < RB; r++)
+                    for (t = 0; t < JT; t++)
+                        xv[r][t] = CD_FN(cd_load)(x + r * in_r + t * CD_VL);
+                for (kb = 0; kb < KB; kb++) {
+                    CD_T s = wr[kb * wo + v * wv];
+                    for (r = 0; r < RB; r++)
+                        for (t = 0; t < JT; t++)
+                            acc[kb][r][t] = acc[kb][r][t] + xv[r][t] * s;
+                }
+            }
+        }
+    }
+    for (kb = 0; kb < KB; kb++) {
+        for (r = 0; r < RB; r++) {
+            CD_T *o = out + kb * out_k + r * ow;
+            if (nstore == JT * CD_VL) {
+                for (t = 0; t < JT; t++)
+                    CD_FN(cd_store)(o + t * CD_VL, acc[kb][r][t]);
+            } else {
+                CD_T lanes[CD_VBYTES / sizeof(CD_T)];
+                CD_FN(cd_store)(lanes, acc[kb][r][0]);
+                memcpy(o, lanes, (size_t)nstore * sizeof(CD_T));
+            }
+        }
+    }
+}
+
+/* RB output rows of KB channels, tiled along the width: JT-vector tiles,
+ * then single vectors, then a last vector that overlaps its left neighbour
+ * (recomputing identical values) or, for rows narrower than a vector, a
+ * partial store. */
+CD_INLINE void CD_FN(cd_rows)(const int KB, const int RB, const int JT, const cd_conv *p,
+                              const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *voff,
+                              const CD_T *w, const CD_T *bias, CD_T *out)
+{
+    const ptrdiff_t ow = p->ow;
+    ptrdiff_t j = 0;
+    if (JT == 2)
+        for (; j + 2 * CD_VL <= ow; j += 2 * CD_VL)
+            CD_FN(cd_mk)(KB, RB, 2, p, in + j, in_c, voff, w, bias, out + j, 2 * CD_VL);
+    for (; j + CD_VL <= ow; j += CD_VL)
+        CD_FN(cd_mk)(KB, RB, 1, p, in + j, in_c, voff, w, bias, out + j, CD_VL);
+    if (j < ow) {
+        if (ow >= CD_VL) j = ow - CD_VL;
+        CD_FN(cd_mk)(KB, RB, 1, p, in + j, in_c, voff, w, bias, out + j,
+                     ow - j < CD_VL ? ow - j : CD_VL);
+    }
+}
+
+#define CD_ROWS_FN(KB, RB, JT)                                                          \
+    static void CD_FN(cd_rows_##KB##_##RB)(const cd_conv *p, const CD_T *in,          \
+                                           ptrdiff_t in_c, const ptrdiff_t *voff,      \
+                                           const CD_T *w, const CD_T *bias, CD_T *out) \
+    {                                                                                  \
+        CD_FN(cd_rows)(KB, RB, JT, p, in, in_c, voff, w, bias, out);                   \
+    }
+CD_ROWS_FN(4, 1, 2)
+CD_ROWS_FN(1, 4, 2)
+CD_ROWS_FN(1, 1, 2)
+#undef CD_ROWS_FN
+
+/* Column offset of tap v inside a phase-split band row. */
+static void CD_FN(cd_tap_offsets)(const cd_conv *p, ptrdiff_t *voff)
+{
+    ptrdiff_t v;
+    for (v = 0; v < p->fw; v++) {
+        ptrdiff_t off = v * p->dw;
+        voff[v] = (off % p->sw) * p->wq + off / p->sw;
+    }
+}
+
+/* Task (n, g, band): every output row of the band, every output channel of
+ * group g, image n. buf holds p->buf_elems elements. */
+static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
+{
+    CD_T *buf = (CD_T *)vbuf;
+    const ptrdiff_t band = task % p->nbands, g = (task / p->nbands) % p->groups;
+    const ptrdiff_t n = task / p->nbands / p->groups;
+    const ptrdiff_t i0 = band * p->band;
+    const ptrdiff_t i1 = i0 + p->band < p->oh ? i0 + p->band : p->oh;
+    const ptrdiff_t nrows = (i1 - i0 - 1) * p->sh + (p->fh - 1) * p->dh + 1;
+    const ptrdiff_t in_c = nrows * p->rl, in_r = p->sh * p->rl, ow = p->ow;
+    const CD_T *src = (const CD_T *)p->src;
+    const CD_T *w = (const CD_T *)p->w + g * p->wg;
+    const CD_T *bias = p->bias ? (const CD_T *)p->bias + g * p->ocg : NULL;
+    ptrdiff_t voff[p->fw];
+    ptrdiff_t c, o, i;
+    CD_FN(cd_tap_offsets)(p, voff);
+    for (c = 0; c < p->icg; c++)
+        CD_FN(cd_fill)(p, src + (n * p->in_c + g * p->icg + c) * p->in_h * p->in_w,
+                       buf + c * in_c, i0 * p->sh - p->ph, nrows);
+    for (o = 0; o < p->ocg;) {
+        const int kb = p->ocg - o >= 4 ? 4 : 1;
+        const CD_T *wk = w + o * p->wo, *bk = bias ? bias + o : NULL;
+        CD_T *out = (CD_T *)p->out + ((n * p->out_c + g * p->ocg + o) * p->oh + i0) * ow;
+        const CD_T *in = buf;
+        i = i0;
+        if (kb == 4) {
+            for (; i < i1; i++, in += in_r, out += ow)
+                CD_FN(cd_rows_4_1)(p, in, in_c, voff, wk, bk, out);
+        } else {
+            for (; i + 4 <= i1; i += 4, in += 4 * in_r, out += 4 * ow)
+                CD_FN(cd_rows_1_4)(p, in, in_c, voff, wk, bk, out);
+            for (; i < i1; i++, in += in_r, out += ow)
+                CD_FN(cd_rows_1_1)(p, in, in_c, voff, wk, bk, out);
+        }
+        o += kb;
+    }
+}
+
+/* Add to acc[kb][k][r] the products of RB rows of dout (kb * d_k + r * ow
+ * + j) and of the band (r * xr_r + voff[k] + j) over the whole width; the
+ * last, partial vector of a row is masked so no product is counted twice. */
+CD_INLINE void CD_FN(cd_wk_rows)(const int KB, const int NV, const int RB, const cd_conv *p,
+                                 const CD_T *xr, ptrdiff_t xr_r, const ptrdiff_t *voff,
+                                 const CD_T *dr, ptrdiff_t d_k, CD_IV mask,
+                                 CD_V acc[4][4][2])
+{
+    const ptrdiff_t ow = p->ow, vl = CD_VL;
+    const ptrdiff_t rem = ow % vl, last = ow >= vl ? ow - vl : 0;
+    CD_V d[4][2], x[4][2];
+    ptrdiff_t j;
+    int kb, k, r;
+    for (j = 0; j + vl <= ow; j += vl) {
+        for (kb = 0; kb < KB; kb++)
+            for (r = 0; r < RB; r++)
+                d[kb][r] = CD_FN(cd_load)(dr + kb * d_k + r * ow + j);
+        for (k = 0; k < NV; k++)
+            for (r = 0; r < RB; r++)
+                x[k][r] = CD_FN(cd_load)(xr + r * xr_r + voff[k] + j);
+        for (kb = 0; kb < KB; kb++)
+            for (k = 0; k < NV; k++)
+                for (r = 0; r < RB; r++)
+                    acc[kb][k][r] = acc[kb][k][r] + d[kb][r] * x[k][r];
+    }
+    if (rem) {
+        for (kb = 0; kb < KB; kb++) {
+            for (r = 0; r < RB; r++) {
+                if (ow >= vl) {
+                    d[kb][r] = CD_FN(cd_load)(dr + kb * d_k + r * ow + last);
+                } else {
+                    CD_T lanes[CD_VBYTES / sizeof(CD_T)] = {0};
+                    memcpy(lanes, dr + kb * d_k + r * ow, (size_t)ow * sizeof(CD_T));
+                    d[kb][r] = CD_FN(cd_load)(lanes);
+                }
+                d[kb][r] = (CD_V)((CD_IV)d[kb][r] & mask);
+            }
+        }
+        for (k = 0; k < NV; k++)
+            for (r = 0; r < RB; r++)
+                x[k][r] = CD_FN(cd_load)(xr + r * xr_r + voff[k] + last);
+        for (kb = 0; kb < KB; kb++)
+            for (k = 0; k < NV; k++)
+                for (r = 0; r < RB; r++)
+                    acc[kb][k][r] = acc[kb][k][r] + d[kb][r] * x[k][r];
+    }
+}
+
+/* Partial weight gradients of KB filters x NV taps (v0 .. v0 + NV - 1) of
+ * row u, over the output rows i0 .. i1 - 1 of one image and channel:
+ * dw[kb][v] += sum over i, j of dout[kb * d_k + i * ow + j]
+ * * band[((i - i0) * sh + u * dh) * rl + voff[v] + j], rows taken in pairs
+ * (two independent sums), lanes summed in a fixed order. */
+CD_INLINE void CD_FN(cd_wk)(const int KB, const int NV, const cd_conv *p, const CD_T *band,
+                            ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t u, const ptrdiff_t *voff,
+                            const CD_T *dout, ptrdiff_t d_k, CD_T *dw, ptrdiff_t dw_k)
+{
+    const ptrdiff_t ow = p->ow, rl = p->rl, vl = CD_VL, rem = ow % vl;
+    const ptrdiff_t xr_r = p->sh * rl;
+    CD_V acc[4][4][2];
+    CD_IV mask;
+    ptrdiff_t i;
+    int kb, t, k;
+    for (t = 0; t < vl; t++)
+        mask[t] = (ow >= vl ? t >= vl - rem : t < ow) ? (CD_IT)-1 : 0;
+    for (kb = 0; kb < KB; kb++)
+        for (k = 0; k < NV; k++)
+            acc[kb][k][0] = acc[kb][k][1] = (CD_V){0};
+    for (i = i0; i + 2 <= i1; i += 2)
+        CD_FN(cd_wk_rows)(KB, NV, 2, p, band + ((i - i0) * p->sh + u * p->dh) * rl, xr_r,
+                          voff, dout + i * ow, d_k, mask, acc);
+    if (i < i1)
+        CD_FN(cd_wk_rows)(KB, NV, 1, p, band + ((i - i0) * p->sh + u * p->dh) * rl, xr_r,
+                          voff, dout + i * ow, d_k, mask, acc);
+    for (kb = 0; kb < KB; kb++) {
+        for (k = 0; k < NV; k++) {
+            CD_V sum = acc[kb][k][0] + acc[kb][k][1];
+            CD_T s = 0;
+            for (t = 0; t < vl; t++)
+                s = s + sum[t];
+            dw[kb * dw_k + k] = dw[kb * dw_k + k] + s;
+        }
+    }
+}
+
+#define CD_WK_CASE(KB, NV)                                                        \
+    case (KB) * 8 + (NV):                                                         \
+        CD_FN(cd_wk)(KB, NV, p, band, i0, i1, u, voff, dout, d_k, dw, dw_k);       \
+        break;
+
+static void CD_FN(cd_wk_any)(int kb, int nv, const cd_conv *p, const CD_T *band,
+                             ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t u, const ptrdiff_t *voff,
+                             const CD_T *dout, ptrdiff_t d_k, CD_T *dw, ptrdiff_t dw_k)
+{
+    switch (kb * 8 + nv) {
+        CD_WK_CASE(4, 1) CD_WK_CASE(4, 2) CD_WK_CASE(4, 3)
+        CD_WK_CASE(2, 1) CD_WK_CASE(2, 2) CD_WK_CASE(2, 3) CD_WK_CASE(2, 4)
+        CD_WK_CASE(1, 1) CD_WK_CASE(1, 2) CD_WK_CASE(1, 3) CD_WK_CASE(1, 4)
+        default: break;
+    }
+}
+
+/* Task (g, filter block): the weight gradient of up to cd_dw_block(fw)
+ * filters of group g, summed over images, then bands, in order. buf holds
+ * p->buf_elems elements (one channel's band). */
+static void CD_FN(cd_wgrad_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
+{
+    CD_T *buf = (CD_T *)vbuf;
+    const ptrdiff_t block = cd_dw_block(p->fw);
+    const ptrdiff_t nblocks = (p->ocg + block - 1) / block;
+    const ptrdiff_t g = task / nblocks, o0 = (task % nblocks) * block;
+    const ptrdiff_t nk = p->ocg - o0 < block ? p->ocg - o0 : block;
+    const ptrdiff_t taps = p->fh * p->fw, dw_k = p->icg * taps, d_k = p->oh * p->ow;
+    const CD_T *src = (const CD_T *)p->src;
+    CD_T *dw = (CD_T *)p->out + (g * p->ocg + o0) * dw_k;
+    ptrdiff_t voff[p->fw];
+    ptrdiff_t n, c, b, u, v0, o;
+    CD_FN(cd_tap_offsets)(p, voff);
+    memset(dw, 0, (size_t)(nk * dw_k) * sizeof(CD_T));
+    for (n = 0; n < p->n; n++) {
+        const CD_T *dout = (const CD_T *)p->dout + (n * p->out_c + g * p->ocg + o0) * d_k;
+        for (c = 0; c < p->icg; c++) {
+            const CD_T *plane = src + (n * p->in_c + g * p->icg + c) * p->in_h * p->in_w;
+            for (b = 0; b < p->nbands; b++) {
+                const ptrdiff_t i0 = b * p->band;
+                const ptrdiff_t i1 = i0 + p->band < p->oh ? i0 + p->band : p->oh;
+                const ptrdiff_t nrows = (i1 - i0 - 1) * p->sh + (p->fh - 1) * p->dh + 1;
+                CD_FN(cd_fill)(p, plane, buf, i0 * p->sh - p->ph, nrows);
+                for (o = 0; o < nk;) {
+                    const int kb = nk - o >= 4 ? 4 : (nk - o >= 2 ? 2 : 1);
+                    const ptrdiff_t nvk = kb == 4 ? 3 : 4;
+                    for (u = 0; u < p->fh; u++) {
+                        for (v0 = 0; v0 < p->fw; v0 += nvk) {
+                            const int nv = (int)(p->fw - v0 < nvk ? p->fw - v0 : nvk);
+                            CD_FN(cd_wk_any)(kb, nv, p, buf, i0, i1, u, voff + v0,
+                                             dout + o * d_k, d_k,
+                                             dw + o * dw_k + c * taps + u * p->fw + v0, dw_k);
+                        }
+                    }
+                    o += kb;
+                }
+            }
+        }
+    }
+}
+
+#undef CD_WK_CASE
+#undef CD_INLINE
+#undef CD_VL
+#undef CD_IV
+#undef CD_V
+#undef CD_FN
+#undef CD_SUFFIX
+#undef CD_IT
+#undef CD_T
