@@ -94,8 +94,8 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
            [0., 4.]])
     >>> out, idx = pyconv.max_pool2d(I, 2, return_indices=True)
     >>> idx
-    array([[ 4,  2],
-           [ 8, 14]])
+    array([[ 4,  3],
+           [ 9, 14]])
     """
     x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, strict)
     out = np.empty(g.out_shape, dtype)
