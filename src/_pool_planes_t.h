@@ -134,13 +134,21 @@ PC_INLINE void PC_NAME(pc_max_fused)(PC_NAME(pc_phases) p, const pc_geom *g, ptr
         b = take ? c : b;                                                \
         if (track) bi = take ? t##k : bi;                                \
     }
-    for (ptrdiff_t j = ja; j < jb; j++) {
-        T b = q0[j];
-        int64_t bi = t0;
-        PC_FUSED_TAP(1) PC_FUSED_TAP(2) PC_FUSED_TAP(3) PC_FUSED_TAP(4)
-        PC_FUSED_TAP(5) PC_FUSED_TAP(6) PC_FUSED_TAP(7) PC_FUSED_TAP(8)
-        o[j] = b;
-        if (track) oi[j] = bi + (int64_t)j * sw;
+    /* whole 64-byte vectors, then the last vector's worth again (overlapping,
+     * recomputing equal values) instead of a slow scalar tail */
+    const ptrdiff_t vl = (ptrdiff_t)(64 / sizeof(T)), n = jb - ja;
+    const ptrdiff_t body_end = n >= vl ? ja + n / vl * vl : jb;
+    for (int pass = 0; pass < 2; pass++) {
+        const ptrdiff_t lo = pass ? jb - vl : ja, hi = pass ? jb : body_end;
+        if (pass && body_end == jb) break;
+        for (ptrdiff_t j = lo; j < hi; j++) {
+            T b = q0[j];
+            int64_t bi = t0;
+            PC_FUSED_TAP(1) PC_FUSED_TAP(2) PC_FUSED_TAP(3) PC_FUSED_TAP(4)
+            PC_FUSED_TAP(5) PC_FUSED_TAP(6) PC_FUSED_TAP(7) PC_FUSED_TAP(8)
+            o[j] = b;
+            if (track) oi[j] = bi + (int64_t)j * sw;
+        }
     }
 #undef PC_FUSED_TAP
 }
