@@ -116,9 +116,10 @@ MEMORY_CHILD = """
 import resource, sys, numpy as np, psutil, pyconv
 n_x, n_y, d, k, what = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rng = np.random.default_rng(0)
-X = rng.standard_normal((n_x, d)).astype(np.float32)
-Y = rng.standard_normal((n_y, d)).astype(np.float32)
+X = rng.standard_normal((n_x, d), dtype=np.float32)  # no float64 temporary to raise the peak
+Y = rng.standard_normal((n_y, d), dtype=np.float32)
 before = psutil.Process().memory_info().rss
+assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 <= before + 2**20
 if what == "topk":
     pyconv.l1_topk(X, Y, k)
 else:
