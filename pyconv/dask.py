@@ -1,0 +1,499 @@
+"""pyconv's kernels on Dask arrays, for data past one machine's memory or cores.
+
+Every function here builds a lazy Dask graph whose tasks call pyconv's
+in-memory kernels on blocks, and returns Dask arrays; ``.compute()`` runs it
+on whatever scheduler is active (the local threaded one, or a
+``distributed`` cluster). pyconv writes no scheduler of its own. Install with
+``pip install "pyconv[dask]"``; :mod:`dask.array` is imported only here.
+
+Threads
+-------
+A kernel inside a task uses ``num_threads`` if given, otherwise pyconv's
+thread budget of the process it runs in (:func:`pyconv.get_num_threads`
+there) shared among that process's Dask threads:
+``max(1, budget // dask_threads)``, where ``dask_threads`` is the worker's
+``nthreads`` on a ``distributed`` worker and the threaded scheduler's pool
+size (``dask.config`` ``num_workers``, else Dask's CPU count) otherwise. So
+the local threaded scheduler runs one OpenMP thread per Dask thread, and a
+``distributed`` worker started by a nanny (which sets ``OMP_NUM_THREADS=1``)
+runs one too. For one Dask thread per worker process with pyconv's OpenMP
+inside, start workers with ``threads_per_worker=1`` and raise the budget on
+them, e.g. ``client.run(pyconv.set_num_threads, 8)``. With the synchronous
+scheduler pass ``num_threads=-1`` to use every core.
+"""
+import functools
+
+import dask
+import dask.array as da
+import numpy as np
+
+from .distance import _check_k, _check_pair
+from .distance import l1_distances as _l1_distances
+from .distance import l1_topk as _l1_topk
+from .pool import avg_pool2d as _avg_pool2d
+from .pool import avg_pool2d_backward as _avg_pool2d_backward
+from .pool import max_pool2d as _max_pool2d
+from .pool import max_pool2d_backward as _max_pool2d_backward
+from .threads import _check_request, resolve_num_threads
+
+__all__ = ["l1_distances", "l1_topk", "max_pool2d", "avg_pool2d", "max_pool2d_backward",
+           "avg_pool2d_backward", "task_num_threads"]
+
+
+# --------------------------------------------------------------------------- threads
+
+def _dask_threads_here():
+    """Dask threads running tasks in this process."""
+    try:
+        from distributed import get_worker
+        return get_worker().state.nthreads
+    except (ImportError, ValueError):
+        pass
+    return dask.config.get("num_workers", None) or dask.system.CPU_COUNT
+
+
+def task_num_threads(num_threads=None):
+    """OpenMP threads a pyconv kernel uses inside a Dask task running here.
+
+    Parameters
+    ----------
+    num_threads : int, optional
+        An explicit request, resolved as :func:`pyconv.resolve_num_threads`
+        does. None shares this process's budget (:func:`pyconv.get_num_threads`)
+        among the Dask threads that run tasks in it.
+
+    Returns
+    -------
+    int
+        ``max(1, get_num_threads() // dask_threads)`` for None, where
+        ``dask_threads`` is the ``distributed`` worker's ``nthreads`` when
+        called inside a worker, else the threaded scheduler's pool size.
+
+    Examples
+    --------
+    >>> import pyconv, pyconv.dask
+    >>> pyconv.dask.task_num_threads(1)
+    1
+    >>> 1 <= pyconv.dask.task_num_threads() <= pyconv.get_num_threads()
+    True
+    """
+    if num_threads is not None:
+        return resolve_num_threads(num_threads)
+    return max(1, resolve_num_threads(None) // _dask_threads_here())
+
+
+# --------------------------------------------------------------------------- inputs
+
+def _as_dask(a, name, ndim):
+    """``a`` as a Dask array of ``ndim`` dimensions with known chunk sizes."""
+    if a is None:
+        raise TypeError(f"{name} must be an array, got None")
+    arr = a if isinstance(a, da.Array) else da.asarray(a)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+    if any(np.isnan(c) for chunks in arr.chunks for c in chunks):
+        raise ValueError(f"{name} has unknown chunk sizes {arr.chunks}; call "
+                         f"{name}.compute_chunk_sizes() first")
+    return arr
+
+
+def _stand_in(arr):
+    """A zero-stride NumPy array of ``arr``'s shape and dtype, for validation only."""
+    return np.broadcast_to(np.zeros((), arr.dtype), arr.shape)
+
+
+def _check_batch_chunks(x, name):
+    if any(len(c) > 1 for c in x.chunks[1:]):
+        raise ValueError(
+            f"{name} must be chunked along the batch axis (N) only, got "
+            f"{tuple(len(c) for c in x.chunks)} blocks along (N, C, H, W): windows would cross "
+            f"block edges. Rechunk with {name}.rechunk({{1: -1, 2: -1, 3: -1}})")
+
+
+# --------------------------------------------------------------------------- distances
+
+def _distance_block(x_blocks, y_blocks, num_threads):
+    """D block of one X row block and one Y row block, summed over their d blocks."""
+    n = task_num_threads(num_threads)
+    D = _l1_distances(x_blocks[0], y_blocks[0], num_threads=n)
+    for xb, yb in zip(x_blocks[1:], y_blocks[1:]):
+        D += _l1_distances(xb, yb, num_threads=n)
+    return D
+
+
+def l1_distances(X, Y=None, *, num_threads=None):
+    """Pairwise L1 distances between the rows of two Dask arrays.
+
+    Parameters
+    ----------
+    X : dask.array.Array, shape (n_x, d)
+        Chunked along rows, and along d if wanted. A NumPy array is taken as
+        one block.
+    Y : dask.array.Array, shape (n_y, d), optional
+        As ``X``; None means ``X`` against itself.
+    num_threads : int, optional
+        OpenMP threads per task; see :func:`task_num_threads`.
+
+    Returns
+    -------
+    dask.array.Array, shape (n_x, n_y)
+        Block (i, j) is ``pyconv.l1_distances`` of X's row block i and Y's
+        row block j, dtype as there.
+
+    Raises
+    ------
+    ValueError
+        If X or Y is not 2-D, their widths differ, or a chunk size is unknown.
+    TypeError
+        If an input is not real-valued.
+
+    Notes
+    -----
+    When d is one block, results equal the in-memory :func:`pyconv.l1_distances`
+    bit for bit. When d is split (X's and Y's d chunks are unified first), each
+    task adds the partial distances of its d blocks in order, so results
+    agree to rounding. Build only what fits: the result is n_x x n_y; for
+    nearest neighbours use :func:`l1_topk`, which never builds it.
+
+    Examples
+    --------
+    >>> import dask.array as da, pyconv.dask
+    >>> X = da.from_array([[0, 0], [1, 2], [3, 3]], chunks=(2, 1))
+    >>> pyconv.dask.l1_distances(X, [[1, 1]]).compute()
+    array([[2.],
+           [1.],
+           [4.]])
+    """
+    X = _as_dask(X, "X", 2)
+    Y = X if Y is None else _as_dask(Y, "Y", 2)
+    _check_request(num_threads)
+    *_, dtype = _check_pair(_stand_in(X), _stand_in(Y))
+    return da.blockwise(_distance_block, "ij", X, "ik", Y, "jk", concatenate=False,
+                        dtype=dtype, meta=np.empty((0, 0), dtype), num_threads=num_threads)
+
+
+def _candidate_dtype(dtype):
+    return np.dtype([("distance", dtype), ("index", np.intp)])
+
+
+def _topk_block(x, y, offset, k, dtype, num_threads):
+    """Top-k candidates of one X row block among one Y row block, with global indices."""
+    out = np.empty((x.shape[0], min(k, y.shape[0])), _candidate_dtype(dtype))
+    if out.shape[1]:
+        d, i = _l1_topk(x, y, out.shape[1], num_threads=task_num_threads(num_threads))
+        out["distance"] = d
+        out["index"] = i + offset[0]
+    return out
+
+
+def _keep(candidates, axis, keepdims):
+    return candidates
+
+
+def _merge(candidates, axis, keepdims, k):
+    """The k best candidates of each row: ascending distance, NaN last, ties to the smaller index."""
+    order = np.lexsort((candidates["index"], candidates["distance"]), axis=1)[:, :k]
+    return np.take_along_axis(candidates, order, axis=1)
+
+
+def l1_topk(X, Y, k, *, split_every=None, num_threads=None):
+    """The k nearest rows of Y, in L1 distance, for every row of X, on Dask arrays.
+
+    Parameters
+    ----------
+    X : dask.array.Array, shape (n_x, d)
+        Chunked along rows (d chunks are merged: a task needs whole rows). A
+        NumPy array is taken as one block.
+    Y : dask.array.Array, shape (n_y, d)
+        As ``X``; None means ``X`` against itself.
+    k : int
+        Neighbours per row, ``1 <= k <= n_y``.
+    split_every : int, optional
+        How many candidate lists a merge task takes; Dask's default if None.
+    num_threads : int, optional
+        OpenMP threads per task; see :func:`task_num_threads`.
+
+    Returns
+    -------
+    distances : dask.array.Array, shape (n_x, k)
+        Chunked as X's rows, ascending along each row.
+    indices : dask.array.Array of intp, shape (n_x, k)
+        Global rows of ``Y``.
+
+    Raises
+    ------
+    ValueError
+        If X or Y is not 2-D, their widths differ, k is out of range, or a
+        chunk size is unknown.
+    TypeError
+        If an input is not real-valued or k is not an int.
+
+    Notes
+    -----
+    Each (X block, Y block) task runs :func:`pyconv.l1_topk` for its
+    ``min(k, rows)`` best candidates, offsets their indices to rows of the
+    whole Y, and a tree reduction (``split_every`` lists at a time) merges
+    the lists by (distance, index) with NaN last. Every candidate list is
+    ordered that way, so the union of the blocks' top-k holds the global
+    top-k: results equal the in-memory :func:`pyconv.l1_topk` exactly,
+    indices and tie-breaking included. No task builds more than its blocks
+    and an (X block rows, k * split_every) candidate list; the n_x x n_y
+    distance matrix is never built.
+
+    Examples
+    --------
+    >>> import dask.array as da, pyconv.dask
+    >>> Y = da.from_array([[3, 0], [1, 0], [0, 1], [5, 5]], chunks=1)
+    >>> d, i = pyconv.dask.l1_topk([[0, 0]], Y, k=3)
+    >>> d.compute()
+    array([[1., 1., 3.]])
+    >>> i.compute()
+    array([[1, 2, 0]])
+    """
+    X = _as_dask(X, "X", 2)
+    Y = X if Y is None else _as_dask(Y, "Y", 2)
+    *_, dtype = _check_pair(_stand_in(X), _stand_in(Y))
+    k = _check_k(k, Y.shape[0])
+    _check_request(num_threads)
+    X = X.rechunk({1: -1})
+    Y = Y.rechunk({1: -1})
+    rows = Y.chunks[0]
+    offsets = da.from_array(np.cumsum((0,) + rows[:-1], dtype=np.intp), chunks=1)
+    kind = _candidate_dtype(dtype)
+    candidates = da.blockwise(
+        functools.partial(_topk_block, k=k, dtype=dtype, num_threads=num_threads),
+        "ij", X, "ik", Y, "jk", offsets, "j", concatenate=True, align_arrays=False,
+        adjust_chunks={"j": tuple(min(k, r) for r in rows)}, dtype=kind,
+        meta=np.empty((0, 0), kind))
+    merge = functools.partial(_merge, k=k)
+    best = da.reduction(candidates, chunk=_keep, combine=merge, aggregate=merge, axis=1,
+                        keepdims=True, dtype=kind, split_every=split_every, concatenate=True,
+                        output_size=k, meta=np.empty((0, 0), kind))
+    return best["distance"], best["index"]
+
+
+# --------------------------------------------------------------------------- batches
+
+def _probe(a):
+    """An empty batch of ``a``'s trailing shape and dtype: validation without work."""
+    return np.empty((0,) + a.shape[1:], a.dtype)
+
+
+def _apply(fn, names, options, num_threads, *blocks):
+    """``fn`` on one batch block; several outputs are packed into one record array."""
+    result = fn(*blocks, **options, num_threads=task_num_threads(num_threads))
+    if names is None:
+        return result
+    out = np.empty(result[0].shape, [(name, r.dtype) for name, r in zip(names, result)])
+    for name, r in zip(names, result):
+        out[name] = r
+    return out
+
+
+def _per_batch(fn, batched, shared, options, num_threads, names=None):
+    """Map ``fn`` over the batch blocks of the 4-D ``batched`` arrays.
+
+    ``shared`` arrays (weights) go whole to every task, from one graph node.
+    ``fn`` is first called on empty batches, so bad arguments raise here with
+    pyconv's own messages and the output's shape and dtype are known. With
+    ``names``, ``fn`` returns several outputs of one shape, split into one
+    Dask array each.
+    """
+    for name, a in batched.items():
+        _check_batch_chunks(a, name)
+    _check_request(num_threads)
+    probe = fn(*(_probe(a) for a in batched.values()), *(_stand_in(s) for s in shared),
+               **options)
+    outputs = (probe,) if names is None else probe
+    kind = probe.dtype if names is None else np.dtype(
+        [(name, out.dtype) for name, out in zip(names, outputs)])
+    args = []
+    for j, a in enumerate(batched.values()):
+        args += [a, ("n",) + tuple(f"in{j}_{ax}" for ax in range(1, a.ndim))]
+    for j, s in enumerate(shared):
+        args += [s.rechunk(-1), tuple(f"shared{j}_{ax}" for ax in range(s.ndim))]
+    tail = outputs[0].shape[1:]
+    out_index = ("n",) + tuple(f"out{ax}" for ax in range(1, 1 + len(tail)))
+    result = da.blockwise(
+        functools.partial(_apply, fn, names, options, num_threads),
+        out_index, *args, new_axes=dict(zip(out_index[1:], tail)), concatenate=True,
+        dtype=kind, meta=np.empty((0,) * len(out_index), kind))
+    return result if names is None else tuple(result[name] for name in names)
+
+
+def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
+               return_indices=False, num_threads=None):
+    """Max pooling of a Dask array chunked along the batch axis.
+
+    Parameters
+    ----------
+    x : dask.array.Array, shape (N, C, H, W)
+        Chunked along N only; one block along C, H and W.
+    size, stride, padding, dilation, strict, return_indices
+        As in :func:`pyconv.max_pool2d`.
+    num_threads : int, optional
+        OpenMP threads per task; see :func:`task_num_threads`.
+
+    Returns
+    -------
+    out : dask.array.Array, shape (N, C, OH, OW)
+        Chunked as ``x`` along N; equal to :func:`pyconv.max_pool2d` bit for bit.
+    indices : dask.array.Array of int64, shape (N, C, OH, OW), only if ``return_indices``
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 4-D, is chunked along C, H or W (a window would cross
+        a block edge: rechunk them to one block), or the windows do not fit.
+    TypeError
+        As :func:`pyconv.max_pool2d`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, pyconv.dask
+    >>> x = da.from_array(np.arange(32.).reshape(2, 1, 4, 4), chunks=(1, 1, 4, 4))
+    >>> pyconv.dask.max_pool2d(x, 2).compute()[1, 0]
+    array([[21., 23.],
+           [29., 31.]])
+    """
+    options = dict(size=size, stride=stride, padding=padding, dilation=dilation, strict=strict,
+                   return_indices=return_indices)
+    return _per_batch(_max_pool2d, {"x": _as_dask(x, "x", 4)}, (), options, num_threads,
+                      ("out", "indices") if return_indices else None)
+
+
+def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, strict=True,
+               num_threads=None):
+    """Average pooling of a Dask array chunked along the batch axis.
+
+    Parameters
+    ----------
+    x : dask.array.Array, shape (N, C, H, W)
+        Chunked along N only; one block along C, H and W.
+    size, stride, padding, count_include_pad, strict
+        As in :func:`pyconv.avg_pool2d`.
+    num_threads : int, optional
+        OpenMP threads per task; see :func:`task_num_threads`.
+
+    Returns
+    -------
+    dask.array.Array, shape (N, C, OH, OW)
+        Chunked as ``x`` along N; equal to :func:`pyconv.avg_pool2d` bit for bit.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`max_pool2d`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, pyconv.dask
+    >>> x = da.from_array(np.arange(32.).reshape(2, 1, 4, 4), chunks=(1, 1, 4, 4))
+    >>> pyconv.dask.avg_pool2d(x, 4).compute().ravel()
+    array([ 7.5, 23.5])
+    """
+    options = dict(size=size, stride=stride, padding=padding,
+                   count_include_pad=count_include_pad, strict=strict)
+    return _per_batch(_avg_pool2d, {"x": _as_dask(x, "x", 4)}, (), options, num_threads)
+
+
+def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, indices=None,
+                        num_threads=None):
+    """Gradient of :func:`max_pool2d`, on Dask arrays chunked along the batch axis.
+
+    Parameters
+    ----------
+    dout : dask.array.Array, shape (N, C, OH, OW)
+        Upstream gradient, chunked along N only.
+    x : dask.array.Array, shape (N, C, H, W)
+        The forward input, chunked along N only (rechunked to ``dout``'s N
+        blocks where they differ).
+    size, stride, padding, dilation
+        As in :func:`pyconv.max_pool2d_backward`.
+    indices : dask.array.Array of int, shape (N, C, OH, OW), optional
+        The forward call's indices; None recomputes the maxima from ``x``.
+    num_threads : int, optional
+        OpenMP threads per task; see :func:`task_num_threads`.
+
+    Returns
+    -------
+    dask.array.Array, shape (N, C, H, W)
+        Equal to :func:`pyconv.max_pool2d_backward` bit for bit.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`max_pool2d` and :func:`pyconv.max_pool2d_backward`.
+
+    Examples
+    --------
+    >>> import dask.array as da, pyconv.dask
+    >>> x = da.from_array([[[[1, 5], [7, 3]]]], chunks=1)
+    >>> pyconv.dask.max_pool2d_backward(da.ones((1, 1, 1, 1)), x, 2).compute()
+    array([[[[0., 0.],
+             [1., 0.]]]])
+    """
+    batched = {"dout": _as_dask(dout, "dout", 4), "x": _as_dask(x, "x", 4)}
+    _check_batch_size(batched)
+    options = dict(size=size, stride=stride, padding=padding, dilation=dilation)
+    if indices is None:
+        return _per_batch(_max_pool2d_backward, batched, (), options, num_threads)
+    batched["indices"] = _as_dask(indices, "indices", 4)
+    _check_batch_size(batched)
+    return _per_batch(_max_pool2d_backward_with_indices, batched, (), options, num_threads)
+
+
+def _max_pool2d_backward_with_indices(dout, x, indices, **options):
+    return _max_pool2d_backward(dout, x, indices=indices, **options)
+
+
+def _check_batch_size(batched):
+    sizes = {name: a.shape[0] for name, a in batched.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the arrays must have the same batch size N, got {sizes}")
+
+
+def _avg_pool2d_backward_block(dout, *, x_tail, **options):
+    return _avg_pool2d_backward(dout, (dout.shape[0],) + x_tail, **options)
+
+
+def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_include_pad=True,
+                        num_threads=None):
+    """Gradient of :func:`avg_pool2d`, on a Dask array chunked along the batch axis.
+
+    Parameters
+    ----------
+    dout : dask.array.Array, shape (N, C, OH, OW)
+        Upstream gradient, chunked along N only.
+    x_shape : tuple of int
+        The forward input's shape (N, C, H, W).
+    size, stride, padding, count_include_pad
+        As in :func:`pyconv.avg_pool2d_backward`.
+    num_threads : int, optional
+        OpenMP threads per task; see :func:`task_num_threads`.
+
+    Returns
+    -------
+    dask.array.Array of shape ``x_shape``
+        Chunked as ``dout`` along N; equal to :func:`pyconv.avg_pool2d_backward`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`max_pool2d` and :func:`pyconv.avg_pool2d_backward`, or if
+        ``x_shape`` is not 4-D or its N differs from ``dout``'s.
+
+    Examples
+    --------
+    >>> import dask.array as da, pyconv.dask
+    >>> pyconv.dask.avg_pool2d_backward(da.ones((1, 1, 1, 1)), (1, 1, 2, 2), 2).compute()
+    array([[[[0.25, 0.25],
+             [0.25, 0.25]]]])
+    """
+    dout = _as_dask(dout, "dout", 4)
+    if not isinstance(x_shape, (tuple, list)) or len(x_shape) != 4 or x_shape[0] != dout.shape[0]:
+        raise ValueError(f"x_shape must be the forward input's 4-D shape (N, C, H, W) with "
+                         f"dout's N = {dout.shape[0]}, got {x_shape!r}")
+    options = dict(size=size, stride=stride, padding=padding,
+                   count_include_pad=count_include_pad, x_tail=tuple(x_shape[1:]))
+    return _per_batch(_avg_pool2d_backward_block, {"dout": dout}, (), options, num_threads)

@@ -1,0 +1,277 @@
+"""pyconv.dask: the Dask versions equal the in-memory functions, on threads and on a cluster."""
+import os
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+import cloudpickle  # noqa: E402  (a dependency of distributed)
+import dask  # noqa: E402
+from dask.callbacks import Callback  # noqa: E402
+
+import pyconv  # noqa: E402
+import pyconv.dask as pdask  # noqa: E402
+
+from _helpers import DTYPES, assert_close  # noqa: E402
+
+# Row chunkings of X (29 rows) and Y (31 rows): one block, uneven blocks ending in a block of
+# one row, one row per block.
+ROWS = [(29,), (10, 12, 6, 1), (7, 7, 7, 7, 1)]
+Y_ROWS = [(31,), (3, 17, 10, 1), (1,) * 31]
+
+
+@pytest.fixture(scope="module")
+def client():
+    # workers unpickle this module's helpers by value: it is not importable there
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as c:
+        yield c
+
+
+def _threads(*arrays):
+    return dask.compute(*arrays, scheduler="threads")
+
+
+def _tied_rows(rng, n, d, dtype):
+    """Small integers (many tied distances), a NaN row and an inf entry."""
+    A = rng.integers(-2, 3, (n, d)).astype(dtype)
+    A[n // 3, d - 1] = np.nan
+    A[n // 2, 0] = np.inf
+    return A
+
+
+def _distances_case(dtype, x_rows, y_rows, d_chunks):
+    """(lazy result, expected, whether equal bit for bit)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((29, 8)).astype(dtype)
+    Y = rng.standard_normal((31, 8)).astype(dtype)
+    D = pdask.l1_distances(da.from_array(X, chunks=(x_rows, d_chunks)),
+                           da.from_array(Y, chunks=(y_rows, d_chunks)))
+    assert D.dtype == dtype and D.chunks == (x_rows, y_rows)
+    return D, pyconv.l1_distances(X, Y), len(d_chunks) == 1
+
+
+def _check_distances(result, expected, exact):
+    if exact:
+        np.testing.assert_array_equal(result, expected)
+    else:  # partial sums over the d blocks: equal to rounding
+        assert_close(result, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_rows", ROWS)
+@pytest.mark.parametrize("y_rows", Y_ROWS)
+@pytest.mark.parametrize("d_chunks", [(8,), (3, 4, 1)])
+def test_l1_distances_equal_in_memory(dtype, x_rows, y_rows, d_chunks):
+    D, expected, exact = _distances_case(dtype, x_rows, y_rows, d_chunks)
+    _check_distances(*_threads(D), expected, exact)
+
+
+def test_l1_distances_on_a_cluster(client):
+    cases = [_distances_case(dtype, ROWS[1], Y_ROWS[1], d_chunks)
+             for dtype, d_chunks in [(np.float32, (8,)), (np.float64, (3, 4, 1))]]
+    results = dask.compute(*(D for D, _, _ in cases), scheduler=client)
+    for result, (_, expected, exact) in zip(results, cases):
+        _check_distances(result, expected, exact)
+
+
+def test_l1_distances_of_x_against_itself_and_integers():
+    X = np.arange(30).reshape(10, 3) % 7
+    D = pdask.l1_distances(da.from_array(X, chunks=(4, 2))).compute(scheduler="threads")
+    assert D.dtype == np.float64
+    np.testing.assert_array_equal(D, pyconv.l1_distances(X))
+
+
+def _topk_case(dtype, x_rows, y_rows, k):
+    """(lazy distances, lazy indices, expected distances, expected indices)."""
+    rng = np.random.default_rng(1)
+    X, Y = _tied_rows(rng, 29, 6, dtype), _tied_rows(rng, 31, 6, dtype)
+    d, i = pdask.l1_topk(da.from_array(X, chunks=(x_rows, (4, 2))),
+                         da.from_array(Y, chunks=(y_rows, 6)), k, split_every=2)
+    assert d.dtype == dtype and i.dtype == np.intp and d.chunks == (x_rows, (k,))
+    return (d, i, *pyconv.l1_topk(X, Y, k))
+
+
+def _check_topk(d, i, expected_d, expected_i):
+    np.testing.assert_array_equal(i, expected_i)
+    np.testing.assert_array_equal(d, expected_d)  # NaN equal to NaN
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_rows", ROWS)
+@pytest.mark.parametrize("y_rows", Y_ROWS)
+@pytest.mark.parametrize("k", [1, 4, 31])
+def test_l1_topk_equals_in_memory_exactly(dtype, x_rows, y_rows, k):
+    d, i, *expected = _topk_case(dtype, x_rows, y_rows, k)
+    _check_topk(*_threads(d, i), *expected)
+
+
+def test_l1_topk_on_a_cluster(client):
+    cases = [_topk_case(np.float32, ROWS[1], Y_ROWS[1], 4),
+             _topk_case(np.float64, ROWS[2], Y_ROWS[1], 31)]
+    results = dask.compute(*(case[:2] for case in cases), scheduler=client)
+    for (d, i), case in zip(results, cases):
+        _check_topk(d, i, *case[2:])
+
+
+def _splits(draw, n):
+    """A random chunking of n rows."""
+    cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=min(n - 1, 6)))) if n > 1 else []
+    edges = [0, *cuts, n]
+    return tuple(b - a for a, b in zip(edges, edges[1:]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), n_x=st.integers(1, 20), n_y=st.integers(1, 25), d=st.integers(1, 5),
+       split_every=st.sampled_from([None, 2, 3]), dtype=st.sampled_from(DTYPES))
+def test_l1_topk_hypothesis(data, n_x, n_y, d, split_every, dtype):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    X = rng.integers(-2, 3, (n_x, d)).astype(dtype)
+    Y = rng.integers(-2, 3, (n_y, d)).astype(dtype)
+    k = data.draw(st.integers(1, n_y))
+    x_rows, y_rows = _splits(data.draw, n_x), _splits(data.draw, n_y)
+    result = pdask.l1_topk(da.from_array(X, chunks=(x_rows, d)), da.from_array(Y, chunks=(y_rows, d)),
+                           k, split_every=split_every)
+    d_, i = dask.compute(*result, scheduler="threads")
+    expected_d, expected_i = pyconv.l1_topk(X, Y, k)
+    np.testing.assert_array_equal(i, expected_i)
+    np.testing.assert_array_equal(d_, expected_d)
+
+
+def test_l1_topk_of_x_against_itself_finds_each_row_first():
+    X = np.random.default_rng(2).standard_normal((23, 4))
+    d, i = dask.compute(*pdask.l1_topk(da.from_array(X, chunks=5), None, 3), scheduler="threads")
+    np.testing.assert_array_equal(i[:, 0], np.arange(23))
+    np.testing.assert_array_equal(i, pyconv.l1_topk(X, None, 3)[1])
+
+
+class _ResultSizes(Callback):
+    def __init__(self):
+        super().__init__()
+        self.nbytes = []
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        self.nbytes.append(getattr(result, "nbytes", 0))
+
+
+def test_l1_topk_never_builds_a_distance_block():
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((60, 4)), rng.standard_normal((200, 4))
+    # a 20 x 200 block of distances would be 32 kB; the inputs are at most 6.4 kB
+    result = pdask.l1_topk(da.from_array(X, chunks=20), da.from_array(Y, chunks=200), 3)
+    with _ResultSizes() as sizes:
+        dask.compute(*result, scheduler="threads")
+    assert max(sizes.nbytes) <= max(X.nbytes, Y.nbytes)
+
+
+def _die_once(block, marker):
+    """Identity, except that the first call anywhere kills its own worker process."""
+    if not os.path.exists(marker):
+        with open(marker, "w"):
+            pass
+        os._exit(1)
+    return block
+
+
+def test_l1_topk_survives_a_killed_worker(client, tmp_path):
+    rng = np.random.default_rng(4)
+    X, Y = _tied_rows(rng, 29, 6, np.float64), _tied_rows(rng, 31, 6, np.float64)
+    marker = str(tmp_path / "killed")
+    X_dying = da.from_array(X, chunks=(ROWS[1], 6)).map_blocks(_die_once, marker=marker, meta=X[:0])
+    workers_before = set(client.scheduler_info()["workers"])
+    futures = client.compute(list(pdask.l1_topk(X_dying, da.from_array(Y, chunks=(Y_ROWS[1], 6)), 5)))
+    d, i = (f.result(timeout=60) for f in futures)  # TimeoutError if the retry never came
+    assert os.path.exists(marker)
+    assert set(client.scheduler_info()["workers"]) != workers_before  # one worker did die
+    expected_d, expected_i = pyconv.l1_topk(X, Y, 5)
+    np.testing.assert_array_equal(i, expected_i)
+    np.testing.assert_array_equal(d, expected_d)
+    client.wait_for_workers(2, timeout=60)
+
+
+def _pooling_case(dtype, batch):
+    """(lazy results, expected results) of every pooling function."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, (7, 3, 9, 8)).astype(dtype)
+    xd = da.from_array(x, chunks=(batch, 3, 9, 8))
+    max_kw = dict(size=3, stride=2, padding=1, strict=False)
+    avg_kw = dict(size=(2, 3), stride=(3, 2), padding=1, count_include_pad=False, strict=False)
+    out, idx = pyconv.max_pool2d(x, return_indices=True, **max_kw)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout_d = da.from_array(dout, chunks=((2, 5),) + out.shape[1:])
+    lazy = (pdask.max_pool2d(xd, **max_kw), *pdask.max_pool2d(xd, return_indices=True, **max_kw),
+            pdask.avg_pool2d(xd, **avg_kw),
+            pdask.max_pool2d_backward(dout_d, xd, 3, stride=2, padding=1),
+            pdask.max_pool2d_backward(dout_d, xd, 3, stride=2, padding=1, indices=idx),
+            pdask.avg_pool2d_backward(dout_d, x.shape, 3, stride=2, padding=1))
+    assert lazy[0].chunks[0] == batch
+    expected = (out, out, idx, pyconv.avg_pool2d(x, **avg_kw),
+                pyconv.max_pool2d_backward(dout, x, 3, stride=2, padding=1),
+                pyconv.max_pool2d_backward(dout, x, 3, stride=2, padding=1, indices=idx),
+                pyconv.avg_pool2d_backward(dout, x.shape, 3, stride=2, padding=1))
+    return lazy, expected
+
+
+def _check_equal(results, expected):
+    for result, want in zip(results, expected, strict=True):
+        assert result.dtype == want.dtype
+        np.testing.assert_array_equal(result, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [(7,), (3, 3, 1), (1,) * 7])
+def test_pooling_equals_in_memory(dtype, batch):
+    lazy, expected = _pooling_case(dtype, batch)
+    _check_equal(_threads(*lazy), expected)
+
+
+def test_pooling_on_a_cluster(client):
+    lazy, expected = _pooling_case(np.float32, (3, 3, 1))
+    _check_equal(dask.compute(*lazy, scheduler=client), expected)
+
+
+def test_task_threads_share_the_process_budget(client):
+    with dask.config.set(num_workers=2), pyconv.num_threads(4):
+        assert dask.delayed(pdask.task_num_threads)().compute(scheduler="threads") == 2
+    assert dask.delayed(pdask.task_num_threads)(3).compute(scheduler="threads") == 3
+    # a nanny starts workers with OMP_NUM_THREADS=1; one Dask thread each
+    on_worker = client.submit(pdask.task_num_threads, pure=False).result()
+    budget = client.submit(pyconv.get_num_threads, pure=False).result()
+    assert on_worker == budget == 1
+
+
+X4 = da.ones((4, 3, 8, 8), chunks=(2, 3, 8, 8))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: pdask.l1_distances(da.ones(3), da.ones((2, 3))), ValueError,
+     r"X must have 2 dimensions, got shape \(3,\)"),
+    (lambda: pdask.l1_distances(da.ones((2, 3)), da.ones((2, 4))), ValueError,
+     r"same number of columns .* got X \(2, 3\) and Y \(2, 4\)"),
+    (lambda: pdask.l1_distances(da.ones((2, 3), dtype=complex)), TypeError, "real numbers"),
+    (lambda: pdask.l1_topk(da.ones((2, 3)), da.ones((4, 3)), 5), ValueError,
+     r"k must be between 1 and the number of rows of Y \(4\), got 5"),
+    (lambda: pdask.l1_topk(da.ones((2, 3)), da.ones((4, 3)), 1.0), TypeError, "k must be an int"),
+    (lambda: pdask.l1_topk(da.ones((2, 3)), None, 1, num_threads=0), ValueError,
+     "num_threads=0"),
+    (lambda: pdask.l1_topk(da.ones((2, 3))[da.ones(2) > 0], None, 1), ValueError,
+     "unknown chunk sizes"),
+    (lambda: pdask.max_pool2d(da.ones((3, 8, 8)), 2), ValueError, "x must have 4 dimensions"),
+    (lambda: pdask.max_pool2d(X4.rechunk((2, 1, 8, 8)), 2), ValueError,
+     r"chunked along the batch axis \(N\) only, got \(2, 3, 1, 1\) blocks"),
+    (lambda: pdask.avg_pool2d(X4.rechunk((2, 3, 4, 8)), 2), ValueError, "x.rechunk"),
+    (lambda: pdask.max_pool2d(X4, 3), pyconv.InvalidConfigError, "not a whole number"),
+    (lambda: pdask.max_pool2d_backward(da.ones((3, 3, 4, 4)), X4, 2), ValueError,
+     "same batch size"),
+    (lambda: pdask.avg_pool2d_backward(da.ones((4, 3, 4, 4)), (3, 3, 8, 8), 2), ValueError,
+     "x_shape must be the forward input's 4-D shape"),
+])
+def test_bad_input_is_refused_when_the_graph_is_built(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
