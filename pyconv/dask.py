@@ -13,7 +13,8 @@ thread budget of the process it runs in (:func:`pyconv.get_num_threads`
 there) shared among that process's Dask threads:
 ``max(1, budget // dask_threads)``, where ``dask_threads`` is the worker's
 ``nthreads`` on a ``distributed`` worker and the threaded scheduler's pool
-size (``dask.config`` ``num_workers``, else Dask's CPU count) otherwise. So
+size otherwise (``dask.config.set(num_workers=n)``, else Dask's CPU count; a
+``num_workers=`` passed to ``compute`` is not seen inside tasks). So
 the local threaded scheduler runs one OpenMP thread per Dask thread, and a
 ``distributed`` worker started by a nanny (which sets ``OMP_NUM_THREADS=1``)
 runs one too. For one Dask thread per worker process with pyconv's OpenMP
@@ -26,6 +27,7 @@ import functools
 import dask
 import dask.array as da
 import numpy as np
+from dask.system import CPU_COUNT
 
 from .conv import conv2d as _conv2d
 from .distance import _check_k, _check_pair
@@ -52,7 +54,7 @@ def _dask_threads_here():
         return get_worker().state.nthreads
     except (ImportError, ValueError):
         pass
-    return dask.config.get("num_workers", None) or dask.system.CPU_COUNT
+    return dask.config.get("num_workers", None) or CPU_COUNT
 
 
 def task_num_threads(num_threads=None):
@@ -109,8 +111,9 @@ def _check_batch_chunks(x, name):
     if any(len(c) > 1 for c in x.chunks[1:]):
         raise ValueError(
             f"{name} must be chunked along the batch axis (N) only, got "
-            f"{tuple(len(c) for c in x.chunks)} blocks along (N, C, H, W): windows would cross "
-            f"block edges. Rechunk with {name}.rechunk({{1: -1, 2: -1, 3: -1}})")
+            f"{tuple(len(c) for c in x.chunks)} blocks along (N, C, H, W): each task takes whole "
+            f"images, as windows cross H and W block edges and convolution sums over C. "
+            f"Rechunk with {name}.rechunk({{1: -1, 2: -1, 3: -1}})")
 
 
 # --------------------------------------------------------------------------- distances
