@@ -109,7 +109,8 @@ def run_speed(shapes, dtypes, repeats, threads, k):
             for name, t, ref in rows:
                 print(f"{str((n_x, n_y, d)):>22} {np.dtype(dtype).name:>8} {name:>22} {t:9.4f} "
                       f"{pairs / t:9.2f} {t / ref:9.2f}")
-            print(f"{'':>22} {'':>8} {'l1_topk / l1_distances':>22} {topk / ours:9.2f}")
+            print(f"{'':>22} {'':>8} {'l1_topk / l1_distances':>22} {topk / ours:9.2f}",
+                  flush=True)
 
 
 MEMORY_CHILD = """

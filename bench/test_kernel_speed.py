@@ -75,4 +75,4 @@ def test_speed(entry, benchmark, threads):
     del result
     benchmark.group = f"{op.name} {case.name} {dtype} ({op.unit}: {op.work_doc})"
     benchmark.extra_info.update(work=op.work(case.params, np.dtype(dtype)), unit=op.unit, call=contender.call)
-    benchmark.pedantic(call, rounds=repeats_for(first, BUDGET), warmup_rounds=1)
+    benchmark.pedantic(call, rounds=max(1, repeats_for(first, BUDGET)), warmup_rounds=1)

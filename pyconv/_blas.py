@@ -21,7 +21,7 @@ def _blas_controller():
 
 @contextlib.contextmanager
 def blas_threads(n):
-    """Limit the BLAS libraries NumPy uses to ``n`` threads inside the block (a no-op if already so)."""
+    """Run the block with NumPy's BLAS on ``n`` threads (a no-op when it already uses ``n``)."""
     controller = _blas_controller()
     if all(lib.num_threads == n for lib in controller.lib_controllers):
         yield

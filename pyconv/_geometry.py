@@ -34,6 +34,11 @@ class Geometry:
     groups: int = 1
 
     def __post_init__(self):
+        values = (self.n, self.c, self.h, self.w, self.k, self.fh, self.fw, self.oh, self.ow,
+                  *self.stride, *self.pad, *self.dilation, self.groups)
+        if max(values) <= INT_MAX and max(self.h + self.pad[0] + self.pad[1],
+                                          self.w + self.pad[2] + self.pad[3]) <= INT_MAX:
+            return
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             for v in value if isinstance(value, tuple) else (value,):

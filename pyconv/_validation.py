@@ -68,6 +68,9 @@ def as_kernel_input(arr, dtype, name="input"):
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
+SMALL_ALLOCATION = 1 << 28  # bytes: smaller arrays are allocated unchecked
+
+
 def _memory_limit():
     """Bytes an allocation may take: available RAM plus free swap (physical RAM off Linux)."""
     try:
@@ -92,6 +95,8 @@ def check_fits(shape, dtype, what):
     nbytes = np.dtype(dtype).itemsize
     for s in shape:
         nbytes *= int(s)
+    if nbytes <= SMALL_ALLOCATION:
+        return  # not worth reading /proc/meminfo (hundreds of microseconds on a busy machine)
     limit = _memory_limit()
     if nbytes > np.iinfo(np.intp).max or (limit is not None and nbytes > limit):
         have = "the address space" if limit is None else f"the {limit / 2**30:.1f} GiB available"
@@ -154,7 +159,8 @@ def check_bool(value, name):
 
 def check_int(value, name, minimum=None):
     """Return ``value`` as an int, checking its type and lower bound."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (isinstance(value, bool)
+                                   or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}")
     value = int(value)
     if minimum is not None and value < minimum:

@@ -32,6 +32,16 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
     TypeError
         If an input is not real-valued.
 
+    Notes
+    -----
+    Each distance is summed in feature order, exactly as the loop
+    ``acc = acc + abs(X[i, k] - Y[j, k])`` for k = 0, 1, ..., d - 1: the SIMD
+    lanes hold different pairs, never different features of one pair. So the
+    result is bitwise the same whatever the thread count and whichever
+    instruction set (AVX-512, AVX2 or portable, picked at run time) runs,
+    without ``-ffast-math``. A row holding NaN gives NaN distances; one holding
+    ``inf`` gives ``inf``, or NaN against a row with ``inf`` in the same column.
+
     Examples
     --------
     >>> import pyconv

@@ -77,7 +77,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, :, :, :, :] col, Py_ss
 
 def col2im(const floating[:, :, :, :, :, :] dcol, floating[:, :, :, ::1] dx, Py_ssize_t n0,
            int sh, int sw, int pt, int pl, int dh, int dw, int num_threads):
-    """Overwrite dx[n0:n0+Nc] with the sum of dcol (Nc, C, FH, FW, OH, OW) at the pixels im2col read."""
+    """Overwrite dx[n0:n0+Nc] with dcol (Nc, C, FH, FW, OH, OW) summed where im2col read."""
     cdef Py_ssize_t nc = dcol.shape[0], c_in = dcol.shape[1], fh = dcol.shape[2]
     cdef Py_ssize_t fw = dcol.shape[3], oh = dcol.shape[4], ow = dcol.shape[5]
     cdef Py_ssize_t h = dx.shape[2], w = dx.shape[3]

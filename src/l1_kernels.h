@@ -1,4 +1,4 @@
-/* Pairwise L1 distances and L1 top-k: SIMD across pairs, cache blocked, OpenMP over rows of X.
+/* Pairwise L1 distances and L1 top-k: SIMD across pairs, cache blocked, OpenMP over chunks of Y.
  *
  * Every distance D[i, j] is summed in the order k = 0, 1, ..., d - 1 exactly as the scalar loop
  * `acc = acc + fabs(X[i, k] - Y[j, k])` does: the vectors hold different PAIRS (lanes are rows
@@ -9,11 +9,14 @@
  * -ffast-math is needed. |x - y| is computed as (x - y) with its sign bit cleared, equal to
  * fabs(y - x) bit for bit.
  *
- * Work: Y is cut into chunks of NC rows. For each chunk, the threads pack its panels together
- * (omp for), then share the blocks of XB rows of X (omp for); a block computes its XB x NC tile
- * with a register-blocked micro-kernel (MR rows of X x NR rows of Y), looping k in slabs of KC
- * so one panel slab stays in L1 while the block's rows of X stay in L2. l1 writes the tile
- * straight into D; top-k writes it into a per-thread buffer and folds it into each row's heap.
+ * Work: Y is cut into chunks of NC rows that the threads take one at a time (dynamic schedule,
+ * no barrier); a thread packs its chunk once, then sweeps X in blocks of XB rows, each computing
+ * an XB x NC tile with a register-blocked micro-kernel (MR rows of X x NR rows of Y), k in slabs
+ * of KC so one panel slab stays in L1 while the block's rows of X stay in L2. l1 writes the tile
+ * straight into D (streaming stores when aligned); top-k writes it into a per-thread buffer and
+ * folds each row into that thread's heaps for a super-block of X rows; the heaps of all threads
+ * are then merged row by row in a total order (distance, NaN last, then index), so the result
+ * does not depend on which thread saw which chunk.
  */
 #ifndef PYCONV_L1_KERNELS_H
 #define PYCONV_L1_KERNELS_H
@@ -48,7 +51,7 @@ static pc_idx pc_num_threads(void) { return 1; }
 /* One instruction-set family for element type T: vectors of VB bytes, micro-kernel of MR rows
  * of X by NV vectors (NR = NV * VB / sizeof(T) rows of Y). ATTR selects the target, STREAM(p, v)
  * stores a vector past the cache, FAR16(p, w) tells whether all of p[0:16] are > w. */
-#define PC_FAMILY(SFX, TS, ATTR, T, IT, SIGN, VB, MR, NV, STREAM, FAR16)                                       \
+#define PC_FAMILY(SFX, TS, ATTR, T, IT, SIGN, VB, MR, NV, STREAM, FAR16)                     \
 typedef T SFX##_v __attribute__((vector_size(VB), aligned(sizeof(T))));                      \
 typedef IT SFX##_iv __attribute__((vector_size(VB), aligned(sizeof(T))));                    \
 enum { SFX##_W = (VB) / (int)sizeof(T), SFX##_NR = (NV) * ((VB) / (int)sizeof(T)) };          \

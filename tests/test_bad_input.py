@@ -55,6 +55,8 @@ GOOD_CALLS = [
      ["dout"]),
     (R.avg_pool2d_backward_naive, dict(dout=np.ones((2, 3, 3, 3)), x_shape=X4.shape, size=2),
      ["dout"]),
+    (pyconv.conv2d, dict(x=X4, w=W4, b=np.ones(4)), ["x", "w", "b?"]),
+    (pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 4, 4)), x=X4, w=W4), ["dout", "x", "w"]),
     (R.conv2d_naive, dict(x=X4, w=W4, b=np.ones(4)), ["x", "w", "b?"]),
     (R.conv2d_im2col, dict(x=X4, w=W4, b=np.ones(4)), ["x", "w", "b?"]),
     (R.conv2d_backward_naive, dict(dout=np.ones((2, 4, 4, 4)), x=X4, w=W4), ["dout", "x", "w"]),
@@ -169,7 +171,7 @@ def _conv_cases(func):
         (func, dict(x=X4, w=W4, dilation=3), ValueError,
          r"along H .*kernel larger than the padded input"),
         (func, dict(x=X4, w=W4, padding="valid", dilation=3), ValueError,
-         r"kernel \(3, 3\) with dilation \(3, 3\) is larger than the input \(6, 6\)"),
+         r"along H .*kernel larger than the padded input"),
         (func, dict(x=X4, w=W4, stride=0), ValueError, r"^stride must be positive, got 0"),
         (func, dict(x=X4, w=W4, stride=(1, -2)), ValueError, r"^stride must be positive, got -2"),
         (func, dict(x=X4, w=W4, dilation=0), ValueError, r"^dilation must be positive, got 0"),
@@ -284,7 +286,7 @@ CASES = [
     (R.avg_pool2d_backward_naive, dict(dout=np.ones((2, 3, 2, 3)), x_shape=X4.shape, size=2),
      ValueError, r"^dout must have the forward output's shape \(2, 3, 3, 3\), got \(2, 3, 2, 3\)"),
     # convolution
-    *[case for f in (R.conv2d_naive, R.conv2d_im2col) for case in _conv_cases(f)],
+    *[case for f in (pyconv.conv2d, R.conv2d_naive, R.conv2d_im2col) for case in _conv_cases(f)],
     (R.conv2d_backward_naive, dict(dout=np.ones((2, 4, 3, 3)), x=X4, w=W4), ValueError,
      r"^dout must have the forward output's shape \(2, 4, 4, 4\), got \(2, 4, 3, 3\)"),
     # shape arithmetic
@@ -368,30 +370,6 @@ def test_out_sharing_memory_with_an_input_is_refused():
     Y = np.ones((8, 4))
     with pytest.raises(ValueError, match="^out must not share memory"):
         pyconv.l1_distances(Y[:4], Y[4:], out=Y[4:])
-
-
-def test_too_large_outputs_fail_before_allocating():
-    # 10**6 x 10**6 float32 distances need 3.6 TiB: refused with the size, not attempted
-    X = np.broadcast_to(np.ones(3, np.float32), (10**6, 3))
-    with pytest.raises(MemoryError, match=r"the distances of shape \(1000000, 1000000\) "
-                                          r"\(float32\) would need 3.73e\+03 GiB"):
-        pyconv.l1_distances(X, X)
-    with pytest.raises(MemoryError, match=r"the pooled output of shape .* would need"):
-        pyconv.max_pool2d(np.broadcast_to(np.float32(1), (10**5, 10**5, 4, 4)), 1)
-    with pytest.raises(MemoryError, match=r"copy of dout of shape \(100000, 100000, 1, 1\)"):
-        pyconv.avg_pool2d_backward(np.broadcast_to(1.0, (10**5, 10**5, 1, 1)),
-                                   (10**5, 10**5, 4, 4), 4)
-    # a broadcast input whose contiguous copy could not fit
-    with pytest.raises(MemoryError, match=r"a contiguous float64 copy of X of shape "
-                                          r"\(1000000000000, 3\)"):
-        pyconv.l1_topk(np.broadcast_to(np.ones(3), (10**12, 3)), np.ones((2, 3)), 1)
-
-
-def test_kernel_ints_refused_before_overflow():
-    # a size past 2**31 - 1 would wrap in the kernels' C ints: refused by name
-    with pytest.raises(ValueError, match=r"^the padded input \(2147483653, 5\) is too large"):
-        R.conv2d_naive(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), padding="same",
-                       dilation=(2**30 + 1, 1))
 
 
 EMPTY_CALLS = [

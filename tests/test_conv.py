@@ -20,6 +20,7 @@ GRID = [
     (2, 3, 4, 7, 9, 3, 2, {}),                                        # FH != FW
     (2, 3, 4, 9, 7, 2, 5, {"padding": (1, 2)}),
     (3, 2, 5, 6, 6, 1, 1, {}),                                        # 1x1, stride 1
+    (2, 3, 4, 16, 17, 1, 1, {}),                                      # 1x1, in place
     (2, 4, 3, 7, 8, 1, 1, {"stride": 2, "strict": False}),            # 1x1, stride 2
     (2, 2, 3, 9, 9, 2, 2, {"stride": 5, "padding": 3, "strict": False}),  # stride > kernel
     (2, 3, 2, 8, 7, 4, 2, {"padding": "same"}),                       # even kernel, "same"
@@ -276,7 +277,7 @@ X4, W4 = np.ones((2, 4, 6, 6)), np.ones((6, 2, 3, 3))
     (lambda: pyconv.conv2d(X4, W4, groups=2, method="fft"), ValueError,
      r"method must be one of 'auto', 'direct', 'im2col', got 'fft'"),
     (lambda: pyconv.conv2d(X4, W4, np.ones(5), groups=2), ValueError,
-     r"b must have shape \(6,\) \(one bias per filter\), got \(5,\)"),
+     r"b must have shape \(6,\), got \(5,\)"),
     (lambda: pyconv.conv2d(X4, W4, np.ones((6, 1)), groups=2), ValueError,
      r"b must have 1 dimensions, got shape \(6, 1\)"),
     (lambda: pyconv.conv2d(X4, W4), ValueError, r"expected w.shape\[1\] == 4"),

@@ -1,16 +1,17 @@
 """``pyconv bench``: time the table, print it, save it, chart it, compare two runs."""
+import importlib.util
 import json
 import sys
 
 from ..threads import resolve_num_threads
-from .machine import cpu_model, machine_info
+from .machine import busy_warning, cpu_model, load_average, machine_info
 from .peers import PEERS, versions
 from .report import compare_table, load_run, results_table
 from .runner import run
 from .table import select
 
 FAMILY_NAMES = ("conv", "pool", "l1")
-BUDGET = {False: 1.5, True: 0.15}  # seconds of timed calls per contender, full and --quick
+BUDGET = {False: 1.5, True: 0.05}  # seconds of timed calls per contender, full and --quick
 
 DESCRIPTION = """\
 Time pyconv's kernels beside their NumPy oracles and the peers that are
@@ -35,8 +36,8 @@ def add_parser(commands):
                    help="dtypes to time (default: float32)")
     p.add_argument("--budget", type=float, metavar="SECONDS",
                    help="seconds of timed calls per contender and case, after a warm-up of at "
-                        "most 0.1 s (default 1.5, 0.15 with --quick); at least 3 calls are timed "
-                        "(1 for calls over a second)")
+                        "most 0.1 s (default 1.5, 0.05 with --quick); at least 3 calls are timed; "
+                        "a checked call of over a second is the one sample")
     p.add_argument("--json", metavar="FILE", help="save results and machine facts as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="save a chart of the speed-ups (matplotlib)")
     p.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),
@@ -94,6 +95,13 @@ def bench(args):
             return 2
         print(compare_table(old, new))
         return 0
+    needed = ("tqdm", "threadpoolctl") + (("matplotlib",) if args.plot else ())
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"pyconv bench needs {', '.join(missing)}: pip install {' '.join(missing)} "
+              f"(or install pyconv with its bench extra: pip install \".[bench]\")",
+              file=sys.stderr)
+        return 2
     try:
         threads = resolve_num_threads(args.threads)
     except (TypeError, ValueError) as exc:
@@ -107,8 +115,9 @@ def bench(args):
     print(f"pyconv {info['pyconv']['pyconv']} bench{' --quick' if args.quick else ''}: "
           f"{cpu_model()}, {threads} threads, OpenMP {info['pyconv']['OpenMP']}, "
           f"NumPy {info['pyconv']['numpy']} with {info['pyconv']['numpy BLAS']}")
-    for line in _peer_lines() + left_out:
-        print(line)
+    for line in _peer_lines() + left_out + [busy_warning(info["cores"]["usable"])]:
+        if line:
+            print(line)
     if not selected:
         print("pyconv bench: no case selected", file=sys.stderr)
         return 2
@@ -118,6 +127,7 @@ def bench(args):
         records = run(selected, args.dtype, threads, budget, progress)
     finally:
         progress.close()
+    info["load_average_after"] = load_average()
     print()
     print(results_table(records))
     if args.json:

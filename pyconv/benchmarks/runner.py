@@ -42,7 +42,9 @@ def run_case(op, case, dtype, threads, budget, progress=None):
         (the oracle first: the others are checked against its result).
         ``status`` is ``"ok"`` (timed), ``"mismatch"`` or ``"error"``
         (reported, not timed) or ``"skipped"`` (with the reason); timed
-        entries carry ``times``, ``median`` (seconds) and ``throughput``.
+        entries carry ``times``, ``median`` (seconds) and ``throughput``;
+        checked ones ``first`` (seconds of the checked call, set-up included)
+        and ``error_ratio`` (the error over the tolerance).
     """
     inputs = op.make_inputs(case.params, np.dtype(dtype), np.random.default_rng(0))
     work = op.work(case.params, np.dtype(dtype))
@@ -69,13 +71,15 @@ def run_case(op, case, dtype, threads, budget, progress=None):
         except Exception as exc:  # reported in the table, never raised: one bad call is one cell
             entry.update(status="error", detail=f"{type(exc).__name__}: {exc}")
             continue
-        entry["error_ratio"] = err
+        entry.update(first=first, error_ratio=err)
         if not err <= 1.0:
             entry.update(status="mismatch",
                          detail=f"error {err:.3g}× the tolerance against the oracle")
             continue
         del result
-        times = time_block(call, repeats_for(first, budget), min(WARM_UP_SECONDS, budget) - first)
+        repeats = repeats_for(first, budget)
+        times = time_block(call, repeats, min(WARM_UP_SECONDS, budget) - first) if repeats \
+            else [first]
         median = float(np.median(times))
         entry.update(status="ok", times=times, median=median, throughput=work / median)
     return dict(op=op.name, family=op.family, case=case.name, tiny=case.tiny, dtype=dtype,

@@ -1,9 +1,9 @@
 """The benchmark table: every operation's cases, and the selection a run makes."""
 from dataclasses import replace
 
-from . import l1, pool, topk
+from . import conv, l1, pool, topk
 
-OPS = {op.name: op for op in pool.OPS + l1.OPS + topk.OPS}
+OPS = {op.name: op for op in conv.OPS + pool.OPS + l1.OPS + topk.OPS}
 FAMILIES = sorted({op.family for op in OPS.values()})
 
 

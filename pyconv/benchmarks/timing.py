@@ -12,14 +12,20 @@ import time
 WARM_UP_SECONDS = 0.1
 
 
+SLOW_SECONDS = 1.0
+
+
 def repeats_for(first_seconds, budget):
     """How many timed calls to make after a first call that took ``first_seconds``.
 
-    Enough to fill ``budget`` seconds, at least 3 (1 for calls over a second),
-    at most 100.
+    Enough to fill ``budget`` seconds, at least 3, at most 100; none after a
+    call of over ``SLOW_SECONDS``: that first call is then the one sample (a
+    warm-up changes nothing measurable in a call that long, and the slowest
+    oracles take a minute).
     """
-    least = 3 if first_seconds < 1.0 else 1
-    return int(min(100, max(least, math.ceil(budget / max(first_seconds, 1e-9)))))
+    if first_seconds >= SLOW_SECONDS:
+        return 0
+    return int(min(100, max(3, math.ceil(budget / max(first_seconds, 1e-9)))))
 
 
 def timed(call):

@@ -1,0 +1,175 @@
+"""Benchmark of convolution, forward and backward: the layers of issue 3.
+
+pyconv runs with each ``method`` ("auto", "direct", "im2col"). Oracles:
+``conv2d_im2col`` and ``conv2d_backward_im2col`` (NumPy windows and BLAS), and
+the per-element loops on the tiny case. Peers: PyTorch on NCHW tensors and on
+channels-last ones, the backward by ``aten.convolution_backward`` (the kernel
+autograd calls, without autograd's forward); SciPy's N-D ``correlate``, one
+filter at a time, where that is practical (stride 1, no groups, C·K ≤ 64).
+"""
+import numpy as np
+
+import pyconv
+from pyconv import reference
+
+from .peers import load
+from .spec import Case, Contender, Op, error_ratio, tiny_only
+
+LAYERS = (  # name, (N, C, H, W, K, F, stride, padding, groups), tiny, also timed backward
+    ("tiny", (2, 3, 12, 12, 4, 3, 1, 1, 1), True, True),
+    ("alexnet_conv1", (8, 3, 227, 227, 96, 11, 4, 0, 1), False, False),
+    ("vgg_3x3", (8, 64, 56, 56, 64, 3, 1, 1, 1), False, True),
+    ("resnet_late", (8, 256, 14, 14, 256, 3, 1, 1, 1), False, False),
+    ("mnist_like", (64, 1, 28, 28, 8, 5, 1, 0, 1), False, False),
+    ("conv1x1", (8, 256, 28, 28, 128, 1, 1, 0, 1), False, False),
+    ("depthwise", (8, 128, 56, 56, 128, 3, 1, 1, 128), False, True),
+)
+METHODS = ("auto", "direct", "im2col")
+
+
+def _params(layer):
+    n, c, h, w, k, f, s, p, g = layer
+    return dict(n=n, c=c, h=h, w=w, k=k, f=f, stride=s, padding=p, groups=g)
+
+
+def _out_hw(p):
+    return tuple(pyconv.conv_output_size(p[a], p["f"], stride=p["stride"], padding=p["padding"])
+                 for a in ("h", "w"))
+
+
+def make_inputs(p, dtype, rng):
+    """x (N, C, H, W), w (K, C/groups, F, F), b (K,), dout (N, K, OH, OW): standard normal."""
+    return dict(x=rng.standard_normal((p["n"], p["c"], p["h"], p["w"])).astype(dtype),
+                w=rng.standard_normal((p["k"], p["c"] // p["groups"], p["f"], p["f"])).astype(dtype),
+                b=rng.standard_normal(p["k"]).astype(dtype),
+                dout=rng.standard_normal((p["n"], p["k"]) + _out_hw(p)).astype(dtype))
+
+
+def forward_work(p, dtype):
+    """GFLOP: 2·N·K·OH·OW·(C/groups)·F² (a multiply and an add per tap)."""
+    oh, ow = _out_hw(p)
+    return 2 * p["n"] * p["k"] * oh * ow * (p["c"] // p["groups"]) * p["f"] ** 2 / 1e9
+
+
+def backward_work(p, dtype):
+    """GFLOP: twice the forward's (dx and dw each cost a forward; db is negligible)."""
+    return 2 * forward_work(p, dtype)
+
+
+def quick(p):
+    """An eighth of the batch (at least 1)."""
+    return dict(p, n=max(1, p["n"] // 8))
+
+
+def describe(p):
+    """``N×C×H×W K×F×F/s`` (``pP``, ``gG`` when there is padding or groups)."""
+    extra = (f" p{p['padding']}" if p["padding"] else "") + \
+        (f" g{p['groups']}" if p["groups"] > 1 else "")
+    return f"{p['n']}×{p['c']}×{p['h']}×{p['w']} {p['k']}×{p['f']}×{p['f']}/{p['stride']}{extra}"
+
+
+def check(actual, expected, inputs, dtype):
+    """Error against the oracle (for the backward, the worst of dx, dw and db)."""
+    return error_ratio(actual, expected, dtype)
+
+
+def _options(case):
+    p = case.params
+    return dict(stride=p["stride"], padding=p["padding"], groups=p["groups"])
+
+
+def _pyconv(backward, method):
+    def bind(case, inp, threads):
+        kw = _options(case)
+        if backward:
+            return lambda: pyconv.conv2d_backward(inp["dout"], inp["x"], inp["w"], method=method,
+                                                  num_threads=threads, **kw)
+        return lambda: pyconv.conv2d(inp["x"], inp["w"], inp["b"], method=method,
+                                     num_threads=threads, **kw)
+    return bind
+
+
+def _oracle(backward, loops):
+    def bind(case, inp, threads):
+        kw = _options(case)
+        if backward:
+            fn = reference.conv2d_backward_naive if loops else reference.conv2d_backward_im2col
+            return lambda: fn(inp["dout"], inp["x"], inp["w"], **kw)
+        fn = reference.conv2d_naive if loops else reference.conv2d_im2col
+        return lambda: fn(inp["x"], inp["w"], inp["b"], **kw)
+    return bind
+
+
+def _torch(backward, channels_last):
+    def bind(case, inp, threads):
+        torch = load("torch")
+        p = case.params
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        x, w, dout = (torch.from_numpy(inp[a]).contiguous(memory_format=fmt)
+                      for a in ("x", "w", "dout"))
+        b = torch.from_numpy(inp["b"])
+        s, pad = [p["stride"]] * 2, [p["padding"]] * 2
+        if backward:
+            return lambda: torch.ops.aten.convolution_backward(
+                dout, x, w, [p["k"]], s, pad, [1, 1], False, [0, 0], p["groups"],
+                [True, True, True])
+        return lambda: torch.nn.functional.conv2d(x, w, b, s, pad, 1, p["groups"])
+    return bind
+
+
+def _scipy_applies(case, dtype):
+    p = case.params
+    if p["stride"] != 1 or p["groups"] != 1 or p["c"] * p["k"] > 64:
+        return "needs stride 1, no groups and C·K <= 64 (one N-D correlate per filter)"
+    return None
+
+
+def _scipy(case, inp, threads):
+    from scipy.signal import correlate
+
+    p = case.params
+    pad = p["padding"]
+    xp = np.pad(inp["x"], ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    w, b = inp["w"], inp["b"]
+    # correlating (N, C, H, W) with (1, C, F, F) in "valid" mode sums over C
+    return lambda: np.concatenate(
+        [correlate(xp, w[k][None], mode="valid") + b[k] for k in range(p["k"])], axis=1)
+
+
+def _contenders(backward):
+    name = "conv2d_backward" if backward else "conv2d"
+    args = "dout, x, w" if backward else "x, w, b"
+    oracle = "conv2d_backward_im2col" if backward else "conv2d_im2col"
+    loops = "conv2d_backward_naive" if backward else "conv2d_naive"
+    torch_call = ("torch.ops.aten.convolution_backward (dx, dw, db)" if backward
+                  else "torch.nn.functional.conv2d")
+    out = tuple(Contender(f"pyconv {m}", "pyconv",
+                          f"pyconv.{name}({args}, method={m!r}, num_threads=threads)",
+                          _pyconv(backward, m)) for m in METHODS)
+    out += (
+        Contender("oracle", "oracle", f"pyconv.reference.{oracle}", _oracle(backward, False)),
+        Contender("loops", "loops", f"pyconv.reference.{loops}", _oracle(backward, True),
+                  skip=tiny_only),
+        Contender("torch", "peer", f"{torch_call} on NCHW tensors", _torch(backward, False),
+                  peer="torch"),
+        Contender("torch-cl", "peer", f"{torch_call} on channels-last tensors",
+                  _torch(backward, True), peer="torch"),
+    )
+    if not backward:
+        out += (Contender("scipy", "peer", "scipy.signal.correlate(x_padded, w[k][None], "
+                          "'valid') for each filter k", _scipy, peer="scipy",
+                          skip=_scipy_applies),)
+    return out
+
+
+OPS = (
+    Op("conv2d", "conv", "GFLOP/s", forward_work, "2·N·K·OH·OW·(C/groups)·F² / s", make_inputs,
+       quick, describe, check,
+       tuple(Case("conv2d", name, _params(layer), tiny=tiny) for name, layer, tiny, _ in LAYERS),
+       _contenders(False)),
+    Op("conv2d_backward", "conv", "GFLOP/s", backward_work, "2 × the forward's flop / s",
+       make_inputs, quick, describe, check,
+       tuple(Case("conv2d_backward", name, _params(layer), tiny=tiny)
+             for name, layer, tiny, bwd in LAYERS if bwd),
+       _contenders(True)),
+)
