@@ -135,7 +135,7 @@ def _auto_method(g, backward):
     if backward:
         # im2col's GEMMs need a sizeable (K/groups, C/groups*FH*FW) filter matrix per group
         return "direct" if g.k // g.groups * cff <= 1024 else "im2col"
-    return "im2col" if g.fh * g.fw == 1 or cff >= 512 else "direct"
+    return "im2col" if g.fh * g.fw == 1 or cff >= 1024 else "direct"
 
 
 def _resolve_method(method, g, backward=False):
@@ -331,14 +331,20 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     threadpoolctl) run one after the other, never nested.
 
     ``method="auto"`` takes im2col for 1x1 kernels and when
-    C/groups*FH*FW >= 512, direct otherwise (its backward rule is in
-    :func:`conv2d_backward`). Measured on this package's 2-core AVX-512
+    C/groups*FH*FW >= 1024, direct otherwise (its backward rule is in
+    :func:`conv2d_backward`); the choice never depends on the thread count,
+    so neither does the result. Measured on this package's 2-core AVX-512
     build machine, one thread, CPU time, float32, im2col / direct in ms:
     ResNet late layer (C=256, 14x14, 3x3) 29.9 / 62.2; 1x1 (C=256, 28x28)
     6.2 / 34.8; VGG (C=64, 56x56, 3x3) 44.2 / 50.1; AlexNet conv1 (C=3,
     11x11, stride 4) 38.5 / 41.1; MNIST-like (C=1, 5x5) 1.46 / 0.49;
     depthwise (C=128, 3x3) 40.2 / 5.7; N=8, 56x56, K=32, 3x3 with C=1, 8, 32:
     1.54 / 0.55, 5.03 / 2.95, 11.4 / 9.1; 64 channels in 16 groups 11.4 / 3.2.
+    On two threads (wall clock, the machine shared and oversubscribed),
+    im2col, which alternates OpenMP loops with multi-threaded BLAS calls,
+    fell behind direct, which runs one parallel region: VGG 1664 / 283,
+    ResNet late 604 / 221, AlexNet 1480 / 180; hence direct for the close
+    one-thread cases (VGG, AlexNet).
     float64 orders them alike (``bench/conv_layers.py`` reproduces them).
 
     Examples
