@@ -4,7 +4,7 @@ import json
 import sys
 
 from ..threads import resolve_num_threads
-from .machine import busy_warning, cpu_model, load_average, machine_info
+from .machine import busy_warning, load_average, machine_info
 from .peers import PEERS, versions
 from .report import compare_table, load_run, results_table
 from .runner import run
@@ -81,6 +81,43 @@ def _progress(total):
                 bar_format="{l_bar}{bar:20}| {n}/{total} [{elapsed}<{remaining}] {postfix}")
 
 
+def _usage_error(args):
+    """What is wrong with the arguments or the environment of a run, or None."""
+    needed = ("tqdm", "threadpoolctl") + (("matplotlib",) if args.plot else ())
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        return (f"needs {', '.join(missing)}: pip install {' '.join(missing)} "
+                f"(or install pyconv with its bench extra: pip install \".[bench]\")")
+    try:
+        resolve_num_threads(args.threads)
+    except (TypeError, ValueError) as exc:
+        return f"--threads: {exc}"
+    if args.budget is not None and args.budget < 0:
+        return f"--budget must be >= 0 seconds, got {args.budget}"
+    return None
+
+
+def _header(info, quick, left_out):
+    conf = info["pyconv"]
+    lines = [f"pyconv {conf['pyconv']} bench{' --quick' if quick else ''}: {info['cpu']}, "
+             f"{info['threads']} thread{'s' if info['threads'] != 1 else ''}, "
+             f"OpenMP {conf['OpenMP']}, "
+             f"NumPy {conf['numpy']} with {conf['numpy BLAS']}"]
+    lines += _peer_lines() + left_out
+    warning = busy_warning(info["cores"]["usable"])
+    return "\n".join(lines + ([warning] if warning else []))
+
+
+def _compare(paths):
+    try:
+        old, new = (load_run(path) for path in paths)
+    except (OSError, ValueError) as exc:
+        print(f"pyconv bench: {exc}", file=sys.stderr)
+        return 2
+    print(compare_table(old, new))
+    return 0
+
+
 def bench(args):
     """Run ``pyconv bench`` with parsed ``args``; returns the exit status.
 
@@ -88,36 +125,15 @@ def bench(args):
     usage error, else 0.
     """
     if args.compare:
-        try:
-            old, new = (load_run(path) for path in args.compare)
-        except (OSError, ValueError) as exc:
-            print(f"pyconv bench: {exc}", file=sys.stderr)
-            return 2
-        print(compare_table(old, new))
-        return 0
-    needed = ("tqdm", "threadpoolctl") + (("matplotlib",) if args.plot else ())
-    missing = [name for name in needed if importlib.util.find_spec(name) is None]
-    if missing:
-        print(f"pyconv bench needs {', '.join(missing)}: pip install {' '.join(missing)} "
-              f"(or install pyconv with its bench extra: pip install \".[bench]\")",
-              file=sys.stderr)
+        return _compare(args.compare)
+    error = _usage_error(args)
+    if error:
+        print(f"pyconv bench: {error}", file=sys.stderr)
         return 2
-    try:
-        threads = resolve_num_threads(args.threads)
-    except (TypeError, ValueError) as exc:
-        print(f"pyconv bench: --threads: {exc}", file=sys.stderr)
-        return 2
-    if args.budget is not None and args.budget < 0:
-        print(f"pyconv bench: --budget must be >= 0 seconds, got {args.budget}", file=sys.stderr)
-        return 2
+    threads = resolve_num_threads(args.threads)
     selected, left_out = select(args.only, args.case, args.quick)
     info = machine_info(threads)
-    print(f"pyconv {info['pyconv']['pyconv']} bench{' --quick' if args.quick else ''}: "
-          f"{cpu_model()}, {threads} threads, OpenMP {info['pyconv']['OpenMP']}, "
-          f"NumPy {info['pyconv']['numpy']} with {info['pyconv']['numpy BLAS']}")
-    for line in _peer_lines() + left_out + [busy_warning(info["cores"]["usable"])]:
-        if line:
-            print(line)
+    print(_header(info, args.quick, left_out))
     if not selected:
         print("pyconv bench: no case selected", file=sys.stderr)
         return 2
@@ -130,15 +146,16 @@ def bench(args):
     info["load_average_after"] = load_average()
     print()
     print(results_table(records))
+    command = _command_line(args)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(command=_command_line(args), quick=args.quick, dtypes=args.dtype,
-                           machine=info, results=records), f, indent=1)
+            json.dump(dict(command=command, quick=args.quick, dtypes=args.dtype, machine=info,
+                           results=records), f, indent=1)
         print(f"\nresults saved to {args.json}")
     if args.plot:
         from .plot import plot
 
-        plot(records, args.plot, title=f"{_command_line(args)} · {info['cpu']}, {threads} threads")
+        plot(records, args.plot, title=f"{command} · {info['cpu']}, {threads} threads")
         print(f"chart saved to {args.plot}")
     failed = any(c["role"] == "pyconv" and c["status"] in ("mismatch", "error")
                  for rec in records for c in rec["contenders"])
