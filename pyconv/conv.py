@@ -133,9 +133,11 @@ def _auto_method(g, backward):
     """The faster method for geometry ``g``, by the crossovers measured in conv2d's Notes."""
     cff = g.c // g.groups * g.fh * g.fw  # the reduction behind each output value
     if backward:
-        # im2col's GEMMs need a sizeable (K/groups, C/groups*FH*FW) filter matrix per group
-        return "direct" if g.k // g.groups * cff <= 1024 else "im2col"
-    return "im2col" if g.fh * g.fw == 1 or cff >= 512 else "direct"
+        # im2col's GEMMs need a sizeable (K/groups, C/groups*FH*FW) filter matrix per group;
+        # direct's backward is close to it on wide stride-1 images and holds up on two threads
+        wide = g.stride == (1, 1) and g.fh * g.fw > 1 and g.ow >= 32
+        return "direct" if g.k // g.groups * cff <= 1024 or wide else "im2col"
+    return "im2col" if g.fh * g.fw == 1 or cff >= 1024 else "direct"
 
 
 def _resolve_method(method, g, backward=False):
@@ -331,14 +333,20 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     threadpoolctl) run one after the other, never nested.
 
     ``method="auto"`` takes im2col for 1x1 kernels and when
-    C/groups*FH*FW >= 512, direct otherwise (its backward rule is in
-    :func:`conv2d_backward`). Measured on this package's 2-core AVX-512
+    C/groups*FH*FW >= 1024, direct otherwise (its backward rule is in
+    :func:`conv2d_backward`); the choice never depends on the thread count,
+    so neither does the result. Measured on this package's 2-core AVX-512
     build machine, one thread, CPU time, float32, im2col / direct in ms:
     ResNet late layer (C=256, 14x14, 3x3) 29.9 / 62.2; 1x1 (C=256, 28x28)
     6.2 / 34.8; VGG (C=64, 56x56, 3x3) 44.2 / 50.1; AlexNet conv1 (C=3,
     11x11, stride 4) 38.5 / 41.1; MNIST-like (C=1, 5x5) 1.46 / 0.49;
     depthwise (C=128, 3x3) 40.2 / 5.7; N=8, 56x56, K=32, 3x3 with C=1, 8, 32:
     1.54 / 0.55, 5.03 / 2.95, 11.4 / 9.1; 64 channels in 16 groups 11.4 / 3.2.
+    On two threads (wall clock, the machine shared and oversubscribed),
+    im2col, which alternates OpenMP loops with multi-threaded BLAS calls,
+    fell behind direct, which runs one parallel region: VGG 1664 / 283,
+    ResNet late 604 / 221, AlexNet 1480 / 180; hence direct for the close
+    one-thread cases (VGG, AlexNet).
     float64 orders them alike (``bench/conv_layers.py`` reproduces them).
 
     Examples
@@ -417,12 +425,14 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     back by col2im (one (image, channel) plane per thread).
 
     ``method="auto"`` takes direct when the filter matrix of a group is
-    small, (K/groups) * (C/groups)*FH*FW <= 1024, im2col otherwise. Measured
+    small, (K/groups) * (C/groups)*FH*FW <= 1024, or for a stride-1 kernel
+    larger than 1x1 on outputs at least 32 wide; im2col otherwise. Measured
     as in :func:`conv2d`'s Notes, dx + dw + db, im2col / direct in ms:
     AlexNet conv1 78 / 2303; VGG 70.5 / 108; ResNet late 55.6 / 461; 1x1
     14.8 / 63; MNIST-like 5.1 / 2.9; depthwise 120 / 12.5; N=8, K=32, 3x3
     with C=1 at 56x56 3.4 / 2.6, C=4 at 56x56 5.9 / 5.4, C=8 at 14x14
-    0.50 / 1.45; 64 channels in 8 groups, 56x56, 43.9 / 20.8.
+    0.50 / 1.45; 64 channels in 8 groups, 56x56, 43.9 / 20.8. On two threads
+    (wall clock, shared machine) VGG took 1139 / 324.
 
     Examples
     --------
