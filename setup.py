@@ -66,6 +66,7 @@ class BuildExt(build_ext):
     """build_ext that adds OpenMP and optimisation flags once they are known to work."""
 
     def build_extensions(self):
+        self.force = self.force or rebuild
         openmp = openmp_flags(self.compiler)
         if openmp is None:
             cflags, ldflags = [], []
@@ -123,7 +124,29 @@ def extensions():
     return exts
 
 
+def build_mode_changed():
+    """Whether the switches differ from the last build's in this tree (recorded in build/).
+
+    Cython regenerates C and setuptools recompiles only when sources are newer
+    than their outputs, so without this a ``PYCONV_DEBUG=1`` build after a
+    release build would silently reuse the release kernels (and vice versa).
+    """
+    mode = json.dumps({name: env_flag(name) for name in
+                       ("PYCONV_DEBUG", "PYCONV_NATIVE", "PYCONV_DISABLE_OPENMP")})
+    stamp = os.path.join("build", "pyconv-build-mode.json")
+    try:
+        with open(stamp) as f:
+            changed = f.read() != mode
+    except OSError:
+        changed = True
+    os.makedirs("build", exist_ok=True)
+    with open(stamp, "w") as f:
+        f.write(mode)
+    return changed
+
+
 debug = env_flag("PYCONV_DEBUG")
+rebuild = build_mode_changed()
 directives = {
     "language_level": 3,
     "boundscheck": debug,
@@ -134,6 +157,7 @@ directives = {
 }
 
 setup(
-    ext_modules=cythonize(extensions(), compiler_directives=directives, include_path=["src"]),
+    ext_modules=cythonize(extensions(), compiler_directives=directives, include_path=["src"],
+                          force=rebuild),
     cmdclass={"build_ext": BuildExt},
 )

@@ -2,7 +2,7 @@
 
 Run: ``PYTHONPATH=. python bench/bench_conv_direct.py [--repeat 7] [--layers mnist,depthwise]``
 
-Prints the median time and GFLOP/s of each kernel on the issue's layer table,
+Prints the median time (peers called in interleaved rounds) and GFLOP/s of each kernel on the issue's layer table,
 float32 and float64, forward and backward (input and weight gradients; the
 bias gradient is one sum, left to the caller), and the ratios to PyTorch
 (NCHW and channels-last) and to the oracle. GFLOP/s counts
@@ -10,6 +10,7 @@ bias gradient is one sum, left to the caller), and the ratios to PyTorch
 backward pass, which computes two gradients).
 """
 import argparse
+import os
 import statistics
 import time
 
@@ -30,14 +31,20 @@ LAYERS = {
 }
 
 
-def median_time(fn, repeat):
-    fn()  # warm up
-    times = []
+def median_times(fns, repeat):
+    """Median wall time of each function, calling them in interleaved rounds.
+
+    Interleaving spreads the load of a shared machine evenly over the peers.
+    """
+    for fn in fns.values():
+        fn()  # warm up
+    times = {name: [] for name in fns}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def direct_calls(x, w, b, g, threads):
@@ -94,7 +101,8 @@ def main():
         torch = None
         torch_version = "absent"
     print(f"threads={threads} isa={_conv_direct.current_isa()} torch={torch_version} "
-          f"repeat={args.repeat} (median ms, GFLOP/s)")
+          f"repeat={args.repeat} OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')} "
+          f"(median ms, GFLOP/s; xPEER = PEER time / direct time)")
     header = (f"{'layer':12} {'dtype':7} {'pass':4} {'direct':>15} {'torch NCHW':>15} "
               f"{'torch CL':>15} {'oracle':>15} {'xNCHW':>6} {'xCL':>6} {'xOrc':>6}")
     print(header)
@@ -115,8 +123,8 @@ def main():
             if not args.no_oracle:
                 peers["oracle"] = (lambda: conv2d_im2col(x, w, b, **options), None)
             for pass_, index, flops in (("fwd", 0, flop), ("bwd", 1, 2 * flop)):
-                times = {k: median_time(v[index], args.repeat) for k, v in peers.items()
-                         if v[index] is not None}
+                times = median_times({k: v[index] for k, v in peers.items()
+                                      if v[index] is not None}, args.repeat)
                 cells = []
                 for k in ("direct", "torch NCHW", "torch CL", "oracle"):
                     t = times.get(k)

@@ -60,8 +60,11 @@ def main():
         parser.error("--cpu-time needs --threads 1 (other threads' CPU time is not counted)")
     clock = time.thread_time if args.cpu_time else time.perf_counter
     import torch
+    from threadpoolctl import threadpool_limits
     pyconv.set_num_threads(args.threads)
     torch.set_num_threads(pyconv.get_num_threads())
+    # NumPy's BLAS (the oracle's products) on the same thread count
+    threadpool_limits(pyconv.get_num_threads(), user_api="blas")
     rng = np.random.default_rng(0)
     for dtype in args.dtype:
         for name in args.layers:

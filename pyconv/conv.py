@@ -34,6 +34,9 @@ _CACHE_CHUNK = 8 * 2**20
 # each image's input in place (image-major); everything else lays the chunk's images
 # side by side in one (C*FH*FW, Nc*OH*OW) matrix, one wide product per group.
 _POINTWISE_IN_PLACE_FROM = 256
+# Each thread gets at least this much work (multiply-adds x 2): waking a thread
+# costs more than a smaller share saves.
+_FLOPS_PER_THREAD = 2**20
 
 
 def _check_workspace_limit(nbytes):
@@ -137,6 +140,12 @@ def _auto_method(g, backward):
 
 def _resolve_method(method, g, backward=False):
     return _auto_method(g, backward) if method == "auto" else method
+
+
+def _threads_for(g, num_threads):
+    """The requested thread count, lowered so that each thread has a useful share of the work."""
+    flops = 2 * g.n * g.k * g.oh * g.ow * (g.c // g.groups) * g.fh * g.fw
+    return max(1, min(resolve_num_threads(num_threads), flops // _FLOPS_PER_THREAD))
 
 
 def _prepare(x, w, extra, stride, padding, dilation, groups, strict):
@@ -287,7 +296,8 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         message shows the formula); False floors the output size.
     num_threads : int, optional
         Threads for the OpenMP kernels and for the BLAS products (which never
-        run at once); see :func:`pyconv.resolve_num_threads`.
+        run at once); see :func:`pyconv.resolve_num_threads`. A call with
+        less than about a million flops per thread uses fewer threads.
 
     Returns
     -------
@@ -355,7 +365,7 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         if extra[0].shape != (g.k,):
             raise ValueError(f"b must have shape ({g.k},), got {extra[0].shape}")
         bc = as_kernel_input(extra[0], dtype, "b")
-    n_threads = resolve_num_threads(num_threads)
+    n_threads = _threads_for(g, num_threads)
     out = empty(g.out_shape, dtype)
     if _resolve_method(method, g) == "direct":
         _direct_forward(xc, wc, bc, out, g, n_threads)
@@ -439,7 +449,7 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         raise ValueError(f"dout must have the forward output's shape {out_shape}, got "
                          f"{dout.shape}")
     d4 = as_kernel_input(dout.reshape(g.out_shape), dtype, "dout")
-    n_threads = resolve_num_threads(num_threads)
+    n_threads = _threads_for(g, num_threads)
     dx = empty(xc.shape, dtype, "dx") if "dx" in need else None
     dw = empty(wc.shape, dtype, "dw") if "dw" in need else None
     db = None

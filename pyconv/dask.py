@@ -13,7 +13,8 @@ thread budget of the process it runs in (:func:`pyconv.get_num_threads`
 there) shared among that process's Dask threads:
 ``max(1, budget // dask_threads)``, where ``dask_threads`` is the worker's
 ``nthreads`` on a ``distributed`` worker and the threaded scheduler's pool
-size (``dask.config`` ``num_workers``, else Dask's CPU count) otherwise. So
+size otherwise (``dask.config.set(num_workers=n)``, else Dask's CPU count; a
+``num_workers=`` passed to ``compute`` is not seen inside tasks). So
 the local threaded scheduler runs one OpenMP thread per Dask thread, and a
 ``distributed`` worker started by a nanny (which sets ``OMP_NUM_THREADS=1``)
 runs one too. For one Dask thread per worker process with pyconv's OpenMP
@@ -26,18 +27,22 @@ import functools
 import dask
 import dask.array as da
 import numpy as np
+from dask.system import CPU_COUNT
 
+from .conv import conv2d as _conv2d
 from .distance import _check_k, _check_pair
 from .distance import l1_distances as _l1_distances
 from .distance import l1_topk as _l1_topk
+from .neighbors import KNearestNeighbor as _KNearestNeighbor
+from .neighbors import _sqeuclidean_topk
 from .pool import avg_pool2d as _avg_pool2d
 from .pool import avg_pool2d_backward as _avg_pool2d_backward
 from .pool import max_pool2d as _max_pool2d
 from .pool import max_pool2d_backward as _max_pool2d_backward
 from .threads import _check_request, resolve_num_threads
 
-__all__ = ["l1_distances", "l1_topk", "max_pool2d", "avg_pool2d", "max_pool2d_backward",
-           "avg_pool2d_backward", "task_num_threads"]
+__all__ = ["l1_distances", "l1_topk", "conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_backward",
+           "avg_pool2d_backward", "KNearestNeighbor", "task_num_threads"]
 
 
 # --------------------------------------------------------------------------- threads
@@ -49,7 +54,7 @@ def _dask_threads_here():
         return get_worker().state.nthreads
     except (ImportError, ValueError):
         pass
-    return dask.config.get("num_workers", None) or dask.system.CPU_COUNT
+    return dask.config.get("num_workers", None) or CPU_COUNT
 
 
 def task_num_threads(num_threads=None):
@@ -106,8 +111,9 @@ def _check_batch_chunks(x, name):
     if any(len(c) > 1 for c in x.chunks[1:]):
         raise ValueError(
             f"{name} must be chunked along the batch axis (N) only, got "
-            f"{tuple(len(c) for c in x.chunks)} blocks along (N, C, H, W): windows would cross "
-            f"block edges. Rechunk with {name}.rechunk({{1: -1, 2: -1, 3: -1}})")
+            f"{tuple(len(c) for c in x.chunks)} blocks along (N, C, H, W): each task takes whole "
+            f"images, as windows cross H and W block edges and convolution sums over C. "
+            f"Rechunk with {name}.rechunk({{1: -1, 2: -1, 3: -1}})")
 
 
 # --------------------------------------------------------------------------- distances
@@ -176,11 +182,19 @@ def _candidate_dtype(dtype):
     return np.dtype([("distance", dtype), ("index", np.intp)])
 
 
-def _topk_block(x, y, offset, k, dtype, num_threads):
+def _l1_search(x, y, k, num_threads):
+    return _l1_topk(x, y, k, num_threads=task_num_threads(num_threads))
+
+
+def _sqeuclidean_search(x, y, k, num_threads):
+    return _sqeuclidean_topk(x, y, k)
+
+
+def _topk_block(x, y, offset, search, k, dtype, num_threads):
     """Top-k candidates of one X row block among one Y row block, with global indices."""
     out = np.empty((x.shape[0], min(k, y.shape[0])), _candidate_dtype(dtype))
     if out.shape[1]:
-        d, i = _l1_topk(x, y, out.shape[1], num_threads=task_num_threads(num_threads))
+        d, i = search(x, y, out.shape[1], num_threads)
         out["distance"] = d
         out["index"] = i + offset[0]
     return out
@@ -252,6 +266,11 @@ def l1_topk(X, Y, k, *, split_every=None, num_threads=None):
     """
     X = _as_dask(X, "X", 2)
     Y = X if Y is None else _as_dask(Y, "Y", 2)
+    return _topk(X, Y, k, _l1_search, split_every, num_threads)
+
+
+def _topk(X, Y, k, search, split_every, num_threads):
+    """Per-block ``search`` candidates of the Dask arrays X and Y, tree-merged to the top k."""
     *_, dtype = _check_pair(_stand_in(X), _stand_in(Y))
     k = _check_k(k, Y.shape[0])
     _check_request(num_threads)
@@ -261,7 +280,7 @@ def l1_topk(X, Y, k, *, split_every=None, num_threads=None):
     offsets = da.from_array(np.cumsum((0,) + rows[:-1], dtype=np.intp), chunks=1)
     kind = _candidate_dtype(dtype)
     candidates = da.blockwise(
-        functools.partial(_topk_block, k=k, dtype=dtype, num_threads=num_threads),
+        functools.partial(_topk_block, search=search, k=k, dtype=dtype, num_threads=num_threads),
         "ij", X, "ik", Y, "jk", offsets, "j", concatenate=True, align_arrays=False,
         adjust_chunks={"j": tuple(min(k, r) for r in rows)}, dtype=kind,
         meta=np.empty((0, 0), kind))
@@ -319,6 +338,66 @@ def _per_batch(fn, batched, shared, options, num_threads, names=None):
         out_index, *args, new_axes=dict(zip(out_index[1:], tail)), concatenate=True,
         dtype=kind, meta=np.empty((0,) * len(out_index), kind))
     return result if names is None else tuple(result[name] for name in names)
+
+
+def conv2d(x, w, b=None, *, num_threads=None, **options):
+    """2-D convolution of a Dask array of images chunked along the batch axis.
+
+    Parameters
+    ----------
+    x : dask.array.Array, shape (N, C, H, W)
+        Chunked along N only; one block along C, H and W. A NumPy array is
+        taken as one block.
+    w : array_like or dask.array.Array, shape (K, C/groups, FH, FW)
+        Filters, sent whole to every task (one graph node, fetched once per
+        worker).
+    b : array_like or dask.array.Array, shape (K,), optional
+        Bias.
+    num_threads : int, optional
+        OpenMP and BLAS threads per task; see :func:`task_num_threads`.
+    **options
+        ``stride``, ``padding``, ``dilation``, ``groups``, ``method``,
+        ``strict``: as in :func:`pyconv.conv2d`.
+
+    Returns
+    -------
+    dask.array.Array, shape (N, K, OH, OW)
+        Chunked as ``x`` along N.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 4-D or is chunked along C, H or W (a window would
+        cross a block edge, and C is summed over: rechunk them to one
+        block), or as :func:`pyconv.conv2d`.
+    TypeError
+        As :func:`pyconv.conv2d`.
+
+    Notes
+    -----
+    Each task is :func:`pyconv.conv2d` on one batch block: every image's
+    output is computed as in memory, but the im2col method's matrix product
+    may group images differently (BLAS rounding), so results equal the
+    in-memory call to rounding; ``method="direct"`` gives them bit for bit.
+    Bad arguments raise when the graph is built: pyconv.conv2d is first
+    called on an empty batch.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, pyconv.dask
+    >>> x = da.ones((4, 3, 5, 5), chunks=(3, 3, 5, 5))
+    >>> y = pyconv.dask.conv2d(x, np.ones((2, 3, 3, 3)), padding=1)
+    >>> y.chunks
+    ((3, 1), (2,), (5,), (5,))
+    >>> y[0, 0].compute()
+    array([[12., 18., 18., 18., 12.],
+           [18., 27., 27., 27., 18.],
+           [18., 27., 27., 27., 18.],
+           [18., 27., 27., 27., 18.],
+           [12., 18., 18., 18., 12.]])
+    """
+    shared = [da.asarray(w)] + ([] if b is None else [da.asarray(b)])
+    return _per_batch(_conv2d, {"x": _as_dask(x, "x", 4)}, shared, options, num_threads)
 
 
 def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
@@ -428,7 +507,7 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
     Examples
     --------
     >>> import dask.array as da, pyconv.dask
-    >>> x = da.from_array([[[[1, 5], [7, 3]]]], chunks=1)
+    >>> x = da.from_array([[[[1, 5], [7, 3]]]], chunks=(1, 1, 2, 2))
     >>> pyconv.dask.max_pool2d_backward(da.ones((1, 1, 1, 1)), x, 2).compute()
     array([[[[0., 0.],
              [1., 0.]]]])
@@ -497,3 +576,132 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
     options = dict(size=size, stride=stride, padding=padding,
                    count_include_pad=count_include_pad, x_tail=tuple(x_shape[1:]))
     return _per_batch(_avg_pool2d_backward_block, {"dout": dout}, (), options, num_threads)
+
+
+# --------------------------------------------------------------------------- neighbours
+
+_SEARCHES = {"l1": _l1_search, "l2": _sqeuclidean_search}
+
+
+def _vote(indices, labels, n_classes):
+    """The in-memory classifier's vote: majority label code, ties to the smallest."""
+    votes = np.zeros((indices.shape[0], n_classes), np.intp)
+    np.add.at(votes, (np.arange(indices.shape[0])[:, None], labels[indices]), 1)
+    return np.argmax(votes, axis=1)
+
+
+class KNearestNeighbor(_KNearestNeighbor):
+    """:class:`pyconv.KNearestNeighbor` on Dask arrays: lazy, blockwise, exact.
+
+    Parameters
+    ----------
+    k : int, default 1
+        Neighbours that vote.
+    metric : {"l1", "l2"}, default "l1"
+        As in :class:`pyconv.KNearestNeighbor`.
+    split_every : int, optional
+        Candidate lists per merge task; see :func:`l1_topk`.
+    num_threads : int, optional
+        OpenMP threads per task; see :func:`task_num_threads`.
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+        The distinct training labels, sorted.
+
+    Raises
+    ------
+    ValueError
+        If k is not positive or metric is unknown.
+    TypeError
+        If k is not an int.
+
+    Notes
+    -----
+    ``fit`` keeps X lazy (a Dask array) and computes the labels ``y``, which
+    are small: one per training row. ``kneighbors`` is :func:`l1_topk` (or,
+    for "l2", the same tree of per-block squared-L2 searches); ``predict``
+    votes per block of test rows, with the labels one graph node. For "l1"
+    results equal the in-memory classifier exactly; for "l2" each block's
+    matrix product may round differently from the in-memory blocks.
+
+    Examples
+    --------
+    >>> import dask.array as da, pyconv.dask
+    >>> X = da.from_array([[0, 0], [0, 1], [5, 5], [6, 5]], chunks=2)
+    >>> knn = pyconv.dask.KNearestNeighbor(k=3).fit(X, [0, 0, 1, 1])
+    >>> knn.predict(da.from_array([[0, 2], [5, 4]], chunks=1)).compute()
+    array([0, 1])
+    """
+
+    def __init__(self, k=1, metric="l1", *, split_every=None, num_threads=None):
+        super().__init__(k, metric, num_threads=_check_request(num_threads))
+        self.split_every = split_every
+
+    def fit(self, X, y):
+        """Remember the training rows (lazily) and their labels.
+
+        Parameters
+        ----------
+        X : dask.array.Array, shape (n_train, d)
+        y : array_like or dask.array.Array, shape (n_train,)
+            Labels of any sortable dtype; computed here.
+
+        Returns
+        -------
+        KNearestNeighbor
+            self.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not fit, or k exceeds n_train.
+        """
+        X = _as_dask(X, "X", 2)
+        y = y.compute() if isinstance(y, da.Array) else y
+        super().fit(_stand_in(X), y)
+        self.X_ = X
+        self._labels = da.from_array(self.y_, chunks=-1)
+        return self
+
+    def kneighbors(self, X):
+        """The k nearest training rows of every row of X, as Dask arrays.
+
+        Parameters
+        ----------
+        X : dask.array.Array, shape (n_test, d)
+
+        Returns
+        -------
+        distances : dask.array.Array, shape (n_test, k)
+            L1 distances, or squared L2 distances for ``metric="l2"``; ascending.
+        indices : dask.array.Array of intp, shape (n_test, k)
+            Rows of the training data.
+
+        Raises
+        ------
+        ValueError
+            If the model is not fitted or X has another number of columns.
+        """
+        self._check_fitted()
+        return _topk(_as_dask(X, "X", 2), self.X_, self.k, _SEARCHES[self.metric],
+                     self.split_every, self.num_threads)
+
+    def predict(self, X):
+        """The majority label among the k nearest training rows (ties: smallest label).
+
+        Parameters
+        ----------
+        X : dask.array.Array, shape (n_test, d)
+
+        Returns
+        -------
+        dask.array.Array, shape (n_test,)
+            Labels, of the training labels' dtype, chunked as X's rows.
+        """
+        _, indices = self.kneighbors(X)
+        codes = da.blockwise(functools.partial(_vote, n_classes=len(self.classes_)), "i",
+                             indices, "ij", self._labels, "l", concatenate=True,
+                             dtype=np.intp, meta=np.empty((0,), np.intp))
+        return codes.map_blocks(self.classes_.take, dtype=self.classes_.dtype,
+                                meta=self.classes_[:0])

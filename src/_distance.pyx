@@ -33,13 +33,10 @@ def force_isa(name):
 
 def l1_distances(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] D,
                  int num_threads):
-    """Fill D (n_x, n_y) with sum_k |X[i, k] - Y[j, k]|; all C-contiguous, one dtype."""
+    """Fill D (n_x, n_y) with sum_k |X[i, k] - Y[j, k]|; all C-contiguous, one dtype, d >= 1."""
     cdef Py_ssize_t n_x = X.shape[0], n_y = Y.shape[0], d = X.shape[1]
     cdef int rc
     if n_x == 0 or n_y == 0:
-        return
-    if d == 0:  # empty sums
-        D[:, :] = 0
         return
     with nogil:
         if floating is float:
@@ -56,17 +53,10 @@ def l1_distances(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:,
 
 def l1_topk(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] dist,
             Py_ssize_t[:, ::1] idx, int num_threads):
-    """Fill dist, idx (n_x, k) with the k nearest rows of Y per row of X; 1 <= k <= n_y."""
+    """Fill dist, idx (n_x, k) with the k nearest rows of Y per row of X; 1 <= k <= n_y, d >= 1."""
     cdef Py_ssize_t n_x = X.shape[0], n_y = Y.shape[0], d = X.shape[1], k = dist.shape[1]
-    cdef Py_ssize_t i, r
     cdef int rc
     if n_x == 0:
-        return
-    if d == 0:  # every distance is 0: the first k indices
-        dist[:, :] = 0
-        for i in range(n_x):
-            for r in range(k):
-                idx[i, r] = r
         return
     with nogil:
         if floating is float:

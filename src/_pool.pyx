@@ -10,11 +10,18 @@ from libc.stdint cimport int64_t
 
 import numpy as np
 
+from pyconv._validation import empty
+
 from _openmp_helpers cimport omp_get_thread_num
 
 ctypedef fused floating:
     float
     double
+
+
+# per-thread workspace (a plane's worth for strided windows): refused up front when it
+# cannot fit, as outputs are
+SCRATCH = "the pooling workspace (per thread)"
 
 
 cdef extern from "_pool_planes.h" nogil:
@@ -52,8 +59,9 @@ def max_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     cdef int64_t *ip = NULL
-    cdef floating[:, ::1] scratch = np.empty((num_threads, pc_phase_size(&g)),
-                                             np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] scratch = empty((num_threads, pc_phase_size(&g)),
+                                          np.float32 if floating is float else np.float64,
+                                          SCRATCH)
     cdef floating *buf
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
@@ -112,9 +120,9 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *gp = &dx[0, 0, 0, 0]
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] values = np.empty((num_threads, ohw), dtype)
-    cdef int64_t[:, ::1] winners = np.empty((num_threads, ohw), np.int64)
-    cdef floating[:, ::1] scratch = np.empty((num_threads, pc_phase_size(&g)), dtype)
+    cdef floating[:, ::1] values = empty((num_threads, ohw), dtype, SCRATCH)
+    cdef int64_t[:, ::1] winners = empty((num_threads, ohw), np.int64, SCRATCH)
+    cdef floating[:, ::1] scratch = empty((num_threads, pc_phase_size(&g)), dtype, SCRATCH)
     cdef floating *vals
     cdef floating *buf
     cdef int64_t *wins

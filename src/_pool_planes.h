@@ -64,9 +64,6 @@ static inline ptrdiff_t pc_phase_size(const pc_geom *g)
     return g->sw == 1 ? 1 : g->h * g->sw * ((g->w + g->sw - 1) / g->sw);
 }
 
-/* Columns per fused chunk: one 64-byte vector. */
-#define PC_CHUNK(T) ((ptrdiff_t)(64 / sizeof(T)))
-
 /* Whether candidate c replaces the running maximum b: it is larger, or it is
  * the first NaN. Equal values keep the earlier one. */
 #define PC_TAKE(c, b) ((c) > (b) || ((c) != (c) && (b) == (b)))

@@ -105,41 +105,52 @@ PC_INLINE void PC_NAME(pc_max_row)(const T *PC_RESTRICT x, PC_NAME(pc_phases) p,
 }
 
 /* Output columns [ja, jb) of a row whose window taps are all inside the input,
- * jb - ja >= PC_CHUNK(T), with an FH x FW window known at compile time: the
- * taps are combined in registers, PC_CHUNK(T) columns at a time (the last
- * chunk overlaps the one before rather than running a scalar tail). */
+ * for a window of N <= 9 taps (N known at compile time): the taps are combined
+ * in registers. The tap pointers are separate variables, not an array, which
+ * GCC would not vectorise through. */
 PC_INLINE void PC_NAME(pc_max_fused)(PC_NAME(pc_phases) p, const pc_geom *g, ptrdiff_t i,
                                      ptrdiff_t ja, ptrdiff_t jb, T *PC_RESTRICT o,
                                      int64_t *PC_RESTRICT oi, const int FH, const int FW,
                                      const ptrdiff_t sw, const int track)
 {
+    const int N = FH * FW;
     const ptrdiff_t w = g->w, r0 = i * g->sh - g->top;
-    const T *src[9]; /* FH * FW <= 9 */
-    ptrdiff_t shift[9];
+    const T *src[9];
     int64_t tap[9];
-    for (int u = 0; u < FH; u++)
-        for (int v = 0; v < FW; v++) {
-            ptrdiff_t off = v * g->dw - g->left;
-            src[u * FW + v] = PC_NAME(pc_tap_row)(p, r0 + u * g->dh, off, sw, &shift[u * FW + v]);
-            tap[u * FW + v] = (int64_t)((r0 + u * g->dh) * w + off);
-        }
-    for (ptrdiff_t j0 = ja;; j0 += PC_CHUNK(T)) {
-        if (j0 + PC_CHUNK(T) > jb) j0 = jb - PC_CHUNK(T);
-        for (ptrdiff_t jj = 0; jj < PC_CHUNK(T); jj++) {
-            const ptrdiff_t j = j0 + jj;
-            T b = src[0][j + shift[0]];
-            int64_t bi = tap[0];
-            for (int t = 1; t < FH * FW; t++) {
-                T c = src[t][j + shift[t]];
-                int take = PC_TAKE(c, b);
-                b = take ? c : b;
-                if (track) bi = take ? tap[t] : bi;
-            }
-            o[j] = b;
-            if (track) oi[j] = bi + (int64_t)(j * sw);
-        }
-        if (j0 + PC_CHUNK(T) >= jb) break;
+    for (int t = 0; t < 9; t++) {
+        int u = t < N ? t / FW : 0, v = t < N ? t % FW : 0;
+        ptrdiff_t off = v * g->dw - g->left, r = r0 + u * g->dh, m;
+        src[t] = PC_NAME(pc_tap_row)(p, r, off, sw, &m) + m;
+        tap[t] = (int64_t)(r * w + off);
     }
+    const T *q0 = src[0], *q1 = src[1], *q2 = src[2], *q3 = src[3], *q4 = src[4];
+    const T *q5 = src[5], *q6 = src[6], *q7 = src[7], *q8 = src[8];
+    const int64_t t0 = tap[0], t1 = tap[1], t2 = tap[2], t3 = tap[3], t4 = tap[4];
+    const int64_t t5 = tap[5], t6 = tap[6], t7 = tap[7], t8 = tap[8];
+#define PC_FUSED_TAP(k)                                                   \
+    if (N > k) {                                                         \
+        T c = q##k[j];                                                   \
+        int take = PC_TAKE(c, b);                                        \
+        b = take ? c : b;                                                \
+        if (track) bi = take ? t##k : bi;                                \
+    }
+    /* whole 64-byte vectors, then the last vector's worth again (overlapping,
+     * recomputing equal values) instead of a slow scalar tail */
+    const ptrdiff_t vl = (ptrdiff_t)(64 / sizeof(T)), n = jb - ja;
+    const ptrdiff_t body_end = n >= vl ? ja + n / vl * vl : jb;
+    for (int pass = 0; pass < 2; pass++) {
+        const ptrdiff_t lo = pass ? jb - vl : ja, hi = pass ? jb : body_end;
+        if (pass && body_end == jb) break;
+        for (ptrdiff_t j = lo; j < hi; j++) {
+            T b = q0[j];
+            int64_t bi = t0;
+            PC_FUSED_TAP(1) PC_FUSED_TAP(2) PC_FUSED_TAP(3) PC_FUSED_TAP(4)
+            PC_FUSED_TAP(5) PC_FUSED_TAP(6) PC_FUSED_TAP(7) PC_FUSED_TAP(8)
+            o[j] = b;
+            if (track) oi[j] = bi + (int64_t)j * sw;
+        }
+    }
+#undef PC_FUSED_TAP
 }
 
 PC_INLINE void PC_NAME(pc_max_plane_body)(const T *PC_RESTRICT x, const pc_geom *g,
@@ -159,7 +170,7 @@ PC_INLINE void PC_NAME(pc_max_plane_body)(const T *PC_RESTRICT x, const pc_geom 
     pc_valid((fh - 1) * g->dh - g->top, g->sh, g->h, g->oh, &a1, &b1);
     ilo = a0 > a1 ? a0 : a1;
     ihi = b0 < b1 ? b0 : b1;
-    const int fused = kind && jb - ja >= PC_CHUNK(T);
+    const int fused = kind && jb > ja;
     PC_NAME(pc_phases) p = PC_NAME(pc_make_phases)(x, g->h, g->w, sw, buf);
     for (ptrdiff_t i = 0; i < g->oh; i++) {
         T *o = out + i * ow;

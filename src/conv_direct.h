@@ -58,6 +58,7 @@ typedef struct {
     /* plan, filled by cd_plan */
     int isa;
     ptrdiff_t vl, wq, rl, band, nbands, ntasks, buf_elems;
+    ptrdiff_t fpt;              /* filters per weight-gradient task */
 } cd_conv;
 
 enum { CD_ISA_BASELINE = 0, CD_ISA_AVX2 = 1, CD_ISA_AVX512 = 2 };
@@ -166,8 +167,13 @@ static ptrdiff_t cd_vector_bytes(int isa)
 }
 
 /* Fill the plan: vector length, band row layout, band size, task count.
- * `per_channel` plans the weight gradient (one channel per band buffer,
- * tasks over filter blocks of `kb` filters). */
+ * `weight_grad` plans the weight gradient (one channel per band buffer,
+ * tasks over blocks of filters: a multiple of the register block `kb`, as
+ * many as leave CD_MIN_TASKS tasks, since each task copies every input plane
+ * of its group once); otherwise tasks are (image, group,
+ * band of output rows), with bands small enough to give CD_MIN_TASKS tasks.
+ * The plan depends on the shapes and the instruction set only, never on the
+ * thread count. */
 static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
 {
     ptrdiff_t chans, reach, rows_per_band, want_bands, min_bands;
@@ -191,8 +197,12 @@ static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
     if (p->band > p->oh) p->band = p->oh;
     p->nbands = (p->oh + p->band - 1) / p->band;
     p->buf_elems = chans * ((p->band - 1) * p->sh + reach) * p->rl;
-    if (weight_grad)
-        p->ntasks = p->groups * ((p->ocg + kb - 1) / kb);
+    if (weight_grad) {
+        p->fpt = (p->ocg * p->groups + CD_MIN_TASKS - 1) / CD_MIN_TASKS;
+        p->fpt = (p->fpt + kb - 1) / kb * kb;
+        if (p->fpt > p->ocg) p->fpt = p->ocg;
+        p->ntasks = p->groups * ((p->ocg + p->fpt - 1) / p->fpt);
+    }
     else
         p->ntasks = p->n * p->groups * p->nbands;
 }

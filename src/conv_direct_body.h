@@ -41,20 +41,28 @@ static void CD_FN(cd_fill)(const cd_conv *p, const CD_T *src, CD_T *dst, ptrdiff
             continue;
         }
         s = src + (idx / qh) * in_w;
-        if (sw == 1 && qw == 1) {
+        if (qw == 1 && sw == 1) {
             ptrdiff_t lo = pw < 0 ? 0 : (pw > rl ? rl : pw);
             ptrdiff_t hi = pw + in_w;
             hi = hi < lo ? lo : (hi > rl ? rl : hi);
             memset(d, 0, (size_t)lo * sizeof(CD_T));
             memcpy(d + lo, s + (lo - pw), (size_t)(hi - lo) * sizeof(CD_T));
             memset(d + hi, 0, (size_t)(rl - hi) * sizeof(CD_T));
-        } else {
+        } else if (qw == 1) {
+            /* a strided forward pass: split the padded row into sw phases */
             for (q = 0; q < sw; q++) {
                 for (m = 0; m < wq; m++) {
                     ptrdiff_t col = m * sw + q - pw;
-                    d[q * wq + m] = (col >= 0 && col % qw == 0 && col / qw < in_w)
-                                    ? s[col / qw] : (CD_T)0;
+                    d[q * wq + m] = col >= 0 && col < in_w ? s[col] : (CD_T)0;
                 }
+            }
+        } else {
+            /* the input gradient (sw == 1): source column j lands at pw + j * qw */
+            memset(d, 0, (size_t)rl * sizeof(CD_T));
+            for (m = 0; m < in_w; m++) {
+                ptrdiff_t col = pw + m * qw;
+                if (col >= 0 && col < rl)
+                    d[col] = s[m];
             }
         }
     }
@@ -62,19 +70,22 @@ static void CD_FN(cd_fill)(const cd_conv *p, const CD_T *src, CD_T *dst, ptrdiff
 
 /* KB output channels x RB output rows x JT vectors: out[kb * out_k + r * ow
  * + lane] = bias[kb] + sum over c, u, v of w[kb * wo + c * wc + u * wu + v *
- * wv] * in[c * in_c + r * in_r + u * in_u + voff[v] + lane]; only the first
+ * wv] * in[c * in_c + r * in_r + u * in_u + voff[v] + lane], u over the nu
+ * filter rows in ulist (the others read only zeros); only the first
  * nstore lanes of each row are stored (nstore < JT * VL only with JT == 1).
+ * FW, when not 0, is the filter width known at compile time.
  * KB * RB * JT <= 8 independent sums hide the latency of the FMAs. */
-CD_INLINE void CD_FN(cd_mk)(const int KB, const int RB, const int JT, const cd_conv *p,
-                            const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *voff,
+CD_INLINE void CD_FN(cd_mk)(const int KB, const int RB, const int JT, const int FW,
+                            const cd_conv *p, const CD_T *in, ptrdiff_t in_c,
+                            const ptrdiff_t *ulist, ptrdiff_t nu, const ptrdiff_t *voff,
                             const CD_T *w, const CD_T *bias, CD_T *out, ptrdiff_t nstore)
 {
-    const ptrdiff_t nc = p->icg, fh = p->fh, fw = p->fw, in_u = p->dh * p->rl;
+    const ptrdiff_t nc = p->icg, fw = FW ? FW : p->fw, in_u = p->dh * p->rl;
     const ptrdiff_t in_r = p->sh * p->rl, wo = p->wo, wc = p->wc, wu = p->wu, wv = p->wv;
     const ptrdiff_t ow = p->ow, out_k = p->oh * p->ow;
-    CD_V acc[4][4][2];
-    CD_V xv[4][2];
-    ptrdiff_t c, u, v;
+    CD_V acc[4][4][4];
+    CD_V xv[4][4];
+    ptrdiff_t c, ui, v;
     int kb, r, t;
     for (kb = 0; kb < KB; kb++) {
         CD_T b0 = bias ? bias[kb] : (CD_T)0;
@@ -83,9 +94,9 @@ CD_INLINE void CD_FN(cd_mk)(const int KB, const int RB, const int JT, const cd_c
                 acc[kb][r][t] = (CD_V){0} + b0;
     }
     for (c = 0; c < nc; c++) {
-        for (u = 0; u < fh; u++) {
-            const CD_T *row = in + c * in_c + u * in_u;
-            const CD_T *wr = w + c * wc + u * wu;
+        for (ui = 0; ui < nu; ui++) {
+            const CD_T *row = in + c * in_c + ulist[ui] * in_u;
+            const CD_T *wr = w + c * wc + ulist[ui] * wu;
             for (v = 0; v < fw; v++) {
                 const CD_T *x = row + voff[v];
                 for (r = 0; r < RB; r++)
@@ -119,34 +130,43 @@ CD_INLINE void CD_FN(cd_mk)(const int KB, const int RB, const int JT, const cd_c
  * then single vectors, then a last vector that overlaps its left neighbour
  * (recomputing identical values) or, for rows narrower than a vector, a
  * partial store. */
-CD_INLINE void CD_FN(cd_rows)(const int KB, const int RB, const int JT, const cd_conv *p,
-                              const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *voff,
+CD_INLINE void CD_FN(cd_rows)(const int KB, const int RB, const int JT, const int FW,
+                              const cd_conv *p, const CD_T *in, ptrdiff_t in_c,
+                              const ptrdiff_t *ulist, ptrdiff_t nu, const ptrdiff_t *voff,
                               const CD_T *w, const CD_T *bias, CD_T *out)
 {
     const ptrdiff_t ow = p->ow;
     ptrdiff_t j = 0;
-    if (JT == 2)
+    if (JT == 4)
+        for (; j + 4 * CD_VL <= ow; j += 4 * CD_VL)
+            CD_FN(cd_mk)(KB, RB, 4, FW, p, in + j, in_c, ulist, nu, voff, w, bias, out + j,
+                         4 * CD_VL);
+    if (JT >= 2)
         for (; j + 2 * CD_VL <= ow; j += 2 * CD_VL)
-            CD_FN(cd_mk)(KB, RB, 2, p, in + j, in_c, voff, w, bias, out + j, 2 * CD_VL);
+            CD_FN(cd_mk)(KB, RB, 2, FW, p, in + j, in_c, ulist, nu, voff, w, bias, out + j, 2 * CD_VL);
     for (; j + CD_VL <= ow; j += CD_VL)
-        CD_FN(cd_mk)(KB, RB, 1, p, in + j, in_c, voff, w, bias, out + j, CD_VL);
+        CD_FN(cd_mk)(KB, RB, 1, FW, p, in + j, in_c, ulist, nu, voff, w, bias, out + j, CD_VL);
     if (j < ow) {
         if (ow >= CD_VL) j = ow - CD_VL;
-        CD_FN(cd_mk)(KB, RB, 1, p, in + j, in_c, voff, w, bias, out + j,
+        CD_FN(cd_mk)(KB, RB, 1, FW, p, in + j, in_c, ulist, nu, voff, w, bias, out + j,
                      ow - j < CD_VL ? ow - j : CD_VL);
     }
 }
 
-#define CD_ROWS_FN(KB, RB, JT)                                                          \
-    static void CD_FN(cd_rows_##KB##_##RB)(const cd_conv *p, const CD_T *in,          \
-                                           ptrdiff_t in_c, const ptrdiff_t *voff,      \
-                                           const CD_T *w, const CD_T *bias, CD_T *out) \
+#define CD_ROWS_FN(KB, RB, JT, FW)                                                     \
+    static void CD_FN(cd_rows_##KB##_##RB##_##FW)(                                     \
+        const cd_conv *p, const CD_T *in, ptrdiff_t in_c, const ptrdiff_t *ulist,      \
+        ptrdiff_t nu, const ptrdiff_t *voff, const CD_T *w, const CD_T *bias, CD_T *out) \
     {                                                                                  \
-        CD_FN(cd_rows)(KB, RB, JT, p, in, in_c, voff, w, bias, out);                   \
+        CD_FN(cd_rows)(KB, RB, JT, FW, p, in, in_c, ulist, nu, voff, w, bias, out);    \
     }
-CD_ROWS_FN(4, 1, 2)
-CD_ROWS_FN(1, 4, 2)
-CD_ROWS_FN(1, 1, 2)
+CD_ROWS_FN(4, 1, 2, 0)
+CD_ROWS_FN(1, 4, 2, 0)
+CD_ROWS_FN(1, 1, 4, 0)
+/* the common 3-wide filters, with the tap loop unrolled */
+CD_ROWS_FN(4, 1, 2, 3)
+CD_ROWS_FN(1, 4, 2, 3)
+CD_ROWS_FN(1, 1, 4, 3)
 #undef CD_ROWS_FN
 
 /* Column offset of tap v inside a phase-split band row. */
@@ -173,26 +193,46 @@ static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
     const CD_T *src = (const CD_T *)p->src;
     const CD_T *w = (const CD_T *)p->w + g * p->wg;
     const CD_T *bias = p->bias ? (const CD_T *)p->bias + g * p->ocg : NULL;
-    ptrdiff_t voff[p->fw];
-    ptrdiff_t c, o, i;
+    ptrdiff_t voff[p->fw], uall[p->fh], ulist[p->fh];
+    ptrdiff_t c, o, i, u;
     CD_FN(cd_tap_offsets)(p, voff);
     for (c = 0; c < p->icg; c++)
         CD_FN(cd_fill)(p, src + (n * p->in_c + g * p->icg + c) * p->in_h * p->in_w,
                        buf + c * in_c, i0 * p->sh - p->ph, nrows);
+    for (u = 0; u < p->fh; u++)
+        uall[u] = u;
     for (o = 0; o < p->ocg;) {
         const int kb = p->ocg - o >= 4 ? 4 : 1;
         const CD_T *wk = w + o * p->wo, *bk = bias ? bias + o : NULL;
         CD_T *out = (CD_T *)p->out + ((n * p->out_c + g * p->ocg + o) * p->oh + i0) * ow;
         const CD_T *in = buf;
         i = i0;
-        if (kb == 4) {
+        if (p->qh > 1) {
+            /* input gradient of a strided convolution: most band rows are the
+             * zeros between dout's rows; each output row skips the taps on them */
+            for (; i < i1; i++, in += in_r, out += ow) {
+                ptrdiff_t nu = 0;
+                for (u = 0; u < p->fh; u++) {
+                    ptrdiff_t idx = i * p->sh - p->ph + u * p->dh;
+                    if (idx >= 0 && idx % p->qh == 0 && idx / p->qh < p->in_h)
+                        ulist[nu++] = u;
+                }
+                if (kb == 4)
+                    CD_FN(cd_rows_4_1_0)(p, in, in_c, ulist, nu, voff, wk, bk, out);
+                else
+                    CD_FN(cd_rows_1_1_0)(p, in, in_c, ulist, nu, voff, wk, bk, out);
+            }
+        } else if (kb == 4) {
             for (; i < i1; i++, in += in_r, out += ow)
-                CD_FN(cd_rows_4_1)(p, in, in_c, voff, wk, bk, out);
+                (p->fw == 3 ? CD_FN(cd_rows_4_1_3) : CD_FN(cd_rows_4_1_0))(
+                    p, in, in_c, uall, p->fh, voff, wk, bk, out);
         } else {
             for (; i + 4 <= i1; i += 4, in += 4 * in_r, out += 4 * ow)
-                CD_FN(cd_rows_1_4)(p, in, in_c, voff, wk, bk, out);
+                (p->fw == 3 ? CD_FN(cd_rows_1_4_3) : CD_FN(cd_rows_1_4_0))(
+                    p, in, in_c, uall, p->fh, voff, wk, bk, out);
             for (; i < i1; i++, in += in_r, out += ow)
-                CD_FN(cd_rows_1_1)(p, in, in_c, voff, wk, bk, out);
+                (p->fw == 3 ? CD_FN(cd_rows_1_1_3) : CD_FN(cd_rows_1_1_0))(
+                    p, in, in_c, uall, p->fh, voff, wk, bk, out);
         }
         o += kb;
     }
@@ -250,7 +290,8 @@ CD_INLINE void CD_FN(cd_wk_rows)(const int KB, const int NV, const int RB, const
  * row u, over the output rows i0 .. i1 - 1 of one image and channel:
  * dw[kb][v] += sum over i, j of dout[kb * d_k + i * ow + j]
  * * band[((i - i0) * sh + u * dh) * rl + voff[v] + j], rows taken in pairs
- * (two independent sums), lanes summed in a fixed order. */
+ * (two independent sums) where registers allow, lanes summed in a fixed
+ * order. */
 CD_INLINE void CD_FN(cd_wk)(const int KB, const int NV, const cd_conv *p, const CD_T *band,
                             ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t u, const ptrdiff_t *voff,
                             const CD_T *dout, ptrdiff_t d_k, CD_T *dw, ptrdiff_t dw_k)
@@ -266,10 +307,13 @@ CD_INLINE void CD_FN(cd_wk)(const int KB, const int NV, const cd_conv *p, const 
     for (kb = 0; kb < KB; kb++)
         for (k = 0; k < NV; k++)
             acc[kb][k][0] = acc[kb][k][1] = (CD_V){0};
-    for (i = i0; i + 2 <= i1; i += 2)
-        CD_FN(cd_wk_rows)(KB, NV, 2, p, band + ((i - i0) * p->sh + u * p->dh) * rl, xr_r,
-                          voff, dout + i * ow, d_k, mask, acc);
-    if (i < i1)
+    i = i0;
+    /* rows in pairs while the 2 * KB * NV sums fit the vector registers */
+    if (2 * KB * NV <= (CD_VBYTES == 64 ? 24 : 12))
+        for (; i + 2 <= i1; i += 2)
+            CD_FN(cd_wk_rows)(KB, NV, 2, p, band + ((i - i0) * p->sh + u * p->dh) * rl, xr_r,
+                              voff, dout + i * ow, d_k, mask, acc);
+    for (; i < i1; i++)
         CD_FN(cd_wk_rows)(KB, NV, 1, p, band + ((i - i0) * p->sh + u * p->dh) * rl, xr_r,
                           voff, dout + i * ow, d_k, mask, acc);
     for (kb = 0; kb < KB; kb++) {
@@ -300,13 +344,13 @@ static void CD_FN(cd_wk_any)(int kb, int nv, const cd_conv *p, const CD_T *band,
     }
 }
 
-/* Task (g, filter block): the weight gradient of up to cd_dw_block(fw)
- * filters of group g, summed over images, then bands, in order. buf holds
+/* Task (g, filter block): the weight gradient of up to p->fpt filters of
+ * group g, summed over images, then bands, in order. buf holds
  * p->buf_elems elements (one channel's band). */
 static void CD_FN(cd_wgrad_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
 {
     CD_T *buf = (CD_T *)vbuf;
-    const ptrdiff_t block = cd_dw_block(p->fw);
+    const ptrdiff_t block = p->fpt, rb = cd_dw_block(p->fw);
     const ptrdiff_t nblocks = (p->ocg + block - 1) / block;
     const ptrdiff_t g = task / nblocks, o0 = (task % nblocks) * block;
     const ptrdiff_t nk = p->ocg - o0 < block ? p->ocg - o0 : block;
@@ -327,7 +371,7 @@ static void CD_FN(cd_wgrad_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
                 const ptrdiff_t nrows = (i1 - i0 - 1) * p->sh + (p->fh - 1) * p->dh + 1;
                 CD_FN(cd_fill)(p, plane, buf, i0 * p->sh - p->ph, nrows);
                 for (o = 0; o < nk;) {
-                    const int kb = nk - o >= 4 ? 4 : (nk - o >= 2 ? 2 : 1);
+                    const int kb = nk - o >= 4 && rb >= 4 ? 4 : (nk - o >= 2 && rb >= 2 ? 2 : 1);
                     const ptrdiff_t nvk = kb == 4 ? 3 : 4;
                     for (u = 0; u < p->fh; u++) {
                         for (v0 = 0; v0 < p->fw; v0 += nvk) {

@@ -115,15 +115,10 @@ static inline __attribute__((always_inline)) ATTR void SFX##_micro(             
             for (int j = 0; j < ncols; j++) c[r * ldc + j] = edge[r * SFX##_NR + j];          \
 }                                                                                             \
                                                                                               \
-/* C (nx, ny) with leading dimension ldc = L1 distances of X (nx, d) to the packed ny rows. */ \
+/* C (nx, ny) with leading dimension ldc = L1 distances of X (nx, d >= 1) to the packed ny rows. */ \
 static ATTR void SFX##_tile(const T *X, pc_idx nx, const T *yp, pc_idx ny, pc_idx d,          \
                             T *C, pc_idx ldc, int stream)                                     \
 {                                                                                             \
-    if (d == 0) {                                                                             \
-        for (pc_idx i = 0; i < nx; i++)                                                       \
-            for (pc_idx j = 0; j < ny; j++) C[i * ldc + j] = 0;                               \
-        return;                                                                               \
-    }                                                                                         \
     for (pc_idx k0 = 0; k0 < d; k0 += PC_KC) {                                                \
         const pc_idx kc = d - k0 < PC_KC ? d - k0 : PC_KC;                                    \
         for (pc_idx j0 = 0; j0 < ny; j0 += SFX##_NR) {                                        \

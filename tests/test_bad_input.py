@@ -36,6 +36,22 @@ def _square(a):
     return float(np.sum(np.asarray(a) ** 2))
 
 
+def _knn_fit(X, y=(0, 1, 1, 0, 1), k=1, metric="l1"):
+    return pyconv.KNearestNeighbor(k, metric).fit(X, y)
+
+
+_KNN = pyconv.KNearestNeighbor(2).fit(X2, [0, 1, 1, 0, 1])
+_KNN_L2 = pyconv.KNearestNeighbor(2, "l2").fit(X2, [0, 1, 1, 0, 1])
+
+
+def _knn_predict(X):
+    return _KNN.predict(X)
+
+
+def _knn_l2_kneighbors(X):
+    return _KNN_L2.kneighbors(X)
+
+
 # A good call of every public function that takes arrays: (function, kwargs, array
 # arguments); "Y?" is an array argument for which None is a valid value.
 GOOD_CALLS = [
@@ -60,6 +76,9 @@ GOOD_CALLS = [
     (R.conv2d_naive, dict(x=X4, w=W4, b=np.ones(4)), ["x", "w", "b?"]),
     (R.conv2d_im2col, dict(x=X4, w=W4, b=np.ones(4)), ["x", "w", "b?"]),
     (R.conv2d_backward_naive, dict(dout=np.ones((2, 4, 4, 4)), x=X4, w=W4), ["dout", "x", "w"]),
+    (_knn_fit, dict(X=X2), ["X"]),
+    (_knn_predict, dict(X=Y2), ["X"]),
+    (_knn_l2_kneighbors, dict(X=Y2), ["X"]),
     (pyconv.squared_norm, dict(W=np.ones((2, 3)), x=np.ones(3)), ["W", "x"]),
     (pyconv.squared_norm_backward, dict(W=np.ones((2, 3)), x=np.ones(3)), ["W", "x"]),
     (pyconv.numerical_gradient, dict(f=_square, x=np.ones(3)), ["x"]),
@@ -144,8 +163,10 @@ def _geometry_cases(func, x, extra=None, forward=True):
     ]
 
 
-def _conv_cases(func):
-    return [
+def _conv_cases(func, extra=None, forward=True):
+    """Malformed convolutions; a backward pass (``forward=False``) has no ``b`` or ``strict``."""
+    extra = extra or {}
+    cases = [
         (func, dict(x=np.ones((1, 2, 3, 3, 3)), w=W4), ValueError,
          r"x must have shape \(N, C, H, W\), \(C, H, W\) or \(H, W\), got \(1, 2, 3, 3, 3\)"),
         (func, dict(x=np.ones((6, 6)), w=W4), ValueError,
@@ -189,6 +210,11 @@ def _conv_cases(func):
          r"b must have 1 dimensions, got shape \(4, 1\)"),
         (func, dict(x=X4, w=W4, padding=2**31), ValueError, r"too large"),
     ]
+    cases = [(f, dict(kwargs, **extra), error, message) for f, kwargs, error, message in cases]
+    if forward:
+        return cases
+    return [case for case in cases if not {"b", "strict"} & set(case[1])
+            and "not a whole number" not in case[3]]
 
 
 CASES = [
@@ -289,6 +315,36 @@ CASES = [
     *[case for f in (pyconv.conv2d, R.conv2d_naive, R.conv2d_im2col) for case in _conv_cases(f)],
     (R.conv2d_backward_naive, dict(dout=np.ones((2, 4, 3, 3)), x=X4, w=W4), ValueError,
      r"^dout must have the forward output's shape \(2, 4, 4, 4\), got \(2, 4, 3, 3\)"),
+    *_conv_cases(pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 4, 4))), forward=False),
+    *[(f, dict(x=X4, w=W4, method="fast", **extra), ValueError,
+       r"^method must be one of 'auto', 'direct', 'im2col', got 'fast'")
+      for f, extra in ((pyconv.conv2d, {}), (pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 4, 4)))))],
+    *[(pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 3, 3)), x=X4, w=W4, method=m), ValueError,
+       r"^dout must have shape \(2, 4, 4, 4\)|dout must have the forward output's shape")
+      for m in ("direct", "im2col")],
+    (pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 4, 4)), x=X4, w=W4, need=("dz",)),
+     ValueError, r"^need entries must be 'dx', 'dw' or 'db', got 'dz'"),
+    (pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 4, 4)), x=X4, w=W4, need=None),
+     TypeError, r"^need must be a sequence of 'dx', 'dw', 'db', got None"),
+    (pyconv.conv2d, dict(x=X4, w=W4, method=None), ValueError, r"^method must be one of .*None"),
+    (pyconv.conv2d, dict(x=X4, w=W4, num_threads=0), ValueError, r"^num_threads=0"),
+    (pyconv.set_workspace_limit, dict(nbytes=0), ValueError,
+     r"the workspace limit must be a positive number of bytes, got 0"),
+    (pyconv.set_workspace_limit, dict(nbytes="64MB"), TypeError,
+     r"the workspace limit must be an int number of bytes or None, got '64MB'"),
+    # nearest neighbours
+    (_knn_fit, dict(X=X2, k=0), ValueError, r"^k must be positive, got 0"),
+    (_knn_fit, dict(X=X2, k=6), ValueError, r"^k=6 neighbours need at least 6 training rows, got 5"),
+    (_knn_fit, dict(X=X2, k=2.0), TypeError, r"^k must be an int, got 2.0"),
+    (_knn_fit, dict(X=X2, metric="cosine"), ValueError,
+     r"^metric must be one of \('l1', 'l2'\), got 'cosine'"),
+    (_knn_fit, dict(X=X2, y=[0, 1]), ValueError,
+     r"^y must have shape \(5,\) to label the rows of X, got shape \(2,\)"),
+    (_knn_fit, dict(X=X2, y=None), ValueError, r"^y must have shape \(5,\) .*got shape \(\)"),
+    (_knn_predict, dict(X=np.ones((2, 4))), ValueError,
+     r"X and Y must have the same number of columns \(features\), got X \(2, 4\) and Y \(5, 3\)"),
+    (pyconv.KNearestNeighbor().predict, dict(X=X2), ValueError,
+     r"^this KNearestNeighbor is not fitted yet: call fit\(X, y\) first"),
     # shape arithmetic
     (pyconv.conv_output_size, dict(n=0, f=1), ValueError, r"^n must be positive, got 0"),
     (pyconv.conv_output_size, dict(n=5, f=3, stride=True), TypeError,
@@ -394,6 +450,14 @@ EMPTY_CALLS = [
     (R.conv2d_im2col, dict(x=np.ones((0, 3, 6, 6)), w=W4, padding="same"), (0, 4, 6, 6)),
     (R.conv2d_backward_naive, dict(dout=np.ones((0, 4, 4, 4)), x=np.ones((0, 3, 6, 6)), w=W4),
      ((0, 3, 6, 6), (4, 3, 3, 3), (4,))),
+    *[(pyconv.conv2d, dict(x=np.ones((0, 3, 6, 6)), w=W4, b=np.ones(4), method=m), (0, 4, 4, 4))
+      for m in ("direct", "im2col")],
+    *[(pyconv.conv2d, dict(x=np.ones((0, 4, 6, 6)), w=np.ones((4, 1, 1, 1)), groups=4, method=m),
+       (0, 4, 6, 6)) for m in ("direct", "im2col")],
+    *[(pyconv.conv2d_backward, dict(dout=np.ones((0, 4, 4, 4)), x=np.ones((0, 3, 6, 6)), w=W4,
+                                    method=m), ((0, 3, 6, 6), (4, 3, 3, 3), (4,)))
+      for m in ("direct", "im2col")],
+    (_knn_predict, dict(X=np.ones((0, 3))), (0,)),
 ]
 
 
@@ -413,8 +477,9 @@ def test_empty_batches_give_empty_results(func, kwargs, shape, dtype):
     for r in results:
         if r.dtype.kind == "f":
             assert r.dtype == dtype
-    if func is R.conv2d_backward_naive:  # no images: no gradient for the weights
+    if func in (R.conv2d_backward_naive, pyconv.conv2d_backward):  # no images: zero dw, db
         np.testing.assert_array_equal(result[1], 0)
+        np.testing.assert_array_equal(result[2], 0)
 
 
 # ---------------------------------------------------------------------------

@@ -65,20 +65,11 @@ def _check_distances(result, expected, exact):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("x_rows", ROWS)
-@pytest.mark.parametrize("y_rows", Y_ROWS)
+@pytest.mark.parametrize("x_rows, y_rows", zip(ROWS, reversed(Y_ROWS)))
 @pytest.mark.parametrize("d_chunks", [(8,), (3, 4, 1)])
 def test_l1_distances_equal_in_memory(dtype, x_rows, y_rows, d_chunks):
     D, expected, exact = _distances_case(dtype, x_rows, y_rows, d_chunks)
     _check_distances(*_threads(D), expected, exact)
-
-
-def test_l1_distances_on_a_cluster(client):
-    cases = [_distances_case(dtype, ROWS[1], Y_ROWS[1], d_chunks)
-             for dtype, d_chunks in [(np.float32, (8,)), (np.float64, (3, 4, 1))]]
-    results = dask.compute(*(D for D, _, _ in cases), scheduler=client)
-    for result, (_, expected, exact) in zip(results, cases):
-        _check_distances(result, expected, exact)
 
 
 def test_l1_distances_of_x_against_itself_and_integers():
@@ -110,14 +101,6 @@ def _check_topk(d, i, expected_d, expected_i):
 def test_l1_topk_equals_in_memory_exactly(dtype, x_rows, y_rows, k):
     d, i, *expected = _topk_case(dtype, x_rows, y_rows, k)
     _check_topk(*_threads(d, i), *expected)
-
-
-def test_l1_topk_on_a_cluster(client):
-    cases = [_topk_case(np.float32, ROWS[1], Y_ROWS[1], 4),
-             _topk_case(np.float64, ROWS[2], Y_ROWS[1], 31)]
-    results = dask.compute(*(case[:2] for case in cases), scheduler=client)
-    for (d, i), case in zip(results, cases):
-        _check_topk(d, i, *case[2:])
 
 
 def _splits(draw, n):
@@ -168,6 +151,31 @@ def test_l1_topk_never_builds_a_distance_block():
     with _ResultSizes() as sizes:
         dask.compute(*result, scheduler="threads")
     assert max(sizes.nbytes) <= max(X.nbytes, Y.nbytes)
+
+
+def test_everything_equals_in_memory_on_a_cluster(client):
+    """One round trip to the two-process cluster for a case of every function."""
+    lazy, expected, checks = [], [], []
+
+    def add(results, wanted, check):
+        lazy.extend(results)
+        expected.extend(wanted)
+        checks.extend([check] * len(results))
+
+    for dtype, d_chunks in [(np.float32, (8,)), (np.float64, (3, 4, 1))]:
+        D, want, exact = _distances_case(dtype, ROWS[1], Y_ROWS[1], d_chunks)
+        add([D], [want], np.testing.assert_array_equal if exact else assert_close)
+    for dtype, rows, k in [(np.float32, 1, 4), (np.float64, 2, 31)]:
+        d, i, *want = _topk_case(dtype, ROWS[rows], Y_ROWS[1], k)
+        add([d, i], want, np.testing.assert_array_equal)
+    add(*_pooling_case(np.float32, (3, 3, 1)), np.testing.assert_array_equal)
+    D, want = _conv_case(np.float64, (3, 3, 1), "direct", True, 1)
+    add([D], [want], np.testing.assert_array_equal)
+    add(*_knn_case("l1", 4, Y_ROWS[1], ROWS[1]), np.testing.assert_array_equal)
+    results = dask.compute(*lazy, scheduler=client)
+    for result, want, check in zip(results, expected, checks, strict=True):
+        assert result.dtype == want.dtype
+        check(result, want)
 
 
 def _die_once(block, marker):
@@ -231,9 +239,52 @@ def test_pooling_equals_in_memory(dtype, batch):
     _check_equal(_threads(*lazy), expected)
 
 
-def test_pooling_on_a_cluster(client):
-    lazy, expected = _pooling_case(np.float32, (3, 3, 1))
-    _check_equal(dask.compute(*lazy, scheduler=client), expected)
+def _conv_case(dtype, batch, method, with_bias, groups):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((7, 4, 9, 8)).astype(dtype)
+    w = rng.standard_normal((6, 4 // groups, 3, 2)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype) if with_bias else None
+    options = dict(stride=(2, 1), padding=1, groups=groups, method=method, strict=False)
+    lazy = pdask.conv2d(da.from_array(x, chunks=(batch, 4, 9, 8)),
+                        da.from_array(w, chunks=(2, 1, 3, 2)), b, **options)
+    assert lazy.chunks[0] == batch
+    return lazy, pyconv.conv2d(x, w, b, **options)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [(3, 3, 1), (1,) * 7])
+@pytest.mark.parametrize("method", ["direct", "im2col", "auto"])
+@pytest.mark.parametrize("with_bias, groups", [(True, 1), (False, 2)])
+def test_conv2d_equals_in_memory(dtype, batch, method, with_bias, groups):
+    lazy, expected = _conv_case(dtype, batch, method, with_bias, groups)
+    (result,) = _threads(lazy)
+    assert result.dtype == expected.dtype
+    if method == "direct":
+        np.testing.assert_array_equal(result, expected)
+    else:  # BLAS may round a product of another width differently
+        assert_close(result, expected)
+
+
+def _knn_case(metric, k, train_rows, test_rows):
+    """Small integer data (many ties; squared L2 exact in floating point), string labels."""
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 4, (31, 5)).astype(np.float32)
+    y = np.array(["ant", "bee", "cat", "dog"])[rng.integers(0, 4, 31)]
+    T = rng.integers(0, 4, (29, 5)).astype(np.float32)
+    model = pdask.KNearestNeighbor(k, metric, split_every=2).fit(
+        da.from_array(X, chunks=(train_rows, 5)), da.from_array(y, chunks=10))
+    reference = pyconv.KNearestNeighbor(k, metric).fit(X, y)
+    Td = da.from_array(T, chunks=(test_rows, 5))
+    return (model.predict(Td), *model.kneighbors(Td)), (reference.predict(T),
+                                                        *reference.kneighbors(T))
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2"])
+@pytest.mark.parametrize("k", [1, 4, 31])
+@pytest.mark.parametrize("rows", [0, 1])
+def test_knearest_neighbor_equals_in_memory(metric, k, rows):
+    lazy, expected = _knn_case(metric, k, Y_ROWS[rows], ROWS[rows])
+    _check_equal(_threads(*lazy), expected)
 
 
 def test_task_threads_share_the_process_budget(client):
@@ -263,6 +314,14 @@ X4 = da.ones((4, 3, 8, 8), chunks=(2, 3, 8, 8))
     (lambda: pdask.l1_topk(da.ones((2, 3))[da.ones(2) > 0], None, 1), ValueError,
      "unknown chunk sizes"),
     (lambda: pdask.max_pool2d(da.ones((3, 8, 8)), 2), ValueError, "x must have 4 dimensions"),
+    (lambda: pdask.conv2d(X4.rechunk((4, 1, 8, 8)), np.ones((2, 3, 3, 3))), ValueError,
+     r"got \(1, 3, 1, 1\) blocks along \(N, C, H, W\)"),
+    (lambda: pdask.conv2d(X4, np.ones((2, 4, 3, 3))), ValueError, "w"),
+    (lambda: pdask.KNearestNeighbor(2).predict(da.ones((2, 3))), ValueError, "not fitted"),
+    (lambda: pdask.KNearestNeighbor(3).fit(da.ones((2, 3)), [0, 1]), ValueError,
+     "need at least 3 training rows"),
+    (lambda: pdask.KNearestNeighbor(1).fit(da.ones((2, 3)), [0, 1, 2]), ValueError,
+     r"y must have shape \(2,\)"),
     (lambda: pdask.max_pool2d(X4.rechunk((2, 1, 8, 8)), 2), ValueError,
      r"chunked along the batch axis \(N\) only, got \(2, 3, 1, 1\) blocks"),
     (lambda: pdask.avg_pool2d(X4.rechunk((2, 3, 4, 8)), 2), ValueError, "x.rechunk"),

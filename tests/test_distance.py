@@ -250,11 +250,9 @@ def test_any_layout_and_unaligned_out():
     np.testing.assert_array_equal(out, want)
 
 
-def test_zero_width_and_empty_inputs():
-    D = pyconv.l1_distances(np.ones((3, 0)), np.ones((2, 0)))
-    np.testing.assert_array_equal(D, np.zeros((3, 2)))
+def test_empty_inputs_and_zero_width():
     assert pyconv.l1_distances(np.ones((0, 4)), np.ones((2, 4))).shape == (0, 2)
-    dist, idx = pyconv.l1_topk(np.ones((2, 0)), np.ones((4, 0)), 3)
-    np.testing.assert_array_equal(idx, [[0, 1, 2], [0, 1, 2]])
-    np.testing.assert_array_equal(dist, np.zeros((2, 3)))
+    assert pyconv.l1_distances(np.ones((3, 4)), np.ones((0, 4))).shape == (3, 0)
     assert pyconv.l1_topk(np.ones((0, 4)), np.ones((2, 4)), 1)[1].shape == (0, 1)
+    with pytest.raises(ValueError, match="at least one column"):
+        pyconv.l1_topk(np.ones((2, 0)), np.ones((4, 0)), 3)

@@ -32,6 +32,18 @@ KERNELS = {
         dict(dout=(2, 3, 3, 3), indices=(2, 3, 3, 3))),
     "avg_pool2d_backward": (lambda dout: pyconv.avg_pool2d_backward(dout, (2, 3, 6, 6), 2),
                             dict(dout=(2, 3, 3, 3))),
+    **{f"conv2d({m})": (lambda x, w, b, m=m: pyconv.conv2d(x, w, b, stride=2, padding=1, method=m),
+                        dict(x=(2, 3, 7, 7), w=(4, 3, 3, 3), b=(4,)))
+       for m in ("direct", "im2col")},
+    **{f"conv2d grouped({m})": (lambda x, w, m=m: pyconv.conv2d(x, w, groups=2, method=m),
+                                dict(x=(2, 4, 5, 6), w=(6, 2, 2, 3)))
+       for m in ("direct", "im2col")},
+    **{f"conv2d_backward({m})": (
+        lambda dout, x, w, m=m: pyconv.conv2d_backward(dout, x, w, padding=1, method=m),
+        dict(dout=(2, 4, 5, 5), x=(2, 3, 5, 5), w=(4, 3, 3, 3))) for m in ("direct", "im2col")},
+    "KNearestNeighbor": (
+        lambda X, Xq: pyconv.KNearestNeighbor(2).fit(X, np.arange(6) % 3).kneighbors(Xq),
+        dict(X=(6, 5), Xq=(4, 5))),
 }
 
 
@@ -141,6 +153,11 @@ NO_COPY = {
     "avg_pool2d": (lambda x: pyconv.avg_pool2d(x, 8), _IMAGES),
     "max_pool2d_backward": (
         lambda x: pyconv.max_pool2d_backward(np.ones((4, 16, 1, 1), np.float32), x, 128), _IMAGES),
+    "conv2d(direct)": (lambda x: pyconv.conv2d(x, np.ones((1, 16, 8, 8), np.float32), stride=8,
+                                               method="direct"), _IMAGES),
+    # (a 1x1 layer: im2col multiplies x in place, with no column buffer)
+    "conv2d(im2col)": (lambda x: pyconv.conv2d(x, np.ones((1, 16, 1, 1), np.float32),
+                                               method="im2col"), _IMAGES),
 }
 
 
