@@ -55,7 +55,7 @@ def cluster_versus_memory(args):
     Y = random_rows(args.n_y, args.d, args.y_chunk, 1)
     pairs = args.n_x * args.n_y
     with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                  processes=True, dashboard_address=None) as cluster, \
+                                  processes=True, dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         client.run(lambda: None)  # workers up
         seconds, (dist, ind) = timed(lambda: dask.compute(*pdask.l1_topk(X, Y, args.k)))
@@ -94,7 +94,7 @@ def thread_placement(args):
     run(f"threads: {cores} Dask x {cores} OpenMP", "threads", -1)
     for workers, omp in [(cores, 1), (1, cores)]:
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
+                                      dashboard_address=":0") as cluster, \
                 distributed.Client(cluster, set_as_default=False) as client:
             client.run(pyconv.set_num_threads, omp)
             run(f"cluster: {workers} proc x 1 Dask x {omp} OpenMP", client)

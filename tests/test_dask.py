@@ -29,7 +29,7 @@ def client():
     # workers unpickle this module's helpers by value: it is not importable there
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster, set_as_default=False) as c:
         yield c
 
@@ -65,7 +65,7 @@ def _check_distances(result, expected, exact):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("x_rows, y_rows", zip(ROWS, reversed(Y_ROWS)))
+@pytest.mark.parametrize("x_rows, y_rows", list(zip(ROWS, reversed(Y_ROWS))))
 @pytest.mark.parametrize("d_chunks", [(8,), (3, 4, 1)])
 def test_l1_distances_equal_in_memory(dtype, x_rows, y_rows, d_chunks):
     D, expected, exact = _distances_case(dtype, x_rows, y_rows, d_chunks)
