@@ -428,7 +428,7 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
     Examples
     --------
     >>> import dask.array as da, pyconv.dask
-    >>> x = da.from_array([[[[1, 5], [7, 3]]]], chunks=1)
+    >>> x = da.from_array([[[[1, 5], [7, 3]]]], chunks=(1, -1, -1, -1))
     >>> pyconv.dask.max_pool2d_backward(da.ones((1, 1, 1, 1)), x, 2).compute()
     array([[[[0., 0.],
              [1., 0.]]]])
