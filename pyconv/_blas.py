@@ -6,6 +6,7 @@ caller asked for. threadpoolctl changes the BLAS thread count of the running
 process (OpenBLAS, MKL or BLIS alike), which NumPy offers no API for.
 """
 import contextlib
+import threading
 
 from threadpoolctl import ThreadpoolController
 
@@ -19,12 +20,34 @@ def _blas_controller():
     return _blas
 
 
+# BLAS thread counts are process-wide, so the blocks of concurrent Python threads
+# share one saved state: the first block in saves it, the last one out restores it
+# (a thread-local save let two overlapping blocks restore each other's limit and
+# leave NumPy's BLAS on a conv's thread count for good). While blocks overlap,
+# the BLAS runs on the latest caller's count.
+_lock = threading.Lock()
+_active = 0
+_saved = None
+
+
 @contextlib.contextmanager
 def blas_threads(n):
-    """Run the block with NumPy's BLAS on ``n`` threads (a no-op when it already uses ``n``)."""
-    controller = _blas_controller()
-    if all(lib.num_threads == n for lib in controller.lib_controllers):
+    """Run the block with NumPy's BLAS on ``n`` threads, restoring the count afterwards."""
+    global _active, _saved
+    libs = _blas_controller().lib_controllers
+    with _lock:
+        if _active == 0:
+            _saved = [lib.num_threads for lib in libs]
+        _active += 1
+        for lib in libs:
+            if lib.num_threads != n:
+                lib.set_num_threads(n)
+    try:
         yield
-        return
-    with controller.limit(limits=n):
-        yield
+    finally:
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                for lib, count in zip(libs, _saved):
+                    if lib.num_threads != count:
+                        lib.set_num_threads(count)

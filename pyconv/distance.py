@@ -66,9 +66,6 @@ def _check_pair(X, Y):
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"X and Y must have the same number of columns (features), got "
                          f"X {X.shape} and Y {Y.shape}")
-    if X.shape[1] == 0:
-        raise ValueError(f"X and Y must have at least one column (feature), got X {X.shape} "
-                         f"and Y {Y.shape}")
     return X, Y, float_dtype(X, Y)
 
 

@@ -225,8 +225,6 @@ CASES = [
      r"^Y must have 2 dimensions, got shape \(2, 2, 3\)"),
     (pyconv.l1_distances, dict(X=X2, Y=np.ones((2, 4))), ValueError,
      r"X and Y must have the same number of columns \(features\), got X \(5, 3\) and Y \(2, 4\)"),
-    (pyconv.l1_distances, dict(X=np.ones((3, 0))), ValueError,
-     r"X and Y must have at least one column \(feature\), got X \(3, 0\)"),
     (pyconv.l1_distances, dict(X=X2, Y=Y2, out=np.empty((4, 5))), ValueError,
      r"^out must be a writeable C-contiguous float64 array of shape \(5, 4\), got float64 \(4, 5\)"),
     (pyconv.l1_distances, dict(X=X2, Y=Y2, out=np.empty((5, 4), np.float32)), ValueError,
@@ -511,6 +509,8 @@ _SHAPES = st.one_of(st.lists(st.integers(0, 6), min_size=0, max_size=5),
                     st.sampled_from([None, 3, "abc", [2, 3, 10**6, 10**6], [1, 1, 2.5, 3]]))
 _CONV = dict(stride=_SIZES, padding=_SIZES, dilation=_SIZES, groups=_SIZES, strict=_FLAGS)
 _POOL = dict(size=_SIZES, stride=_SIZES, padding=_SIZES)
+_METHODS = st.sampled_from(["auto", "direct", "im2col", "fast", None])
+_NEED = st.sampled_from([["dx"], ["dw", "db"], ["dx", "dw", "db"], [], "dx", ["dz"], None])
 
 # function name -> (required arguments, optional arguments), each argument's strategy
 FUZZ = {
@@ -529,6 +529,11 @@ FUZZ = {
     "avg_pool2d_backward": (dict(dout=_arrays(), x_shape=_SHAPES, size=_SIZES),
                             dict(_POOL, count_include_pad=_FLAGS, num_threads=_THREADS)),
     "max_pool2d_naive": (dict(x=_arrays(), size=_SIZES), dict(_POOL, strict=_FLAGS)),
+    "conv2d": (dict(x=_arrays(), w=_arrays()),
+               dict(_CONV, b=_arrays(0, 2), method=_METHODS, num_threads=_THREADS)),
+    "conv2d_backward": (dict(dout=_arrays(), x=_arrays(), w=_arrays()),
+                        dict({k: v for k, v in _CONV.items() if k != "strict"}, method=_METHODS,
+                             need=_NEED, num_threads=_THREADS)),
     "conv2d_naive": (dict(x=_arrays(), w=_arrays()), dict(_CONV, b=_arrays(0, 2))),
     "conv2d_im2col": (dict(x=_arrays(), w=_arrays()), dict(_CONV, b=_arrays(0, 2))),
     "conv2d_backward_naive": (dict(dout=_arrays(), x=_arrays(), w=_arrays()),

@@ -61,10 +61,32 @@ def _avg_pool_backward(n):
                                                             num_threads=num_threads)
 
 
+def _conv(method):
+    def make(n):
+        x = _data((n, 4, 32, 32))
+        w = _data((8, 4, 3, 3))
+        return lambda num_threads=1: pyconv.conv2d(x, w, padding=1, method=method,
+                                                   num_threads=num_threads)
+    return make
+
+
+def _conv_backward(method):
+    def make(n):
+        x = _data((n, 4, 32, 32))
+        w = _data((8, 4, 3, 3))
+        d = _data((n, 8, 32, 32))
+        return lambda num_threads=1: pyconv.conv2d_backward(d, x, w, padding=1, method=method,
+                                                            num_threads=num_threads)
+    return make
+
+
 KERNELS = {
     "l1_distances": _l1, "l1_topk": _topk,
     "max_pool2d": _max_pool, "avg_pool2d": _avg_pool,
     "max_pool2d_backward": _max_pool_backward, "avg_pool2d_backward": _avg_pool_backward,
+    "conv2d(direct)": _conv("direct"), "conv2d(im2col)": _conv("im2col"),
+    "conv2d_backward(direct)": _conv_backward("direct"),
+    "conv2d_backward(im2col)": _conv_backward("im2col"),
 }
 
 
@@ -171,3 +193,54 @@ def test_under_threadpool_limits_one():
                                                     calls.values())):
                 _same(result, expected[name])
     assert pyconv.get_num_threads() == pyconv.resolve_num_threads(-1)
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_im2col_runs_blas_on_the_requested_threads_only():
+    """No oversubscription: NumPy's BLAS runs on the conv's thread count, between OpenMP loops.
+
+    The thread counts are read with threadpoolctl inside the matrix products of
+    the im2col path (spying on ``np.matmul`` as pyconv.conv sees it).
+    """
+    import pyconv.conv as conv_module
+    seen = []
+    real_numpy = conv_module.np
+
+    class SpyNumpy:
+        def __getattr__(self, name):
+            return getattr(real_numpy, name)
+
+        @staticmethod
+        def matmul(*args, **kwargs):
+            seen.append((_blas_threads(), _openmp_threads()))
+            return real_numpy.matmul(*args, **kwargs)
+
+    before = _blas_threads()
+    x, w = _data((4, 16, 20, 20)), _data((8, 16, 3, 3))
+    conv_module.np = SpyNumpy()
+    try:
+        for n in (1, 2):
+            seen.clear()
+            pyconv.conv2d(x, w, method="im2col", num_threads=n)
+            pyconv.conv2d_backward(_data((4, 8, 18, 18)), x, w, method="im2col", num_threads=n)
+            assert seen and all(set(blas) == {n} for blas, _ in seen), seen
+    finally:
+        conv_module.np = real_numpy
+    assert _blas_threads() == before  # restored afterwards
+
+
+def test_blas_threads_restored_after_concurrent_convolutions():
+    before = _blas_threads()
+    x, w = _data((2, 16, 20, 20)), _data((8, 16, 3, 3))
+    expected = pyconv.conv2d(x, w, method="im2col", num_threads=1)
+
+    def task(i):
+        return pyconv.conv2d(x, w, method="im2col", num_threads=1 + i % 3)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for result in pool.map(task, range(48)):
+            np.testing.assert_array_equal(result, expected)
+    assert _blas_threads() == before

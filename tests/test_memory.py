@@ -24,6 +24,10 @@ IMAGE = rng.standard_normal((1, 2, 6, 6)).astype(np.float32)
 DOUT = np.ones((1, 2, 3, 3), np.float32)
 INDICES = pyconv.max_pool2d(IMAGE, 2, return_indices=True)[1]
 D = np.empty((5, 5))
+W = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+B = np.ones(3, np.float32)
+CONV_DOUT = np.ones((1, 3, 6, 6), np.float32)
+KNN = pyconv.KNearestNeighbor(2).fit(X, [0, 1, 0, 1, 1])
 
 CALLS = {
     "l1_distances": lambda t: pyconv.l1_distances(X, num_threads=t),
@@ -36,6 +40,11 @@ CALLS = {
         DOUT, IMAGE, 2, indices=INDICES, num_threads=t),
     "avg_pool2d_backward": lambda t: pyconv.avg_pool2d_backward(DOUT, IMAGE.shape, 2,
                                                                 num_threads=t),
+    **{f"conv2d({m})": lambda t, m=m: pyconv.conv2d(IMAGE, W, B, padding=1, method=m,
+                                                    num_threads=t) for m in ("direct", "im2col")},
+    **{f"conv2d_backward({m})": lambda t, m=m: pyconv.conv2d_backward(
+        CONV_DOUT, IMAGE, W, padding=1, method=m, num_threads=t) for m in ("direct", "im2col")},
+    "KNearestNeighbor.predict": lambda t: KNN.predict(X),
     "malformed call": lambda t: _refused(t),
 }
 
