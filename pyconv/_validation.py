@@ -44,6 +44,27 @@ def as_array(a, name, ndim=None):
     return arr
 
 
+def check_rows(X, Y):
+    """Check X (n_x, d) and Y (n_y, d; None means X) for a pairwise distance.
+
+    Returns
+    -------
+    X, Y : ndarray
+        As given (no conversion).
+    dtype : numpy.dtype
+        The dtype the distances are computed in (:func:`float_dtype`).
+    """
+    X = as_array(X, "X", ndim=2)
+    Y = X if Y is None else as_array(Y, "Y", ndim=2)
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(f"X and Y must have the same number of columns (features), got "
+                         f"X {X.shape} and Y {Y.shape}")
+    if X.shape[1] == 0:
+        raise ValueError(f"X and Y must have at least one column (feature), got "
+                         f"X {X.shape} and Y {Y.shape}")
+    return X, Y, float_dtype(X, Y)
+
+
 def float_dtype(*arrays):
     """The dtype a kernel computes in: float32 stays float32, integers compute in float64.
 

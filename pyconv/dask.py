@@ -30,7 +30,8 @@ import numpy as np
 from dask.system import CPU_COUNT
 
 from .conv import conv2d as _conv2d
-from .distance import _check_k, _check_pair
+from ._validation import check_rows
+from .distance import _check_k
 from .distance import l1_distances as _l1_distances
 from .distance import l1_topk as _l1_topk
 from .neighbors import KNearestNeighbor as _KNearestNeighbor
@@ -173,7 +174,7 @@ def l1_distances(X, Y=None, *, num_threads=None):
     X = _as_dask(X, "X", 2)
     Y = X if Y is None else _as_dask(Y, "Y", 2)
     _check_request(num_threads)
-    *_, dtype = _check_pair(_stand_in(X), _stand_in(Y))
+    *_, dtype = check_rows(_stand_in(X), _stand_in(Y))
     return da.blockwise(_distance_block, "ij", X, "ik", Y, "jk", concatenate=False,
                         dtype=dtype, meta=np.empty((0, 0), dtype), num_threads=num_threads)
 
@@ -271,7 +272,7 @@ def l1_topk(X, Y, k, *, split_every=None, num_threads=None):
 
 def _topk(X, Y, k, search, split_every, num_threads):
     """Per-block ``search`` candidates of the Dask arrays X and Y, tree-merged to the top k."""
-    *_, dtype = _check_pair(_stand_in(X), _stand_in(Y))
+    *_, dtype = check_rows(_stand_in(X), _stand_in(Y))
     k = _check_k(k, Y.shape[0])
     _check_request(num_threads)
     X = X.rechunk({1: -1})

@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import _distance
-from ._validation import as_array, as_kernel_input, check_out, empty, float_dtype
+from ._validation import as_kernel_input, check_out, check_rows, empty
 from .threads import resolve_num_threads
 
 
@@ -49,7 +49,7 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
     array([[2.],
            [1.]])
     """
-    X, Y, dtype = _check_pair(X, Y)
+    X, Y, dtype = check_rows(X, Y)
     shape = (X.shape[0], Y.shape[0])
     Xc = as_kernel_input(X, dtype, "X")
     Yc = Xc if Y is X else as_kernel_input(Y, dtype, "Y")
@@ -57,16 +57,6 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
         out, shape, dtype, (Xc, Yc))
     _distance.l1_distances(Xc, Yc, D, resolve_num_threads(num_threads))
     return D
-
-
-def _check_pair(X, Y):
-    """Validate X (n_x, d) and Y (n_y, d); return them with the dtype they compute in."""
-    X = as_array(X, "X", ndim=2)
-    Y = X if Y is None else as_array(Y, "Y", ndim=2)
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X and Y must have the same number of columns (features), got "
-                         f"X {X.shape} and Y {Y.shape}")
-    return X, Y, float_dtype(X, Y)
 
 
 def _check_k(k, n_y):
@@ -121,7 +111,7 @@ def l1_topk(X, Y, k, *, num_threads=None):
     >>> i
     array([[1, 2, 0]])
     """
-    X, Y, dtype = _check_pair(X, Y)
+    X, Y, dtype = check_rows(X, Y)
     n_x, n_y = X.shape[0], Y.shape[0]
     k = _check_k(k, n_y)
     Xc = as_kernel_input(X, dtype, "X")

@@ -1,8 +1,8 @@
 """k-nearest-neighbour classification on top of pyconv's top-k searches."""
 import numpy as np
 
-from ._validation import as_array, as_kernel_input, check_int
-from .distance import _check_k, _check_pair, l1_topk
+from ._validation import as_array, as_kernel_input, check_int, check_rows
+from .distance import _check_k, l1_topk
 
 METRICS = ("l1", "l2")
 # Rows of X and of Y per block of the squared-L2 search: the working block is
@@ -18,7 +18,7 @@ def _sqeuclidean_topk(X, Y, k):
     index, NaN last), with ``||x||^2 + ||y||^2 - 2 x.y`` (one matrix product
     per block, clipped at 0) in place of the L1 distance.
     """
-    X, Y, dtype = _check_pair(X, Y)
+    X, Y, dtype = check_rows(X, Y)
     n_x, n_y = X.shape[0], Y.shape[0]
     k = _check_k(k, n_y)
     X = as_kernel_input(X, dtype)

@@ -1,5 +1,4 @@
 """pyconv.dask: the Dask versions equal the in-memory functions, on threads and on a cluster."""
-import os
 import sys
 
 import numpy as np
@@ -176,31 +175,6 @@ def test_everything_equals_in_memory_on_a_cluster(client):
     for result, want, check in zip(results, expected, checks, strict=True):
         assert result.dtype == want.dtype
         check(result, want)
-
-
-def _die_once(block, marker):
-    """Identity, except that the first call anywhere kills its own worker process."""
-    if not os.path.exists(marker):
-        with open(marker, "w"):
-            pass
-        os._exit(1)
-    return block
-
-
-def test_l1_topk_survives_a_killed_worker(client, tmp_path):
-    rng = np.random.default_rng(4)
-    X, Y = _tied_rows(rng, 29, 6, np.float64), _tied_rows(rng, 31, 6, np.float64)
-    marker = str(tmp_path / "killed")
-    X_dying = da.from_array(X, chunks=(ROWS[1], 6)).map_blocks(_die_once, marker=marker, meta=X[:0])
-    workers_before = set(client.scheduler_info()["workers"])
-    futures = client.compute(list(pdask.l1_topk(X_dying, da.from_array(Y, chunks=(Y_ROWS[1], 6)), 5)))
-    d, i = (f.result(timeout=60) for f in futures)  # TimeoutError if the retry never came
-    assert os.path.exists(marker)
-    assert set(client.scheduler_info()["workers"]) != workers_before  # one worker did die
-    expected_d, expected_i = pyconv.l1_topk(X, Y, 5)
-    np.testing.assert_array_equal(i, expected_i)
-    np.testing.assert_array_equal(d, expected_d)
-    client.wait_for_workers(2, timeout=60)
 
 
 def _pooling_case(dtype, batch):

@@ -5,16 +5,11 @@ sums the differences without taking their absolute value; these do not.)
 """
 import numpy as np
 
-from .._validation import as_array, float_dtype
+from .._validation import check_rows
 
 
 def _prepare(X, Y):
-    X = as_array(X, "X", ndim=2)
-    Y = X if Y is None else as_array(Y, "Y", ndim=2)
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X and Y must have the same number of columns (features), got "
-                         f"X {X.shape} and Y {Y.shape}")
-    dtype = float_dtype(X, Y)
+    X, Y, dtype = check_rows(X, Y)
     return X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
 
 
