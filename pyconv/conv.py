@@ -26,14 +26,11 @@ DEFAULT_WORKSPACE_LIMIT = 64 * 2**20
 _global_workspace_limit = DEFAULT_WORKSPACE_LIMIT
 _context_workspace_limit = contextvars.ContextVar("pyconv_workspace_limit", default=None)
 
-# im2col chunks hold at most this many bytes of columns (and at least one image),
-# below the workspace limit, so that BLAS reads them back from cache: 20-25% faster
-# than 64 MiB chunks on AlexNet conv1 and VGG (see conv2d's Notes).
-_CACHE_CHUNK = 8 * 2**20
-# A 1x1 stride-1 layer with at least this many output pixels per image multiplies
-# each image's input in place (image-major); everything else lays the chunk's images
-# side by side in one (C*FH*FW, Nc*OH*OW) matrix, one wide product per group.
-_POINTWISE_IN_PLACE_FROM = 256
+# An im2col column block (per thread) holds about this many bytes, so that it stays
+# in the core's L2 cache (2 MiB here) while BLAS packs it: see conv2d's Notes.
+_COLUMN_BLOCK = 512 * 2**10
+# Backward blocks take input channels worth about this many column rows (C*FH*FW).
+_BACKWARD_ROWS = 128
 # Each thread gets at least this much work (multiply-adds x 2): waking a thread
 # costs more than a smaller share saves.
 _FLOPS_PER_THREAD = 2**20
@@ -162,103 +159,86 @@ def _prepare(x, w, extra, stride, padding, dilation, groups, strict):
             dtype)
 
 
-def _chunk_images(g, itemsize):
-    """Images per chunk: columns (C*FH*FW*OH*OW per image) within the limit and the cache chunk."""
-    per_image = g.c * g.fh * g.fw * g.oh * g.ow * itemsize
-    return max(1, min(g.n, min(get_workspace_limit(), _CACHE_CHUNK) // per_image))
-
-
 def _is_pointwise(g):
     """A 1x1 kernel, stride 1, no padding: the input is already its column matrix."""
     return (g.fh, g.fw, g.stride, g.pad) == (1, 1, (1, 1), (0, 0, 0, 0))
 
 
-def _kernel_args(g, num_threads):
+def _window_args(g):
+    """Stride, top and left padding, and dilation, as the kernels take them."""
     (sh, sw), (dh, dw) = g.stride, g.dilation
-    return sh, sw, g.pad[0], g.pad[2], dh, dw, num_threads
+    return sh, sw, g.pad[0], g.pad[2], dh, dw
 
 
-def _column_views(buf, g, m):
-    """A chunk of ``m`` images' columns in ``buf``, laid out (C, FH, FW, m, OH, OW).
+def _block_positions(rows, g, itemsize):
+    """Output positions per column block of ``rows`` rows: about _COLUMN_BLOCK bytes, within
+    the workspace limit, at least one."""
+    budget = min(_COLUMN_BLOCK, get_workspace_limit())
+    return int(max(1, min(g.oh * g.ow, budget // (rows * itemsize))))
 
-    Returns the kernels' 6-D view (m, C, FH, FW, OH, OW) and the GEMM operand
-    (G, C/G*FH*FW, m*OH*OW): the chunk's images side by side.
+
+def _workspace(rows, nb, g, dtype, num_threads):
+    """One (rows, nb) column block per thread, as many threads as the workspace limit allows.
+
+    Returns the buffer and the thread count to run with; a block depends on the
+    geometry and the limit, never on the thread count, so neither do the results.
     """
-    size = g.c * g.fh * g.fw * m * g.oh * g.ow
-    cff = g.c // g.groups * g.fh * g.fw
-    six = buf[:size].reshape(g.c, g.fh, g.fw, m, g.oh, g.ow).transpose(3, 0, 1, 2, 4, 5)
-    return six, buf[:size].reshape(g.groups, cff, m * g.oh * g.ow)
+    block = 1 if _is_pointwise(g) else rows * nb
+    threads = int(max(1, min(num_threads, get_workspace_limit() // (block * dtype.itemsize))))
+    return np.empty((threads, block), dtype), threads
 
 
 def _im2col_forward(x, w, b, out, g, num_threads):
-    """Fill out (N, K, OH, OW): per chunk, im2col (OpenMP), one GEMM per group (BLAS), bias."""
-    groups, p = g.groups, g.oh * g.ow
-    kg, cff = g.k // groups, g.c // groups * g.fh * g.fw
-    w3 = w.reshape(groups, kg, cff)
-    out3 = out.reshape(g.n, g.k, p)
-    pointwise = _is_pointwise(g)
-    if pointwise and p >= _POINTWISE_IN_PLACE_FROM:  # x is its own column matrix
-        np.matmul(w3, x.reshape(g.n, groups, cff, p), out=out.reshape(g.n, groups, kg, p))
-        if b.size:
-            _conv_im2col.copy_add_bias(out3, b, out3, num_threads)
-        return
-    args = _kernel_args(g, num_threads)
-    chunk = _chunk_images(g, x.itemsize)
-    buf = np.empty(chunk * g.c * g.fh * g.fw * p, x.dtype)
-    prod = np.empty(g.k * chunk * p, x.dtype)
-    for n0 in range(0, g.n, chunk):
-        m = min(chunk, g.n - n0)
-        six, cols = _column_views(buf, g, m)
-        if pointwise:
-            _conv_im2col.copy_add_bias(x[n0:n0 + m].reshape(m, g.c, p).transpose(1, 0, 2),
-                                       b[:0], cols.reshape(g.c, m, p), num_threads)
-        else:
-            _conv_im2col.im2col(x, six, n0, *args)
-        res = prod[:g.k * m * p].reshape(groups, kg, m * p)
-        np.matmul(w3, cols, out=res)
-        # (K, m, OH*OW) back to the images' (m, K, OH*OW), adding the bias on the way
-        _conv_im2col.copy_add_bias(res.reshape(g.k, m, p).transpose(1, 0, 2), b,
-                                   out3[n0:n0 + m], num_threads)
+    """Fill out (N, K, OH, OW): per (image, group, block of positions), pack and multiply."""
+    cff = g.c // g.groups * g.fh * g.fw
+    nb = _block_positions(cff, g, x.itemsize)
+    work, threads = _workspace(cff, nb, g, x.dtype, num_threads)
+    with blas_threads(1):  # the products run inside the OpenMP threads
+        _conv_im2col.forward(x, w.reshape(g.groups, g.k // g.groups, cff), b,
+                             out.reshape(g.n, g.k, g.oh * g.ow), work, g.fh, g.fw, g.oh, g.ow,
+                             *_window_args(g), nb, _is_pointwise(g), threads)
 
 
 def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
-    """Fill dx and/or dw (each may be None) chunk by chunk, images side by side in each GEMM."""
-    groups, p = g.groups, g.oh * g.ow
-    kg, cff = g.k // groups, g.c // groups * g.fh * g.fw
-    w3 = w.reshape(groups, kg, cff)
-    dw3 = None if dw is None else dw.reshape(groups, kg, cff)
-    args = _kernel_args(g, num_threads)
-    chunk = _chunk_images(g, x.itemsize)
-    buf = np.empty(chunk * g.c * g.fh * g.fw * p, x.dtype)
-    dbuf = np.empty(g.k * chunk * p, x.dtype)
-    no_bias = np.empty(0, x.dtype)
-    for n0 in range(0, g.n, chunk):
-        m = min(chunk, g.n - n0)
-        # dout of the chunk as (G, K/G, m*OH*OW): images side by side
-        d3 = dbuf[:g.k * m * p].reshape(g.k, m, p)
-        _conv_im2col.copy_add_bias(dout[n0:n0 + m].reshape(m, g.k, p).transpose(1, 0, 2),
-                                   no_bias, d3, num_threads)
-        d3 = d3.reshape(groups, kg, m * p)
-        six, cols = _column_views(buf, g, m)
-        if dw3 is not None:
-            _conv_im2col.im2col(x, six, n0, *args)
-            if n0 == 0:
-                np.matmul(d3, cols.transpose(0, 2, 1), out=dw3)
-            else:
-                dw3 += np.matmul(d3, cols.transpose(0, 2, 1))
-        if dx is not None:
-            np.matmul(w3.transpose(0, 2, 1), d3, out=cols)
-            _conv_im2col.col2im(six, dx, n0, *args)
-    if dw3 is not None and g.n == 0:
-        dw3[...] = 0
+    """Fill dx and/or dw (each may be None): per (run of images, group, block of channels),
+    pack, multiply and unpack; dw is summed over the runs' partial gradients in order."""
+    cg, ff, kg = g.c // g.groups, g.fh * g.fw, g.k // g.groups
+    cblocks = -(-cg * ff // _BACKWARD_ROWS)
+    cb = -(-cg // cblocks)
+    nb = _block_positions(cb * ff, g, x.itemsize)
+    work, threads = _workspace(cb * ff, nb, g, x.dtype, num_threads)
+    # one partial filter gradient per run of images, within half the workspace limit
+    if g.n == 0:
+        if dw is not None:
+            dw[...] = 0
+        return
+    runs = 1
+    if dw is not None:
+        runs = max(1, min(g.n, get_workspace_limit() // 2 // (dw.size * dw.itemsize)))
+    run = -(-g.n // runs)
+    runs = -(-g.n // run)
+    if dw is None:
+        parts = np.empty((1, 1, 1, 1), x.dtype)
+    elif runs == 1:
+        parts = dw.reshape(1, g.groups, kg, cg * ff)
+    else:
+        parts = np.empty((runs, g.groups, kg, cg * ff), x.dtype)
+    with blas_threads(1):  # the products run inside the OpenMP threads
+        _conv_im2col.backward(dout.reshape(g.n, g.k, g.oh * g.ow), x,
+                              w.reshape(g.groups, kg, cg * ff),
+                              np.empty((1, 1, 1, 1), x.dtype) if dx is None else dx, parts,
+                              work, g.fh, g.fw, g.oh, g.ow, *_window_args(g), cb, nb,
+                              run, _is_pointwise(g), dx is not None, dw is not None, threads)
+    if dw is not None and runs > 1:
+        np.sum(parts, axis=0, out=dw.reshape(parts.shape[1:]))
 
 
 def _direct_forward(x, w, b, out, g, num_threads):
-    _conv_direct.forward(x, w, b, out, *_kernel_args(g, num_threads)[:-1], g.groups, num_threads)
+    _conv_direct.forward(x, w, b, out, *_window_args(g), g.groups, num_threads)
 
 
 def _direct_backward(dout, x, w, dx, dw, g, num_threads):
-    args = _kernel_args(g, num_threads)[:-1]
+    args = _window_args(g)
     if dx is not None:
         _conv_direct.backward_input(dout, w, dx, *args, g.groups, num_threads)
     if dw is not None:
@@ -378,8 +358,7 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     if _resolve_method(method, g) == "direct":
         _direct_forward(xc, wc, bc, out, g, n_threads)
     else:
-        with blas_threads(n_threads):
-            _im2col_forward(xc, wc, bc, out, g, n_threads)
+        _im2col_forward(xc, wc, bc, out, g, n_threads)
     return out.reshape(out_shape)
 
 
@@ -470,8 +449,7 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         if _resolve_method(method, g, backward=True) == "direct":
             _direct_backward(d4, xc, wc, dx, dw, g, n_threads)
         else:
-            with blas_threads(n_threads):
-                _im2col_backward(d4, xc, wc, dx, dw, g, n_threads)
+            _im2col_backward(d4, xc, wc, dx, dw, g, n_threads)
     dx = None if dx is None else dx.reshape(np.shape(x))
     dw = None if dw is None else dw.reshape(np.shape(w))
     return dx, dw, db

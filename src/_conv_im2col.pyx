@@ -1,18 +1,45 @@
-"""im2col / col2im and the small passes around the GEMMs of the im2col convolution.
+"""im2col + GEMM convolution, each OpenMP thread packing and multiplying its own blocks.
 
-A column buffer is viewed as ``col[n, c, u, v, i, j]`` (Nc, C, FH, FW, OH, OW) with
-any strides but a contiguous last axis (checked: ``[..., ::1]`` would demand a
-wholly C-contiguous array), so one kernel fills both the
-image-major layout (Nc, C*FH*FW, OH*OW) and the image-inner layout
-(C*FH*FW, Nc*OH*OW). ``col[n, c, u, v, i, j]`` is the input pixel
-``x[n0 + n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]``, zero outside the image.
+Work is cut into items fixed by the geometry alone (never by the thread count): a
+forward item is one image, one group and a block of output positions ``p0 .. p1-1``;
+a backward item is a run of images, one group and a block of input channels. An
+item packs its columns into its thread's slice of ``work`` and multiplies them with
+SciPy's BLAS, which the caller keeps single-threaded meanwhile, so that the GEMMs
+run inside our threads instead of alternating with BLAS's own. Every output value
+is computed by the same calls whatever the thread count, so results do not depend
+on it.
+
+A column block is row-major (rows, nb): row ``r = (c - c0)*FH*FW + u*FW + v`` holds,
+at ``p - p0``, the input pixel ``x[n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]`` of
+output position ``p = i*OW + j``, zero outside the image.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from _openmp_helpers cimport omp_get_thread_num
 
 ctypedef fused floating:
     float
     double
+
+
+cdef struct Geometry:
+    Py_ssize_t h, w, oh, ow, fh, fw, sh, sw, pt, pl, dh, dw
+
+
+cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k, const floating *a,
+                      int lda, const floating *b, int ldb, floating beta, floating *c,
+                      int ldc) noexcept nogil:
+    """Row-major C (m, n) = op(A) (m, k) @ op(B) (k, n) + beta*C, through column-major BLAS."""
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef floating one = 1
+    # row-major C is column-major C^T = op(B)^T op(A)^T: swap the operands, keep the flags
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &one, <float *>b, &ldb, <float *>a, &lda, &beta, c, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &one, <double *>b, &ldb, <double *>a, &lda, &beta, c, &ldc)
 
 
 cdef inline Py_ssize_t _first_col(Py_ssize_t off, Py_ssize_t sw) noexcept nogil:
@@ -29,111 +56,176 @@ cdef inline Py_ssize_t _end_col(Py_ssize_t off, Py_ssize_t width, Py_ssize_t sw,
     return end if end < ow else ow
 
 
-cdef _check_rows(Py_ssize_t size, Py_ssize_t stride, Py_ssize_t itemsize, str name):
-    if size > 1 and stride != itemsize:
-        raise ValueError(f"{name} must have a contiguous last axis, got stride {stride}")
-
-
-def im2col(const floating[:, :, :, ::1] x, floating[:, :, :, :, :, :] col, Py_ssize_t n0,
-           int sh, int sw, int pt, int pl, int dh, int dw, int num_threads):
-    """Fill col (Nc, C, FH, FW, OH, OW) from images n0 .. n0+Nc-1 of x (N, C, H, W) entirely."""
-    cdef Py_ssize_t nc = col.shape[0], c_in = col.shape[1], fh = col.shape[2]
-    cdef Py_ssize_t fw = col.shape[3], oh = col.shape[4], ow = col.shape[5]
-    cdef Py_ssize_t h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t item, n, c, u, v, i, j, hi, off, lo_j, hi_j, rest
+cdef void pack(const floating *xn, Py_ssize_t channels, const Geometry *g, Py_ssize_t p0,
+               Py_ssize_t p1, floating *col) noexcept nogil:
+    """Fill col (channels*FH*FW, p1 - p0) from the planes starting at xn (channels, H, W)."""
+    cdef Py_ssize_t nb = p1 - p0, c, u, v, i, j, ja, jb, lo, hi, off, row_in
     cdef floating *dst
     cdef const floating *src
-    _check_rows(col.shape[5], col.strides[5], sizeof(floating), "col")
-    with nogil:
-        for item in prange(nc * c_in * fh * fw, schedule="static", num_threads=num_threads):
-            v = item % fw
-            rest = item // fw
-            u = rest % fh
-            rest = rest // fh
-            c = rest % c_in
-            n = rest // c_in
-            off = v * dw - pl
-            lo_j = _first_col(off, sw)
-            hi_j = _end_col(off, w, sw, ow)
-            if lo_j > hi_j:
-                lo_j = hi_j
-            for i in range(oh):
-                dst = &col[n, c, u, v, i, 0]
-                hi = i * sh - pt + u * dh
-                if hi < 0 or hi >= h or lo_j == hi_j:
-                    memset(dst, 0, ow * sizeof(floating))
-                    continue
-                src = &x[n0 + n, c, hi, 0]
-                if lo_j > 0:
-                    memset(dst, 0, lo_j * sizeof(floating))
-                if sw == 1:
-                    memcpy(dst + lo_j, src + lo_j + off, (hi_j - lo_j) * sizeof(floating))
-                else:
-                    for j in range(lo_j, hi_j):
-                        dst[j] = src[j * sw + off]
-                if hi_j < ow:
-                    memset(dst + hi_j, 0, (ow - hi_j) * sizeof(floating))
+    for c in range(channels):
+        for u in range(g.fh):
+            for v in range(g.fw):
+                dst = col + ((c * g.fh + u) * g.fw + v) * nb - p0
+                off = v * g.dw - g.pl
+                lo = _first_col(off, g.sw)
+                hi = _end_col(off, g.w, g.sw, g.ow)
+                for i in range(p0 // g.ow, (p1 - 1) // g.ow + 1):
+                    # this output row's positions within [p0, p1), as columns ja .. jb-1
+                    ja = max(p0 - i * g.ow, 0)
+                    jb = min(p1 - i * g.ow, g.ow)
+                    row_in = i * g.sh - g.pt + u * g.dh
+                    if row_in < 0 or row_in >= g.h:
+                        memset(dst + i * g.ow + ja, 0, (jb - ja) * sizeof(floating))
+                        continue
+                    src = xn + (c * g.h + row_in) * g.w + off
+                    for j in range(ja, min(lo, jb)):
+                        dst[i * g.ow + j] = 0
+                    if g.sw == 1:
+                        if min(hi, jb) > max(lo, ja):
+                            memcpy(dst + i * g.ow + max(lo, ja), src + max(lo, ja),
+                                   (min(hi, jb) - max(lo, ja)) * sizeof(floating))
+                    else:
+                        for j in range(max(lo, ja), min(hi, jb)):
+                            dst[i * g.ow + j] = src[j * g.sw]
+                    for j in range(max(hi, ja), jb):
+                        dst[i * g.ow + j] = 0
 
 
-def col2im(const floating[:, :, :, :, :, :] dcol, floating[:, :, :, ::1] dx, Py_ssize_t n0,
-           int sh, int sw, int pt, int pl, int dh, int dw, int num_threads):
-    """Overwrite dx[n0:n0+Nc] with dcol (Nc, C, FH, FW, OH, OW) summed where im2col read."""
-    cdef Py_ssize_t nc = dcol.shape[0], c_in = dcol.shape[1], fh = dcol.shape[2]
-    cdef Py_ssize_t fw = dcol.shape[3], oh = dcol.shape[4], ow = dcol.shape[5]
-    cdef Py_ssize_t h = dx.shape[2], w = dx.shape[3]
-    cdef Py_ssize_t item, n, c, u, v, i, j, hi, off, lo_j, hi_j
-    cdef floating *row
+cdef void unpack_add(const floating *col, Py_ssize_t channels, const Geometry *g,
+                     Py_ssize_t p0, Py_ssize_t p1, floating *dxn) noexcept nogil:
+    """Add col (channels*FH*FW, p1 - p0) into the planes at dxn where pack read them."""
+    cdef Py_ssize_t nb = p1 - p0, c, u, v, i, j, ja, jb, lo, hi, off, row_in
     cdef const floating *src
-    _check_rows(dcol.shape[5], dcol.strides[5], sizeof(floating), "dcol")
-    with nogil:
-        # one (image, channel) plane per iteration: no two threads write the same pixel
-        for item in prange(nc * c_in, schedule="static", num_threads=num_threads):
-            n = item // c_in
-            c = item % c_in
-            memset(&dx[n0 + n, c, 0, 0], 0, h * w * sizeof(floating))
-            for u in range(fh):
-                for v in range(fw):
-                    off = v * dw - pl
-                    lo_j = _first_col(off, sw)
-                    hi_j = _end_col(off, w, sw, ow)
-                    for i in range(oh):
-                        hi = i * sh - pt + u * dh
-                        if hi < 0 or hi >= h:
-                            continue
-                        row = &dx[n0 + n, c, hi, 0]
-                        src = &dcol[n, c, u, v, i, 0]
-                        for j in range(lo_j, hi_j):
-                            row[j * sw + off] = row[j * sw + off] + src[j]
+    cdef floating *dst
+    for c in range(channels):
+        for u in range(g.fh):
+            for v in range(g.fw):
+                src = col + ((c * g.fh + u) * g.fw + v) * nb - p0
+                off = v * g.dw - g.pl
+                lo = _first_col(off, g.sw)
+                hi = _end_col(off, g.w, g.sw, g.ow)
+                for i in range(p0 // g.ow, (p1 - 1) // g.ow + 1):
+                    ja = max(p0 - i * g.ow, lo)
+                    jb = min(p1 - i * g.ow, hi)
+                    row_in = i * g.sh - g.pt + u * g.dh
+                    if row_in < 0 or row_in >= g.h:
+                        continue
+                    dst = dxn + (c * g.h + row_in) * g.w + off
+                    for j in range(ja, jb):
+                        dst[j * g.sw] = dst[j * g.sw] + src[i * g.ow + j]
 
 
-def copy_add_bias(const floating[:, :, :] src, const floating[::1] b, floating[:, :, ::1] dst,
-                  int num_threads):
-    """dst[n, k, p] = src[n, k, p] + b[k], or a plain copy when b is empty; src may be dst."""
-    cdef Py_ssize_t nn = dst.shape[0], kk = dst.shape[1], pp = dst.shape[2]
-    cdef Py_ssize_t item, n, k, p
+cdef Geometry _geometry(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow,
+                        Py_ssize_t fh, Py_ssize_t fw, int sh, int sw, int pt, int pl, int dh,
+                        int dw):
+    cdef Geometry g
+    g.h, g.w, g.oh, g.ow, g.fh, g.fw = h, w, oh, ow, fh, fw
+    g.sh, g.sw, g.pt, g.pl, g.dh, g.dw = sh, sw, pt, pl, dh, dw
+    return g
+
+
+def forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] w,
+            const floating[::1] b, floating[:, :, ::1] out, floating[:, ::1] work,
+            Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t oh, Py_ssize_t ow, int sh, int sw, int pt,
+            int pl, int dh, int dw, Py_ssize_t nb, bint pointwise, int num_threads):
+    """out (N, K, OH*OW) = conv of x (N, C, H, W) with w (G, K/G, C/G*FH*FW), plus b (K,) or
+    (0,); work holds one (C/G*FH*FW, nb) column block per thread (unused when pointwise)."""
+    cdef Geometry g = _geometry(x.shape[2], x.shape[3], oh, ow, fh, fw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t groups = w.shape[0], kg = w.shape[1], cff = w.shape[2]
+    cdef Py_ssize_t cg = x.shape[1] // groups, p = oh * ow, hw = g.h * g.w
+    cdef Py_ssize_t blocks = (p + nb - 1) // nb, kk = out.shape[1]
+    cdef Py_ssize_t item, n, grp, p0, p1, k, q, ldb
     cdef bint bias = b.shape[0] > 0
+    cdef floating *col
+    cdef const floating *cols
+    cdef floating *dst
     cdef floating bk
-    cdef floating *d
-    cdef const floating *s
-    _check_rows(src.shape[2], src.strides[2], sizeof(floating), "src")
-    with nogil:
-        for item in prange(nn * kk, schedule="static", num_threads=num_threads):
-            n = item // kk
-            k = item % kk
-            d = &dst[n, k, 0]
-            s = &src[n, k, 0]
+    with nogil, parallel(num_threads=num_threads):
+        col = &work[omp_get_thread_num(), 0]
+        for item in prange(x.shape[0] * groups * blocks, schedule="dynamic"):
+            n = item // (groups * blocks)
+            grp = item // blocks % groups
+            p0 = item % blocks * nb
+            p1 = min(p0 + nb, p)
+            if pointwise:  # x is its own column matrix
+                cols = &x[n, grp * cg, 0, 0] + p0
+                ldb = p
+            else:
+                pack(&x[n, grp * cg, 0, 0], cg, &g, p0, p1, col)
+                cols = col
+                ldb = p1 - p0
+            dst = &out[n, grp * kg, p0]
+            gemm(False, False, kg, p1 - p0, cff, &w[grp, 0, 0], cff, cols, ldb, 0, dst, p)
             if bias:
-                bk = b[k]
-                for p in range(pp):
-                    d[p] = s[p] + bk
-            elif d != s:
-                memcpy(d, s, pp * sizeof(floating))
+                for k in range(kg):
+                    bk = b[grp * kg + k]
+                    for q in range(p1 - p0):
+                        dst[k * p + q] = dst[k * p + q] + bk
+
+
+def backward(const floating[:, :, ::1] dout, const floating[:, :, :, ::1] x,
+             const floating[:, :, ::1] w, floating[:, :, :, ::1] dx, floating[:, :, :, ::1] dw_parts,
+             floating[:, ::1] work, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t oh, Py_ssize_t ow,
+             int sh, int sw, int pt, int pl, int dh, int dw, Py_ssize_t cb, Py_ssize_t nb,
+             Py_ssize_t run, bint pointwise, bint need_dx, bint need_dw, int num_threads):
+    """dx (N, C, H, W) and partial filter gradients (ceil(N/run), G, K/G, C/G*FH*FW), one per
+    run of ``run`` images, from dout (N, K, OH*OW), x and w (G, K/G, C/G*FH*FW); channels go
+    ``cb`` at a time, positions ``nb`` at a time, through one (cb*FH*FW, nb) block of work per
+    thread."""
+    cdef Geometry g = _geometry(x.shape[2], x.shape[3], oh, ow, fh, fw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t groups = w.shape[0], kg = w.shape[1], cff = w.shape[2], ff = fh * fw
+    cdef Py_ssize_t cg = x.shape[1] // groups, p = oh * ow, hw = g.h * g.w, nn = x.shape[0]
+    cdef Py_ssize_t cblocks = (cg + cb - 1) // cb, runs = (nn + run - 1) // run
+    cdef Py_ssize_t blocks = (p + nb - 1) // nb
+    cdef Py_ssize_t item, r, n, grp, c0, c1, blk, p0, p1, ld
+    cdef floating *col
+    cdef floating *target
+    cdef const floating *cols
+    cdef const floating *d
+    with nogil, parallel(num_threads=num_threads):
+        col = &work[omp_get_thread_num(), 0]
+        for item in prange(runs * groups * cblocks, schedule="dynamic"):
+            r = item // (groups * cblocks)
+            grp = item // cblocks % groups
+            c0 = item % cblocks * cb
+            c1 = min(c0 + cb, cg)
+            for n in range(r * run, min(r * run + run, nn)):
+                d = &dout[n, grp * kg, 0]
+                if need_dx and not pointwise:
+                    memset(&dx[n, grp * cg + c0, 0, 0], 0, (c1 - c0) * hw * sizeof(floating))
+                for blk in range(blocks):
+                    p0 = blk * nb
+                    p1 = min(p0 + nb, p)
+                    if need_dw:
+                        if pointwise:
+                            cols = &x[n, grp * cg + c0, 0, 0] + p0
+                            ld = p
+                        else:
+                            pack(&x[n, grp * cg + c0, 0, 0], c1 - c0, &g, p0, p1, col)
+                            cols = col
+                            ld = p1 - p0
+                        # dw[r, grp][:, rows of c0..c1] (+)= dout block @ columns^T
+                        gemm(False, True, kg, (c1 - c0) * ff, p1 - p0, d + p0, p, cols, ld,
+                             0 if n == r * run and p0 == 0 else 1,
+                             &dw_parts[r, grp, 0, c0 * ff], cff)
+                    if need_dx:
+                        # columns of dx = w[grp][:, rows of c0..c1]^T @ dout block
+                        if pointwise:
+                            target = &dx[n, grp * cg + c0, 0, 0] + p0
+                            ld = p
+                        else:
+                            target = col
+                            ld = p1 - p0
+                        gemm(True, False, (c1 - c0) * ff, p1 - p0, kg, &w[grp, 0, c0 * ff], cff,
+                             d + p0, p, 0, target, ld)
+                        if not pointwise:
+                            unpack_add(col, c1 - c0, &g, p0, p1, &dx[n, grp * cg + c0, 0, 0])
 
 
 def bias_grad(const floating[:, :, ::1] dout, floating[::1] db, int num_threads):
     """db[k] = sum of dout[:, k, :] (N, K, P), accumulated in double in a fixed order."""
     cdef Py_ssize_t nn = dout.shape[0], kk = dout.shape[1], pp = dout.shape[2]
-    cdef Py_ssize_t k, n, p
+    cdef Py_ssize_t k, n, q
     cdef double acc
     cdef const floating *s
     with nogil:
@@ -141,6 +233,6 @@ def bias_grad(const floating[:, :, ::1] dout, floating[::1] db, int num_threads)
             acc = 0
             for n in range(nn):
                 s = &dout[n, k, 0]
-                for p in range(pp):
-                    acc = acc + s[p]
+                for q in range(pp):
+                    acc = acc + s[q]
             db[k] = <floating>acc
