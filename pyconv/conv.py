@@ -28,7 +28,8 @@ _context_workspace_limit = contextvars.ContextVar("pyconv_workspace_limit", defa
 
 # An im2col column block (per thread) holds about this many bytes, so that it stays
 # in the core's L2 cache (2 MiB here) while BLAS packs it: see conv2d's Notes.
-_COLUMN_BLOCK = 512 * 2**10
+_COLUMN_BLOCK = 128 * 2**10
+_REDUCTION_BLOCK = 256
 # Backward blocks take input channels worth about this many column rows (C*FH*FW).
 _BACKWARD_ROWS = 128
 # Each thread gets at least this much work (multiply-adds x 2): waking a thread
@@ -134,7 +135,9 @@ def _auto_method(g, backward):
         # direct's backward is close to it on wide stride-1 images and holds up on two threads
         wide = g.stride == (1, 1) and g.fh * g.fw > 1 and g.ow >= 32
         return "direct" if g.k // g.groups * cff <= 1024 or wide else "im2col"
-    return "im2col" if g.fh * g.fw == 1 or cff >= 1024 else "direct"
+    # im2col's tiles hold 8 filters x 48 positions: a group needs enough filters and
+    # reduction behind each output to fill them
+    return "im2col" if g.k // g.groups * cff >= 1024 else "direct"
 
 
 def _resolve_method(method, g, backward=False):
@@ -177,26 +180,73 @@ def _block_positions(rows, g, itemsize):
     return int(max(1, min(g.oh * g.ow, budget // (rows * itemsize))))
 
 
-def _workspace(rows, nb, g, dtype, num_threads):
-    """One (rows, nb) column block per thread, as many threads as the workspace limit allows.
+def _workspace(rows, nb, g, dtype, num_threads, packed=False):
+    """One (rows, nb) column block per thread, as many threads as the workspace limit allows
+    (``packed``: the block is packed even for a 1x1 kernel).
 
     Returns the buffer and the thread count to run with; a block depends on the
     geometry and the limit, never on the thread count, so neither do the results.
     """
-    block = 1 if _is_pointwise(g) else rows * nb
+    block = rows * nb if packed or not _is_pointwise(g) else 1
     threads = int(max(1, min(num_threads, get_workspace_limit() // (block * dtype.itemsize))))
     return np.empty((threads, block), dtype), threads
 
 
+def _packed_filters(w, b, g, mr):
+    """Each group's filters (K/G, C/G*FH*FW) packed for the GEMM tile, in panels of ``mr``
+    filters (zero filters past K/G), one row per group; and the bias likewise (zeros if none)."""
+    kg, cff = g.k // g.groups, g.c // g.groups * g.fh * g.fw
+    panels = -(-kg // mr)
+    wp = np.zeros((g.groups, panels * mr, cff), w.dtype)
+    wp[:, :kg] = w.reshape(g.groups, kg, cff)
+    wp = wp.reshape(g.groups, panels, mr, cff).transpose(0, 1, 3, 2)
+    bias = np.zeros((g.groups, panels * mr), w.dtype)
+    if b.size:
+        bias[:, :kg] = b.reshape(g.groups, kg)
+    return np.ascontiguousarray(wp).reshape(g.groups, -1), bias
+
+
+def _phase_layout(g):
+    """The forward's view of the input: each channel's padded plane split into its stride
+    phases of (hq, wq) values - the eh*ew phases that taps read, eh = min(sh, kernel reach)
+    (likewise ew) - and where each row (c, u, v) of a group's columns starts in that view:
+    tap (u, v) reads phase (u*dh % sh, v*dw % sw), shifted by (u*dh // sh, v*dw // sw), so
+    that column row r at output (i, j) is the value at offset ``off[r] + i*wq + j``.
+    Returns (eh, ew, hq, wq, off)."""
+    (sh, sw), (dh, dw) = g.stride, g.dilation
+    eh, ew = min(sh, (g.fh - 1) * dh + 1), min(sw, (g.fw - 1) * dw + 1)
+    hq = -(-(g.h + g.pad[0] + g.pad[1]) // sh)
+    wq = -(-(g.w + g.pad[2] + g.pad[3]) // sw)
+    ru = np.arange(g.fh)[:, None] * dh
+    rv = np.arange(g.fw)[None, :] * dw
+    tap = ((ru % sh * ew + rv % sw) * hq + ru // sh) * wq + rv // sw
+    channel = np.arange(g.c // g.groups)[:, None] * (eh * ew * hq * wq)
+    return eh, ew, hq, wq, (channel + tap.ravel()).ravel().astype(np.intp)
+
+
 def _im2col_forward(x, w, b, out, g, num_threads):
-    """Fill out (N, K, OH, OW): per (image, group, block of positions), pack and multiply."""
-    cff = g.c // g.groups * g.fh * g.fw
-    nb = _block_positions(cff, g, x.itemsize)
-    work, threads = _workspace(cff, nb, g, x.dtype, num_threads)
-    with blas_threads(1):  # the products run inside the OpenMP threads
-        _conv_im2col.forward(x, w.reshape(g.groups, g.k // g.groups, cff), b,
-                             out.reshape(g.n, g.k, g.oh * g.ow), work, g.fh, g.fw, g.oh, g.ow,
-                             *_window_args(g), nb, _is_pointwise(g), threads)
+    """Fill out (N, K, OH, OW): per chunk of images, the phase-split input (unless stride 1
+    and no padding: then x itself), then per (image, group, block of positions) one GEMM
+    on the implicit columns."""
+    isa = _conv_direct.ISAS.index(_conv_direct.current_isa())
+    mr, nr = _conv_im2col.tile_shape(isa, x.itemsize)
+    eh, ew, hq, wq, off = _phase_layout(g)
+    per_image = g.c * eh * ew * hq * wq
+    if g.stride == (1, 1) and g.pad == (0, 0, 0, 0):
+        chunk, xq = max(g.n, 1), np.empty(0, x.dtype)
+    else:
+        chunk = int(max(1, min(g.n, get_workspace_limit() // (per_image * x.itemsize))))
+        xq = np.empty(chunk * per_image, x.dtype)
+    wp, bias = _packed_filters(w, b, g, mr)
+    rows = bias.shape[1]
+    nbw = max(nr, min(_COLUMN_BLOCK // (rows * x.itemsize), g.oh * wq + nr - 1) // nr * nr)
+    wide = np.empty((num_threads, rows * nbw + _REDUCTION_BLOCK * nr), x.dtype)
+    out3 = out.reshape(g.n, g.k, g.oh * g.ow)
+    for n0 in range(0, g.n, chunk):
+        m = min(chunk, g.n - n0)
+        _conv_im2col.forward(x, wp, bias, out3, n0, m, xq[:m * per_image], wide, off, g.oh,
+                             g.ow, *_window_args(g)[:4], eh, ew, hq, wq, nbw,
+                             _REDUCTION_BLOCK, isa, num_threads)
 
 
 def _im2col_backward(dout, x, w, dx, dw, g, num_threads):

@@ -19,6 +19,17 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from _openmp_helpers cimport omp_get_thread_num
 
+
+cdef extern from "conv_gemm.h" nogil:
+    Py_ssize_t cg_mr(int isa)
+    Py_ssize_t cg_nr(int isa, size_t elem)
+    void cg_gemm_f32(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
+                     const float *b, const Py_ssize_t *off, const float *bias, float *out,
+                     Py_ssize_t ldo, Py_ssize_t kc, float *pack)
+    void cg_gemm_f64(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+                     const double *b, const Py_ssize_t *off, const double *bias, double *out,
+                     Py_ssize_t ldo, Py_ssize_t kc, double *pack)
+
 ctypedef fused floating:
     float
     double
@@ -56,16 +67,45 @@ cdef inline Py_ssize_t _end_col(Py_ssize_t off, Py_ssize_t width, Py_ssize_t sw,
     return end if end < ow else ow
 
 
-cdef void pack(const floating *xn, Py_ssize_t channels, const Geometry *g, Py_ssize_t p0,
-               Py_ssize_t p1, floating *col) noexcept nogil:
-    """Fill col (channels*FH*FW, p1 - p0) from the planes starting at xn (channels, H, W)."""
-    cdef Py_ssize_t nb = p1 - p0, c, u, v, i, j, ja, jb, lo, hi, off, row_in
+cdef inline void put(floating *col, Py_ssize_t rows, Py_ssize_t r, Py_ssize_t nr,
+                     Py_ssize_t pp, Py_ssize_t count, const floating *src,
+                     Py_ssize_t stride) noexcept nogil:
+    """Write positions pp .. pp+count-1 of row r of a panel-packed block (zeros if src is
+    NULL, else src[0], src[stride], ...)."""
+    cdef Py_ssize_t q, off, seg, t
     cdef floating *dst
+    while count > 0:
+        q = pp // nr
+        off = pp - q * nr
+        seg = min(count, nr - off)
+        dst = col + (q * rows + r) * nr + off
+        if src == NULL:
+            memset(dst, 0, seg * sizeof(floating))
+        elif stride == 1:
+            memcpy(dst, src, seg * sizeof(floating))
+            src = src + seg
+        else:
+            for t in range(seg):
+                dst[t] = src[t * stride]
+            src = src + seg * stride
+        pp = pp + seg
+        count = count - seg
+
+
+cdef void pack(const floating *xn, Py_ssize_t channels, const Geometry *g, Py_ssize_t p0,
+               Py_ssize_t p1, Py_ssize_t nr, floating *col) noexcept nogil:
+    """Fill col with the columns (channels*FH*FW rows) of positions p0 .. p1-1 of the planes
+    at xn (channels, H, W), in panels of nr positions: value (r, p) at
+    col[((p - p0) // nr * rows + r) * nr + (p - p0) % nr], zeros past p1 in the last panel.
+    With nr >= p1 - p0 that is the row-major block (rows, nr)."""
+    cdef Py_ssize_t rows = channels * g.fh * g.fw, nb = p1 - p0
+    cdef Py_ssize_t pad = (nb + nr - 1) // nr * nr - nb
+    cdef Py_ssize_t c, u, v, r, i, ja, jb, a, e, lo, hi, off, row_in
     cdef const floating *src
     for c in range(channels):
         for u in range(g.fh):
             for v in range(g.fw):
-                dst = col + ((c * g.fh + u) * g.fw + v) * nb - p0
+                r = (c * g.fh + u) * g.fw + v
                 off = v * g.dw - g.pl
                 lo = _first_col(off, g.sw)
                 hi = _end_col(off, g.w, g.sw, g.ow)
@@ -75,20 +115,15 @@ cdef void pack(const floating *xn, Py_ssize_t channels, const Geometry *g, Py_ss
                     jb = min(p1 - i * g.ow, g.ow)
                     row_in = i * g.sh - g.pt + u * g.dh
                     if row_in < 0 or row_in >= g.h:
-                        memset(dst + i * g.ow + ja, 0, (jb - ja) * sizeof(floating))
+                        put(col, rows, r, nr, i * g.ow + ja - p0, jb - ja, NULL, 0)
                         continue
                     src = xn + (c * g.h + row_in) * g.w + off
-                    for j in range(ja, min(lo, jb)):
-                        dst[i * g.ow + j] = 0
-                    if g.sw == 1:
-                        if min(hi, jb) > max(lo, ja):
-                            memcpy(dst + i * g.ow + max(lo, ja), src + max(lo, ja),
-                                   (min(hi, jb) - max(lo, ja)) * sizeof(floating))
-                    else:
-                        for j in range(max(lo, ja), min(hi, jb)):
-                            dst[i * g.ow + j] = src[j * g.sw]
-                    for j in range(max(hi, ja), jb):
-                        dst[i * g.ow + j] = 0
+                    a = min(max(lo, ja), jb)  # zeros before a, pixels a .. e-1, zeros after
+                    e = min(max(hi, a), jb)
+                    put(col, rows, r, nr, i * g.ow + ja - p0, a - ja, NULL, 0)
+                    put(col, rows, r, nr, i * g.ow + a - p0, e - a, src + a * g.sw, g.sw)
+                    put(col, rows, r, nr, i * g.ow + e - p0, jb - e, NULL, 0)
+                put(col, rows, r, nr, nb, pad, NULL, 0)
 
 
 cdef void unpack_add(const floating *col, Py_ssize_t channels, const Geometry *g,
@@ -124,43 +159,87 @@ cdef Geometry _geometry(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow
     return g
 
 
-def forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] w,
-            const floating[::1] b, floating[:, :, ::1] out, floating[:, ::1] work,
-            Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t oh, Py_ssize_t ow, int sh, int sw, int pt,
-            int pl, int dh, int dw, Py_ssize_t nb, bint pointwise, int num_threads):
-    """out (N, K, OH*OW) = conv of x (N, C, H, W) with w (G, K/G, C/G*FH*FW), plus b (K,) or
-    (0,); work holds one (C/G*FH*FW, nb) column block per thread (unused when pointwise)."""
-    cdef Geometry g = _geometry(x.shape[2], x.shape[3], oh, ow, fh, fw, sh, sw, pt, pl, dh, dw)
-    cdef Py_ssize_t groups = w.shape[0], kg = w.shape[1], cff = w.shape[2]
-    cdef Py_ssize_t cg = x.shape[1] // groups, p = oh * ow, hw = g.h * g.w
-    cdef Py_ssize_t blocks = (p + nb - 1) // nb, kk = out.shape[1]
-    cdef Py_ssize_t item, n, grp, p0, p1, k, q, ldb
-    cdef bint bias = b.shape[0] > 0
-    cdef floating *col
-    cdef const floating *cols
+def tile_shape(int isa, Py_ssize_t itemsize):
+    """(filters per packed weight panel, positions per packed column panel) of the GEMM."""
+    return cg_mr(isa), cg_nr(isa, itemsize)
+
+
+def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
+            const floating[:, ::1] bias, floating[:, :, ::1] out, Py_ssize_t n0, Py_ssize_t m,
+            floating[::1] xq, floating[:, ::1] wide, const Py_ssize_t[::1] off, Py_ssize_t oh,
+            Py_ssize_t ow, int sh, int sw, int pt, int pl, Py_ssize_t eh, Py_ssize_t ew,
+            Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t nbw, Py_ssize_t kc, int isa,
+            int num_threads):
+    """out[n0:n0 + m] (m, K, OH*OW) = the conv of x[n0:n0 + m] (m, C, H, W) by the filters
+    wp (G, ceil(K/G / MR)*MR * C/G*FH*FW), packed by tile_shape, plus bias
+    (G, ceil(K/G / MR)*MR; zeros for none). The columns are read from xq, which gets
+    each image's channels' padded planes split into the eh*ew stride phases (hq, wq)
+    that the taps read (the first min(stride, kernel reach) along each axis) - or,
+    if xq is empty (stride 1, no padding), from x itself; off (C/G*FH*FW) is where each
+    row of the columns starts, from a group's first channel. wide holds, per thread, a
+    block of (ceil(K/G / MR)*MR, nbw) outputs, then kc*NR values for packing."""
+    cdef Py_ssize_t groups = wp.shape[0], kk = out.shape[1], kg = kk // groups
+    cdef Py_ssize_t cc = x.shape[1], cg = cc // groups, cff = off.shape[0]
+    cdef Py_ssize_t h = x.shape[2], w = x.shape[3], plane = hq * wq, per_c = eh * ew * plane
+    cdef Py_ssize_t tile_size = wide.shape[1] - kc * cg_nr(isa, sizeof(floating))
+    # wide positions q = i*wq + j; those with j >= ow are computed and dropped (the last
+    # row's are not computed, so nothing past the last plane is read)
+    cdef Py_ssize_t positions = (oh - 1) * wq + ow, blocks = (positions + nbw - 1) // nbw
+    cdef bint phases = xq.shape[0] > 0
+    cdef Py_ssize_t item, n, c, ph, pw, y, row, lo, hi, z, grp, q0, q1, i, ja, jb, k
     cdef floating *dst
-    cdef floating bk
+    cdef floating *tile
+    cdef const floating *src
+    cdef const floating *cols
+    with nogil:
+        # each (image, channel) plane, zero-padded, split into phases: phase (ph, pw) row y
+        # column z is padded pixel (y*sh + ph, z*sw + pw)
+        for item in prange(m * cc if phases else 0, schedule="static",
+                           num_threads=num_threads):
+            n = item // cc
+            c = item % cc
+            for ph in range(eh):
+                for pw in range(ew):
+                    lo = _first_col(pw - pl, sw)
+                    hi = max(_end_col(pw - pl, w, sw, wq), lo)
+                    for y in range(hq):
+                        dst = &xq[((item * eh + ph) * ew + pw) * plane + y * wq]
+                        row = y * sh + ph - pt
+                        if row < 0 or row >= h:
+                            memset(dst, 0, wq * sizeof(floating))
+                            continue
+                        src = &x[n0 + n, c, row, 0] + pw - pl
+                        memset(dst, 0, lo * sizeof(floating))
+                        if sw == 1:
+                            memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
+                        else:
+                            for z in range(lo, hi):
+                                dst[z] = src[z * sw]
+                        memset(dst + hi, 0, (wq - hi) * sizeof(floating))
     with nogil, parallel(num_threads=num_threads):
-        col = &work[omp_get_thread_num(), 0]
-        for item in prange(x.shape[0] * groups * blocks, schedule="dynamic"):
+        tile = &wide[omp_get_thread_num(), 0]
+        for item in prange(m * groups * blocks, schedule="dynamic"):
             n = item // (groups * blocks)
             grp = item // blocks % groups
-            p0 = item % blocks * nb
-            p1 = min(p0 + nb, p)
-            if pointwise:  # x is its own column matrix
-                cols = &x[n, grp * cg, 0, 0] + p0
-                ldb = p
+            q0 = item % blocks * nbw
+            q1 = min(q0 + nbw, positions)
+            if phases:
+                cols = &xq[(n * cc + grp * cg) * per_c + q0]
             else:
-                pack(&x[n, grp * cg, 0, 0], cg, &g, p0, p1, col)
-                cols = col
-                ldb = p1 - p0
-            dst = &out[n, grp * kg, p0]
-            gemm(False, False, kg, p1 - p0, cff, &w[grp, 0, 0], cff, cols, ldb, 0, dst, p)
-            if bias:
-                for k in range(kg):
-                    bk = b[grp * kg + k]
-                    for q in range(p1 - p0):
-                        dst[k * p + q] = dst[k * p + q] + bk
+                cols = &x[n0 + n, grp * cg, 0, 0] + q0
+            if floating is float:
+                cg_gemm_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
+                            tile, nbw, kc, tile + tile_size)
+            else:
+                cg_gemm_f64(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
+                            tile, nbw, kc, tile + tile_size)
+            for i in range(q0 // wq, (q1 - 1) // wq + 1):
+                ja = max(q0 - i * wq, 0)
+                jb = min(q1 - i * wq, ow)
+                if jb > ja:
+                    for k in range(kg):
+                        memcpy(&out[n0 + n, grp * kg + k, i * ow + ja],
+                               tile + k * nbw + i * wq + ja - q0, (jb - ja) * sizeof(floating))
 
 
 def backward(const floating[:, :, ::1] dout, const floating[:, :, :, ::1] x,
@@ -201,7 +280,7 @@ def backward(const floating[:, :, ::1] dout, const floating[:, :, :, ::1] x,
                             cols = &x[n, grp * cg + c0, 0, 0] + p0
                             ld = p
                         else:
-                            pack(&x[n, grp * cg + c0, 0, 0], c1 - c0, &g, p0, p1, col)
+                            pack(&x[n, grp * cg + c0, 0, 0], c1 - c0, &g, p0, p1, p1 - p0, col)
                             cols = col
                             ld = p1 - p0
                         # dw[r, grp][:, rows of c0..c1] (+)= dout block @ columns^T
