@@ -26,11 +26,14 @@ DEFAULT_WORKSPACE_LIMIT = 64 * 2**20
 _global_workspace_limit = DEFAULT_WORKSPACE_LIMIT
 _context_workspace_limit = contextvars.ContextVar("pyconv_workspace_limit", default=None)
 
-# An im2col column block (per thread) holds about this many bytes, so that it stays
-# in the core's L2 cache (2 MiB here) while BLAS packs it: see conv2d's Notes.
-_COLUMN_BLOCK = 128 * 2**10
+# Forward: a thread's block of outputs (filters of a group x positions) holds about
+# this many bytes, and the GEMM tile sums this many products per pass, so that the
+# block stays in L2 and a pass's packed columns in L1 (48 KiB: 256 x 48 floats).
+_OUTPUT_BLOCK = 128 * 2**10
 _REDUCTION_BLOCK = 256
-# Backward blocks take input channels worth about this many column rows (C*FH*FW).
+# Backward: a thread's column block (about this many bytes, in L2 while BLAS packs
+# it) covers input channels worth about _BACKWARD_ROWS column rows (C*FH*FW).
+_COLUMN_BLOCK = 512 * 2**10
 _BACKWARD_ROWS = 128
 # Each thread gets at least this much work (multiply-adds x 2): waking a thread
 # costs more than a smaller share saves.
@@ -129,15 +132,11 @@ def _check_need(need):
 
 def _auto_method(g, backward):
     """The faster method for geometry ``g``, by the crossovers measured in conv2d's Notes."""
-    cff = g.c // g.groups * g.fh * g.fw  # the reduction behind each output value
-    if backward:
-        # im2col's GEMMs need a sizeable (K/groups, C/groups*FH*FW) filter matrix per group;
-        # direct's backward is close to it on wide stride-1 images and holds up on two threads
-        wide = g.stride == (1, 1) and g.fh * g.fw > 1 and g.ow >= 32
-        return "direct" if g.k // g.groups * cff <= 1024 or wide else "im2col"
     # im2col's tiles hold 8 filters x 48 positions: a group needs enough filters and
-    # reduction behind each output to fill them
-    return "im2col" if g.k // g.groups * cff >= 1024 else "direct"
+    # reduction behind each output (K/G * C/G*FH*FW) to fill them; its backward
+    # (per-group BLAS calls) also loses to direct on grouped layers
+    big = g.k // g.groups * (g.c // g.groups * g.fh * g.fw) >= 1024
+    return "im2col" if big and (g.groups == 1 or not backward) else "direct"
 
 
 def _resolve_method(method, g, backward=False):
@@ -180,14 +179,13 @@ def _block_positions(rows, g, itemsize):
     return int(max(1, min(g.oh * g.ow, budget // (rows * itemsize))))
 
 
-def _workspace(rows, nb, g, dtype, num_threads, packed=False):
-    """One (rows, nb) column block per thread, as many threads as the workspace limit allows
-    (``packed``: the block is packed even for a 1x1 kernel).
+def _workspace(rows, nb, g, dtype, num_threads):
+    """One (rows, nb) column block per thread, as many threads as the workspace limit allows.
 
     Returns the buffer and the thread count to run with; a block depends on the
     geometry and the limit, never on the thread count, so neither do the results.
     """
-    block = rows * nb if packed or not _is_pointwise(g) else 1
+    block = 1 if _is_pointwise(g) else rows * nb
     threads = int(max(1, min(num_threads, get_workspace_limit() // (block * dtype.itemsize))))
     return np.empty((threads, block), dtype), threads
 
@@ -239,7 +237,7 @@ def _im2col_forward(x, w, b, out, g, num_threads):
         xq = np.empty(chunk * per_image, x.dtype)
     wp, bias = _packed_filters(w, b, g, mr)
     rows = bias.shape[1]
-    nbw = max(nr, min(_COLUMN_BLOCK // (rows * x.itemsize), g.oh * wq + nr - 1) // nr * nr)
+    nbw = max(nr, min(_OUTPUT_BLOCK // (rows * x.itemsize), g.oh * wq + nr - 1) // nr * nr)
     wide = np.empty((num_threads, rows * nbw + _REDUCTION_BLOCK * nr), x.dtype)
     out3 = out.reshape(g.n, g.k, g.oh * g.ow)
     for n0 in range(0, g.n, chunk):
@@ -319,16 +317,15 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         Input and output channels split into ``groups`` independent
         convolutions; ``groups == C`` is a depthwise convolution.
     method : {"auto", "im2col", "direct"}, default "auto"
-        ``"im2col"``: an OpenMP kernel copies the windows into a column buffer
-        (bounded by :func:`get_workspace_limit`: the batch is processed in
-        chunks) and NumPy's BLAS multiplies it by the filters. ``"direct"``:
+        ``"im2col"``: a GEMM of the filters with the im2col columns, which
+        are read as shifted views of the padded input, never copied out
+        (workspace bounded by :func:`get_workspace_limit`). ``"direct"``:
         loops over the output, no workspace. ``"auto"``: see Notes.
     strict : bool, default True
         Refuse a stride that does not fit the padded input exactly (the
         message shows the formula); False floors the output size.
     num_threads : int, optional
-        Threads for the OpenMP kernels and for the BLAS products (which never
-        run at once); see :func:`pyconv.resolve_num_threads`. A call with
+        OpenMP threads; see :func:`pyconv.resolve_num_threads`. A call with
         less than about a million flops per thread uses fewer threads.
 
     Returns
@@ -353,31 +350,32 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
 
     Notes
     -----
-    im2col keeps at most :func:`get_workspace_limit` bytes of columns (at
-    least one image's worth, C*FH*FW*OH*OW values), in chunks of at most
-    8 MiB so that BLAS reads them back from cache (20-25% faster than one
-    64 MiB chunk on AlexNet conv1 and VGG, one thread). A chunk's images lie
-    side by side, one (K/groups, C/groups*FH*FW) x (C/groups*FH*FW, Nc*OH*OW)
-    product per group; 1x1 stride-1 layers multiply ``x`` in place. The
-    OpenMP loops and NumPy's BLAS (limited to ``num_threads`` with
-    threadpoolctl) run one after the other, never nested.
+    im2col never builds the column matrix. Each channel's zero-padded plane
+    is split once into its stride phases (sh*sw planes of every sh-th row and
+    sw-th column; a copy of about the input's size, for as many images as
+    :func:`get_workspace_limit` allows, at least one; none at all for stride
+    1 without padding), so that the column row of tap (u, v) is that plane
+    read from a fixed offset: outputs are computed at every column of the
+    phase planes, the few past OW dropped. Each thread takes a (image, group,
+    block of positions) item and runs a register tile (8 filters x 48
+    positions with AVX-512, 4 x 24 with AVX2) over the packed filters and
+    L1-sized packed panels of those rows, summing each output in the
+    reduction's order: items are fixed by the shapes, so results do not
+    depend on the thread count. The instruction set is chosen at run time,
+    as for ``"direct"``.
 
-    ``method="auto"`` takes im2col for 1x1 kernels and when
-    C/groups*FH*FW >= 1024, direct otherwise (its backward rule is in
-    :func:`conv2d_backward`); the choice never depends on the thread count,
-    so neither does the result. Measured on this package's 2-core AVX-512
-    build machine, one thread, CPU time, float32, im2col / direct in ms:
-    ResNet late layer (C=256, 14x14, 3x3) 29.9 / 62.2; 1x1 (C=256, 28x28)
-    6.2 / 34.8; VGG (C=64, 56x56, 3x3) 44.2 / 50.1; AlexNet conv1 (C=3,
-    11x11, stride 4) 38.5 / 41.1; MNIST-like (C=1, 5x5) 1.46 / 0.49;
-    depthwise (C=128, 3x3) 40.2 / 5.7; N=8, 56x56, K=32, 3x3 with C=1, 8, 32:
-    1.54 / 0.55, 5.03 / 2.95, 11.4 / 9.1; 64 channels in 16 groups 11.4 / 3.2.
-    On two threads (wall clock, the machine shared and oversubscribed),
-    im2col, which alternates OpenMP loops with multi-threaded BLAS calls,
-    fell behind direct, which runs one parallel region: VGG 1664 / 283,
-    ResNet late 604 / 221, AlexNet 1480 / 180; hence direct for the close
-    one-thread cases (VGG, AlexNet).
-    float64 orders them alike (``bench/conv_layers.py`` reproduces them).
+    ``method="auto"`` takes im2col when a group's filter matrix is large
+    enough to fill the tiles, (K/groups) * (C/groups)*FH*FW >= 1024, direct
+    otherwise (its backward rule is in :func:`conv2d_backward`); the choice
+    never depends on the thread count, so neither does the result. Measured
+    on this package's 2-core AVX-512 build machine, one thread, CPU time,
+    float32, im2col / direct in ms: AlexNet conv1 (C=3, 11x11, stride 4)
+    17.1 / 24.3; VGG (C=64, 56x56, 3x3, K=64) 16.6 / 29.2; ResNet late layer
+    (C=256, 14x14, 3x3) 18.1 / 32.4; 1x1 (C=256, 28x28, K=128) 5.05 / 22.6;
+    MNIST-like (C=1, 5x5, K=8) 0.46 / 0.40; depthwise (C=128, 3x3) 9.4 /
+    3.98; N=8, 56x56, K=32, 3x3 with C=1: 0.54 / 0.34, C=4: 0.79 / 0.92;
+    64 channels in 16 groups 4.67 / 2.51, in 8 groups 4.22 / 4.16.
+    ``bench/conv_layers.py`` reproduces them.
 
     Examples
     --------
@@ -449,19 +447,20 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     output (i, j) whose window read pixel (h, w); ``dw[k, c', u, v]`` sums
     ``dout[n, k, i, j] * x[n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]``;
     ``db[k]`` sums ``dout[:, k]`` (in double precision). The im2col method
-    computes ``dw`` as one product of the chunk's ``dout`` with its columns
-    per group, and ``dx`` as the filters' transpose times ``dout``, scattered
-    back by col2im (one (image, channel) plane per thread).
+    splits the work into (run of images, group, block of input channels)
+    items fixed by the shapes; each thread packs its items' columns, block
+    by block of positions, and multiplies them with SciPy's BLAS (limited to
+    one thread meanwhile, with threadpoolctl): ``dw`` as ``dout`` times the
+    columns' transpose, summed over the runs in order, and ``dx`` as the
+    filters' transpose times ``dout``, added back where im2col read.
 
-    ``method="auto"`` takes direct when the filter matrix of a group is
-    small, (K/groups) * (C/groups)*FH*FW <= 1024, or for a stride-1 kernel
-    larger than 1x1 on outputs at least 32 wide; im2col otherwise. Measured
-    as in :func:`conv2d`'s Notes, dx + dw + db, im2col / direct in ms:
-    AlexNet conv1 78 / 2303; VGG 70.5 / 108; ResNet late 55.6 / 461; 1x1
-    14.8 / 63; MNIST-like 5.1 / 2.9; depthwise 120 / 12.5; N=8, K=32, 3x3
-    with C=1 at 56x56 3.4 / 2.6, C=4 at 56x56 5.9 / 5.4, C=8 at 14x14
-    0.50 / 1.45; 64 channels in 8 groups, 56x56, 43.9 / 20.8. On two threads
-    (wall clock, shared machine) VGG took 1139 / 324.
+    ``method="auto"`` takes im2col for ungrouped layers whose filter matrix
+    (K * C*FH*FW) has at least 1024 entries, direct otherwise. Measured as
+    in :func:`conv2d`'s Notes, dx + dw + db, im2col / direct in ms: AlexNet
+    conv1 72.7 / 453; VGG 70.4 / 132; ResNet late 52.9 / 354; 1x1 10.2 /
+    44.9; and, with the forward pass included, N=8, K=32, 3x3, 56x56 with
+    C=1 7.5 / 6.7, C=4 14.6 / 16.7; 64 channels in 4 groups 38.6 / 34.1, in
+    16 groups 17.6 / 12.3; depthwise 42.6 / 15.1.
 
     Examples
     --------
