@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _conv_direct, _conv_im2col
 from ._blas import blas_threads
-from ._geometry import batch_views, conv_geometry
+from ._geometry import Geometry, batch_views, conv_geometry
 from ._validation import as_array, as_kernel_input, empty, float_dtype
 from .threads import resolve_num_threads
 
@@ -247,9 +247,32 @@ def _im2col_forward(x, w, b, out, g, num_threads):
                              _REDUCTION_BLOCK, isa, num_threads)
 
 
+def _input_grad_as_forward(dout, w, dx, g, num_threads):
+    """Fill dx as a forward convolution when the stride is 1: dout padded by the kernel's
+    reach less the padding, with each group's filters flipped and transposed (C, K/G, FH,
+    FW). Returns False, doing nothing, for a stride > 1 or a padding past the reach."""
+    reach_h, reach_w = (g.fh - 1) * g.dilation[0], (g.fw - 1) * g.dilation[1]
+    pad = (reach_h - g.pad[0], reach_h - g.pad[1], reach_w - g.pad[2], reach_w - g.pad[3])
+    if g.stride != (1, 1) or min(pad) < 0:
+        return False
+    kg, cg = g.k // g.groups, g.c // g.groups
+    flipped = w.reshape(g.groups, kg, cg, g.fh, g.fw)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+    gt = Geometry(g.n, g.k, g.oh, g.ow, g.c, g.fh, g.fw, g.h, g.w, (1, 1), pad, g.dilation,
+                  g.groups)
+    _im2col_forward(dout, np.ascontiguousarray(flipped).reshape(g.c, kg, g.fh, g.fw),
+                    np.empty(0, dout.dtype), dx, gt, num_threads)
+    return True
+
+
 def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
-    """Fill dx and/or dw (each may be None): per (run of images, group, block of channels),
-    pack, multiply and unpack; dw is summed over the runs' partial gradients in order."""
+    """Fill dx and/or dw (each may be None). dx of a stride-1 layer is a forward
+    convolution (_input_grad_as_forward); otherwise, per (run of images, group, block of
+    channels), pack, multiply and unpack; dw is summed over the runs' partial gradients in
+    order."""
+    if dx is not None and _input_grad_as_forward(dout, w, dx, g, num_threads):
+        dx = None
+        if dw is None:
+            return
     cg, ff, kg = g.c // g.groups, g.fh * g.fw, g.k // g.groups
     cblocks = -(-cg * ff // _BACKWARD_ROWS)
     cb = -(-cg // cblocks)
@@ -446,7 +469,10 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     ``dx[n, c, h, w]`` sums ``w[k, c', u, v] * dout[n, k, i, j]`` over every
     output (i, j) whose window read pixel (h, w); ``dw[k, c', u, v]`` sums
     ``dout[n, k, i, j] * x[n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]``;
-    ``db[k]`` sums ``dout[:, k]`` (in double precision). The im2col method
+    ``db[k]`` sums ``dout[:, k]`` (in double precision). With stride 1, the
+    im2col method computes ``dx`` as a forward convolution (the im2col one)
+    of ``dout``, padded by the kernel's reach less the padding, with each
+    group's filters flipped and transposed. Otherwise it
     splits the work into (run of images, group, block of input channels)
     items fixed by the shapes; each thread packs its items' columns, block
     by block of positions, and multiplies them with SciPy's BLAS (limited to

@@ -228,7 +228,8 @@ def test_im2col_backward_runs_single_threaded_blas_inside_its_threads():
             seen.clear()
             pyconv.conv2d_backward(_data((4, 8, 18, 18)), x, w, method="im2col", num_threads=n,
                                    need=("dx", "dw"))
-            assert [(name, blas, threads) for name, blas, threads in seen] == [
+            # (dx of this stride-1 layer is a forward convolution: no BLAS)
+            assert [entry for entry in seen if entry[0] == "backward"] == [
                 ("backward", [1] * len(before), n)]
     finally:
         conv_module._conv_im2col = real_kernels
