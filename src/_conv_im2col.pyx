@@ -185,7 +185,8 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
     # wide positions q = i*wq + j; those with j >= ow are computed and dropped (the last
     # row's are not computed, so nothing past the last plane is read)
     cdef Py_ssize_t positions = (oh - 1) * wq + ow, blocks = (positions + nbw - 1) // nbw
-    cdef bint phases = xq.shape[0] > 0
+    cdef bint phases = xq.shape[0] > 0, direct
+    cdef Py_ssize_t mr = cg_mr(isa)
     cdef Py_ssize_t item, n, c, ph, pw, y, row, lo, hi, z, grp, q0, q1, i, ja, jb, k
     cdef floating *dst
     cdef floating *tile
@@ -227,12 +228,18 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
                 cols = &xq[(n * cc + grp * cg) * per_c + q0]
             else:
                 cols = &x[n0 + n, grp * cg, 0, 0] + q0
+            # a whole block of whole tiles, every position kept: straight into out
+            direct = wq == ow and kg % mr == 0 and q1 - q0 == nbw
             if floating is float:
                 cg_gemm_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
-                            tile, nbw, kc, tile + tile_size)
+                            &out[n0 + n, grp * kg, q0] if direct else tile,
+                            positions if direct else nbw, kc, tile + tile_size)
             else:
                 cg_gemm_f64(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
-                            tile, nbw, kc, tile + tile_size)
+                            &out[n0 + n, grp * kg, q0] if direct else tile,
+                            positions if direct else nbw, kc, tile + tile_size)
+            if direct:
+                continue
             for i in range(q0 // wq, (q1 - 1) // wq + 1):
                 ja = max(q0 - i * wq, 0)
                 jb = min(q1 - i * wq, ow)
