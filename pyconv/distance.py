@@ -55,7 +55,7 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
     Yc = Xc if Y is X else as_kernel_input(Y, dtype, "Y")
     D = empty(shape, dtype, "the distances", align=64) if out is None else check_out(
         out, shape, dtype, (Xc, Yc))
-    _distance.l1_distances(Xc, Yc, D, resolve_num_threads(num_threads))
+    _distance.l1_distances(Xc, Yc, D, Yc is Xc, resolve_num_threads(num_threads))
     return D
 
 

@@ -43,6 +43,8 @@ static pc_idx pc_num_threads(void) { return 1; }
 #define PC_MAX_NC 2048
 #define PC_MAX_XB 128               /* rows of X per block: XB * KC * sizeof(T) <= 256 KiB (L2) */
 #define PC_HEAP_BYTES (1 << 22)      /* per-thread top-k lists (few rows of X): about 4 MiB */
+#define PC_MIRROR_TB 32              /* columns per block of the symmetric copy */
+#define PC_SYMMETRIC_MIN_D 64        /* below, copying half of D costs more than computing it */
 #define PC_TOPK_XB 64                /* rows of X per top-k block: their tile stays in L2 */
 #define PC_SHARED_BYTES (1 << 23)    /* packed super-chunk of Y shared by the top-k threads: 8 MiB */
 
@@ -411,25 +413,50 @@ static void *pc_alloc_##TS(pc_idx n, size_t size)                               
 }                                                                                             \
                                                                                               \
 /* D (nx, ny) = L1 distances of X (nx, d) and Y (ny, d); all C-contiguous. Threads take       \
- * chunks of Y (each packed once, by its thread) with no barrier. 0, or -1 if out of memory. */ \
+ * chunks of Y (each packed once, by its thread). symmetric (Y is X): only blocks of X rows     \
+ * starting before a chunk's end are computed against it, the rest is copied from the other     \
+ * side once all are done; |x - y| and |y - x| are the same bits and both sums run over k in    \
+ * order, so D[j, i] equals the D[i, j] a full computation gives. 0, or -1 if out of memory. */ \
 static int pc_l1_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d, T *D,          \
-                      int nthreads)                                                           \
+                      int symmetric, int nthreads)                                            \
 {                                                                                             \
     const pc_##TS##_family f = pc_##TS##_pick();                                              \
     if (nx == 0 || ny == 0) return 0;                                                         \
+    symmetric = symmetric && d >= PC_SYMMETRIC_MIN_D;                                         \
     const pc_idx nc = pc_##TS##_chunk(&f, ny, d, nthreads);                                   \
+    const pc_idx chunks = (ny + nc - 1) / nc;                                                 \
     T *packed = (T *)pc_alloc_##TS(nthreads * nc * d, sizeof(T));                              \
     if (!packed) return -1;                                                                   \
-    _Pragma("omp parallel for num_threads(nthreads) schedule(dynamic, 1)")                    \
-    for (pc_idx y0 = 0; y0 < ny; y0 += nc) {                                                  \
+    _Pragma("omp parallel num_threads(nthreads)")                                             \
+    {                                                                                         \
         T *mine = packed + (pc_idx)pc_thread_num() * nc * d;                                  \
-        const pc_idx n = ny - y0 < nc ? ny - y0 : nc;                                         \
-        for (pc_idx p = 0; p < n; p += f.nr)                                                  \
-            f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                                 \
-        for (pc_idx x0 = 0; x0 < nx; x0 += PC_MAX_XB)                                         \
-            f.tile(X + x0 * d, nx - x0 < PC_MAX_XB ? nx - x0 : PC_MAX_XB, mine, n, d,         \
-                   D + x0 * ny + y0, ny, 1);                                                  \
-        PC_FENCE();                                                                           \
+        /* symmetric: the biggest chunks (the last) first, for balance */                     \
+        _Pragma("omp for schedule(dynamic, 1)")                                               \
+        for (pc_idx c = 0; c < chunks; c++) {                                                 \
+            const pc_idx y0 = (symmetric ? chunks - 1 - c : c) * nc;                          \
+            const pc_idx n = ny - y0 < nc ? ny - y0 : nc;                                     \
+            const pc_idx rows = symmetric ? y0 + n : nx;                                      \
+            for (pc_idx p = 0; p < n; p += f.nr)                                              \
+                f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                             \
+            for (pc_idx x0 = 0; x0 < rows; x0 += PC_MAX_XB)                                   \
+                f.tile(X + x0 * d, nx - x0 < PC_MAX_XB ? nx - x0 : PC_MAX_XB, mine, n, d,     \
+                       D + x0 * ny + y0, ny, 1);                                              \
+            PC_FENCE();                                                                       \
+        }                                                                                     \
+        /* symmetric: block x0 was computed against the chunks ending after x0; the columns   \
+         * before (x0 / nc) * nc are copied from the transposed side, computed above. */      \
+        if (symmetric) {                                                                      \
+            _Pragma("omp for schedule(dynamic, 1)")                                           \
+            for (pc_idx b = (nx - 1) / PC_MAX_XB; b >= 0; b--) {                              \
+                const pc_idx x0 = b * PC_MAX_XB, x1 = nx - x0 < PC_MAX_XB ? nx : x0 + PC_MAX_XB; \
+                const pc_idx cols = x0 / nc * nc;                                             \
+                for (pc_idx j0 = 0; j0 < cols; j0 += PC_MIRROR_TB) {                          \
+                    const pc_idx j1 = cols - j0 < PC_MIRROR_TB ? cols : j0 + PC_MIRROR_TB;    \
+                    for (pc_idx i = x0; i < x1; i++)                                          \
+                        for (pc_idx j = j0; j < j1; j++) D[i * ny + j] = D[j * ny + i];       \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
     }                                                                                         \
     free(packed);                                                                             \
     return 0;                                                                                 \
