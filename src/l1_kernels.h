@@ -223,9 +223,31 @@ static inline __attribute__((always_inline)) void pc_##TS##_swap(T *d, pc_idx *i
     id[b] = ti;                                                                               \
 }                                                                                             \
                                                                                               \
-/* Sort n entries ascending (insertion sort: n is small). */                                  \
+/* Sift entry i down the max-heap d[0:n] (largest in the order of PC_AFTER on top). */        \
+static inline __attribute__((always_inline)) void pc_##TS##_sift(T *d, pc_idx *id, pc_idx i,  \
+                                                                 pc_idx n)                    \
+{                                                                                             \
+    for (;;) {                                                                                \
+        pc_idx c = 2 * i + 1;                                                                 \
+        if (c >= n) return;                                                                   \
+        if (c + 1 < n && PC_AFTER(d[c + 1], id[c + 1], d[c], id[c])) c++;                     \
+        if (!PC_AFTER(d[c], id[c], d[i], id[i])) return;                                      \
+        pc_##TS##_swap(d, id, i, c);                                                          \
+        i = c;                                                                                \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* Sort n entries ascending: insertion sort when few (the usual case), heap sort else. */     \
 static inline __attribute__((always_inline)) void pc_##TS##_sort(T *d, pc_idx *id, pc_idx n)  \
 {                                                                                             \
+    if (n > 32) {                                                                             \
+        for (pc_idx i = n / 2 - 1; i >= 0; i--) pc_##TS##_sift(d, id, i, n);                  \
+        for (pc_idx e = n - 1; e > 0; e--) {                                                  \
+            pc_##TS##_swap(d, id, 0, e);                                                      \
+            pc_##TS##_sift(d, id, 0, e);                                                      \
+        }                                                                                     \
+        return;                                                                               \
+    }                                                                                         \
     for (pc_idx i = 1; i < n; i++) {                                                          \
         const T v = d[i];                                                                     \
         const pc_idx vi = id[i];                                                              \
