@@ -5,11 +5,15 @@ Run from the repository root after ``python setup.py build_ext --inplace``::
     PYTHONPATH=$PWD python bench/bench_l1.py              # all shapes, both dtypes
     PYTHONPATH=$PWD python bench/bench_l1.py --quick      # smaller shapes
     PYTHONPATH=$PWD python bench/bench_l1.py --memory     # peak memory of l1_topk as n_y grows
+    PYTHONPATH=$PWD python bench/bench_l1.py --threads 1 --cpu-time  # on a busy machine
 
 Prints, per shape and dtype, the median time of each library over the repeats and its speed in
 G pairs/s (n_x * n_y * d / time / 1e9), and pyconv's speed-up over each peer measured in the
 same run (the machine may be shared: compare ratios, not lone times). Every library runs with
-the same thread count (``--threads``, default all cores).
+the same thread count (``--threads``, default all cores). ``--cpu-time`` times the calling
+thread's CPU time instead of the wall clock: with ``--threads 1`` it barely moves when other
+processes load the machine. Square shapes also time ``l1_distances(X)``, X against itself,
+which computes one triangle and mirrors it.
 """
 import argparse
 import os
@@ -70,21 +74,21 @@ def faiss_topk(threads):
     return search
 
 
-def median_time(fn, repeats):
+def median_time(fn, repeats, clock=time.perf_counter):
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(np.median(times))
 
 
-def run_speed(shapes, dtypes, repeats, threads, k):
+def run_speed(shapes, dtypes, repeats, threads, k, clock=time.perf_counter):
     found = peers(threads)
     ftopk = faiss_topk(threads)
     rng = np.random.default_rng(0)
-    print(f"threads={threads}  repeats={repeats} (medians)  pyconv ISA: "
-          f"{pyconv._distance.isa()}")
+    print(f"threads={threads}  repeats={repeats} (medians)  clock: {clock.__name__}  "
+          f"pyconv ISA: {pyconv._distance.isa()}")
     print(f"{'shape (n_x, n_y, d)':>22} {'dtype':>8} {'library':>22} {'time s':>9} "
           f"{'Gpairs/s':>9} {'pyconv x':>9}")
     for n_x, n_y, d in shapes:
@@ -93,23 +97,33 @@ def run_speed(shapes, dtypes, repeats, threads, k):
             Y = rng.standard_normal((n_y, d)).astype(dtype)
             pairs = n_x * n_y * d / 1e9
             # every library allocates its result on each call, pyconv too
-            ours = median_time(lambda: pyconv.l1_distances(X, Y, num_threads=threads), repeats)
+            ours = median_time(lambda: pyconv.l1_distances(X, Y, num_threads=threads), repeats,
+                               clock)
             rows = [("pyconv l1_distances", ours, ours)]
+            own = None
+            if n_x == n_y:
+                own = median_time(lambda: pyconv.l1_distances(X, num_threads=threads), repeats,
+                                  clock)
+                rows.append(("pyconv l1_distances(X)", own, own))
             for name, (fn, native) in found.items():
                 if np.dtype(dtype).name not in native and name != "scipy cdist":
                     continue
                 rows.append((name + ("" if np.dtype(dtype).name in native else " (f64)"),
-                             median_time(lambda: fn(X, Y), repeats), ours))
-            topk = median_time(lambda: pyconv.l1_topk(X, Y, k, num_threads=threads), repeats)
+                             median_time(lambda: fn(X, Y), repeats, clock), ours))
+            topk = median_time(lambda: pyconv.l1_topk(X, Y, k, num_threads=threads), repeats,
+                               clock)
             rows.append((f"pyconv l1_topk k={k}", topk, topk))
             if ftopk is not None and dtype == np.float32:
                 rows.append((f"faiss IndexFlat k={k}", median_time(lambda: ftopk(X, Y, k),
-                                                                   repeats), topk))
+                                                                   repeats, clock), topk))
             for name, t, ref in rows:
                 print(f"{str((n_x, n_y, d)):>22} {np.dtype(dtype).name:>8} {name:>22} {t:9.4f} "
                       f"{pairs / t:9.2f} {t / ref:9.2f}")
             print(f"{'':>22} {'':>8} {'l1_topk / l1_distances':>22} {topk / ours:9.2f}",
                   flush=True)
+            if own is not None:
+                print(f"{'':>22} {'':>8} {'(X, Y) / (X) speed-up':>22} {ours / own:9.2f}",
+                      flush=True)
 
 
 MEMORY_CHILD = """
@@ -150,12 +164,15 @@ def main():
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     parser.add_argument("--memory", action="store_true", help="only the memory of l1_topk")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time the calling thread's CPU time (use with --threads 1)")
     args = parser.parse_args()
     if args.memory:
         run_memory(2000, 32, args.k, [10_000, 40_000, 160_000, 640_000])
         return
     dtypes = [np.float32, np.float64] if args.dtype == "both" else [np.dtype(args.dtype).type]
-    run_speed(QUICK_SHAPES if args.quick else SHAPES, dtypes, args.repeats, args.threads, args.k)
+    run_speed(QUICK_SHAPES if args.quick else SHAPES, dtypes, args.repeats, args.threads, args.k,
+              time.thread_time if args.cpu_time else time.perf_counter)
 
 
 if __name__ == "__main__":

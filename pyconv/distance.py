@@ -42,6 +42,13 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
     without ``-ffast-math``. A row holding NaN gives NaN distances; one holding
     ``inf`` gives ``inf``, or NaN against a row with ``inf`` in the same column.
 
+    ``Y=None`` (or ``Y`` the very array ``X``) with at least 64 columns computes
+    only the blocks on and above the diagonal and copies the rest from the
+    transposed side, nearly halving the work: ``|x - y|`` and ``|y - x|`` are the
+    same bits and both sums run in feature order, so the result is bitwise the
+    one ``l1_distances(X, X.copy())`` gives. Below 64 columns the copy costs
+    more than it saves, and everything is computed.
+
     Examples
     --------
     >>> import pyconv
@@ -55,7 +62,7 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
     Yc = Xc if Y is X else as_kernel_input(Y, dtype, "Y")
     D = empty(shape, dtype, "the distances", align=64) if out is None else check_out(
         out, shape, dtype, (Xc, Yc))
-    _distance.l1_distances(Xc, Yc, D, resolve_num_threads(num_threads))
+    _distance.l1_distances(Xc, Yc, D, Yc is Xc, resolve_num_threads(num_threads))
     return D
 
 
@@ -101,6 +108,15 @@ def l1_topk(X, Y, k, *, num_threads=None):
     ``inf - inf``) sort after every number, ``inf`` included. The distances are
     bitwise those of :func:`l1_distances`. Memory is O(n_x * k) plus a fixed
     working block: the n_x x n_y matrix is never built.
+
+    Each row keeps its k best so far, sorted. A block of distances (one row of X
+    against up to 2048 rows of Y) is filtered with SIMD compares against the
+    k-th kept (or, while fewer than k are kept, against the k-th smallest of the
+    block's per-lane minima, an upper bound of the block's k-th); the few
+    survivors, ties at the threshold included, are sorted and merged in. With
+    enough rows of X the threads share blocks of X rows; with few, they share
+    chunks of Y and merge their lists. Either way the result is the k first of
+    all pairs in one total order, so it does not depend on the thread count.
 
     Examples
     --------

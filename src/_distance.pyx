@@ -9,9 +9,9 @@ cdef extern from "l1_kernels.h" nogil:
     int pc_forced_isa
     int pc_isa()
     int pc_l1_f32(const float *X, Py_ssize_t nx, const float *Y, Py_ssize_t ny, Py_ssize_t d,
-                  float *D, int nthreads)
+                  float *D, int symmetric, int nthreads)
     int pc_l1_f64(const double *X, Py_ssize_t nx, const double *Y, Py_ssize_t ny, Py_ssize_t d,
-                  double *D, int nthreads)
+                  double *D, int symmetric, int nthreads)
     int pc_l1_topk_f32(const float *X, Py_ssize_t nx, const float *Y, Py_ssize_t ny,
                        Py_ssize_t d, Py_ssize_t k, float *dist, Py_ssize_t *idx, int nthreads)
     int pc_l1_topk_f64(const double *X, Py_ssize_t nx, const double *Y, Py_ssize_t ny,
@@ -32,8 +32,9 @@ def force_isa(name):
 
 
 def l1_distances(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] D,
-                 int num_threads):
-    """Fill D (n_x, n_y) with sum_k |X[i, k] - Y[j, k]|; all C-contiguous, one dtype, d >= 1."""
+                 bint symmetric, int num_threads):
+    """Fill D (n_x, n_y) with sum_k |X[i, k] - Y[j, k]|; all C-contiguous, one dtype, d >= 1;
+    symmetric: Y is X (half is computed, half copied)."""
     cdef Py_ssize_t n_x = X.shape[0], n_y = Y.shape[0], d = X.shape[1]
     cdef int rc
     if n_x == 0 or n_y == 0:
@@ -42,11 +43,11 @@ def l1_distances(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:,
         if floating is float:
             rc = pc_l1_f32(&X[0, 0],
                            n_x, &Y[0, 0], n_y, d,
-                           &D[0, 0], num_threads)
+                           &D[0, 0], symmetric, num_threads)
         else:
             rc = pc_l1_f64(&X[0, 0],
                            n_x, &Y[0, 0], n_y, d,
-                           &D[0, 0], num_threads)
+                           &D[0, 0], symmetric, num_threads)
     if rc != 0:
         raise MemoryError("l1_distances could not allocate its working block")
 

@@ -42,7 +42,11 @@ static pc_idx pc_num_threads(void) { return 1; }
 #define PC_CHUNK_BYTES (1 << 21)     /* packed chunk of Y: about 2 MiB (L2) */
 #define PC_MAX_NC 2048
 #define PC_MAX_XB 128               /* rows of X per block: XB * KC * sizeof(T) <= 256 KiB (L2) */
-#define PC_HEAP_BYTES (1 << 22)      /* per-thread top-k heaps: at most about 4 MiB */
+#define PC_HEAP_BYTES (1 << 22)      /* per-thread top-k lists (few rows of X): about 4 MiB */
+#define PC_MIRROR_TB 32              /* columns per block of the symmetric copy */
+#define PC_SYMMETRIC_MIN_D 64        /* below, copying half of D costs more than computing it */
+#define PC_TOPK_XB 64                /* rows of X per top-k block: their tile stays in L2 */
+#define PC_SHARED_BYTES (1 << 23)    /* packed super-chunk of Y shared by the top-k threads: 8 MiB */
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define PC_X86 1
@@ -50,8 +54,8 @@ static pc_idx pc_num_threads(void) { return 1; }
 
 /* One instruction-set family for element type T: vectors of VB bytes, micro-kernel of MR rows
  * of X by NV vectors (NR = NV * VB / sizeof(T) rows of Y). ATTR selects the target, STREAM(p, v)
- * stores a vector past the cache, FAR16(p, w) tells whether all of p[0:16] are > w. */
-#define PC_FAMILY(SFX, TS, ATTR, T, IT, SIGN, VB, MR, NV, STREAM, FAR16)                     \
+ * stores a vector past the cache, NEAR16(p, w) has bit u set where p[u] <= w (not for NaN). */
+#define PC_FAMILY(SFX, TS, ATTR, T, IT, SIGN, VB, MR, NV, STREAM, NEAR16)                     \
 typedef T SFX##_v __attribute__((vector_size(VB), aligned(sizeof(T))));                      \
 typedef IT SFX##_iv __attribute__((vector_size(VB), aligned(sizeof(T))));                    \
 enum { SFX##_W = (VB) / (int)sizeof(T), SFX##_NR = (NV) * ((VB) / (int)sizeof(T)) };          \
@@ -135,32 +139,63 @@ static ATTR void SFX##_tile(const T *X, pc_idx nx, const T *yp, pc_idx ny, pc_id
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* Fold the distances row[0:n] to rows first, first + 1, ... of Y into the heap. A block of 16 \
- * is tested at once against the worst entry kept; only its near lanes are examined. */        \
-static ATTR void SFX##_fold(const T *row, pc_idx n, pc_idx first, T *hd, pc_idx *hi, pc_idx k) \
+/* Take a row of n distances, to rows first, first + 1, ... of Y, into a row's k best so far     \
+ * (sd, si: m entries, ascending): returns the new count. Candidates are the distances <= the    \
+ * k-th kept, tested 16 at a time; while fewer than k numbers are kept, the k-th smallest of     \
+ * the row's lane minima bounds them instead (that many distinct distances are at most it).      \
+ * The few candidates are sorted and merged in. cd, ci: scratch for n + k entries. */            \
+static ATTR pc_idx SFX##_take(const T *row, pc_idx n, pc_idx first, T *sd, pc_idx *si,         \
+                              pc_idx m, pc_idx k, T *cd, pc_idx *ci)                           \
 {                                                                                             \
-    pc_idx j0 = 0;                                                                            \
-    for (; j0 + 16 <= n; j0 += 16) {                                                          \
-        const T worst = hd[0];                                                                \
-        if (FAR16(row + j0, worst)) continue;                                                 \
-        unsigned near = 0;                                                                    \
-        for (int u = 0; u < 16; u++) near |= (unsigned)!(row[j0 + u] > worst) << u;           \
-        while (near) {                                                                        \
-            const pc_idx j = j0 + __builtin_ctz(near);                                        \
-            near &= near - 1;                                                                 \
-            if (PC_AFTER(hd[0], hi[0], row[j], first + j)) {                                  \
-                hd[0] = row[j];                                                               \
-                hi[0] = first + j;                                                            \
-                pc_##TS##_sift(hd, hi, k);                                                    \
-            }                                                                                 \
+    T thr = m == k ? sd[k - 1] : (T)NAN;                                                      \
+    if (thr != thr && k <= 4 * SFX##_W) {                                                     \
+        const pc_idx groups = (k + SFX##_W - 1) / SFX##_W;                                    \
+        if (n >= groups * SFX##_W) {                                                          \
+            SFX##_v lo[4];                                                                    \
+            T mins[4 * SFX##_W];                                                              \
+            for (pc_idx g = 0; g < groups; g++) lo[g] = (SFX##_v){0} + (T)INFINITY;           \
+            for (pc_idx j = 0; j + groups * SFX##_W <= n; j += groups * SFX##_W)              \
+                for (pc_idx g = 0; g < groups; g++) {                                         \
+                    SFX##_v v;                                                                \
+                    memcpy(&v, row + j + g * SFX##_W, VB);                                    \
+                    const SFX##_iv lt = (SFX##_iv)(v < lo[g]);                                \
+                    lo[g] = (SFX##_v)(((SFX##_iv)v & lt) | ((SFX##_iv)lo[g] & ~lt));          \
+                }                                                                             \
+            memcpy(mins, lo, (size_t)groups * VB);                                            \
+            const T bound = pc_##TS##_kth_smallest(mins, groups * SFX##_W, k);                \
+            if (bound < (T)INFINITY) thr = bound;                                             \
         }                                                                                     \
     }                                                                                         \
-    for (pc_idx j = j0; j < n; j++)                                                           \
-        if (PC_AFTER(hd[0], hi[0], row[j], first + j)) {                                      \
-            hd[0] = row[j];                                                                   \
-            hi[0] = first + j;                                                                \
-            pc_##TS##_sift(hd, hi, k);                                                        \
+    pc_idx s = 0;                                                                             \
+    if (thr != thr) {                                                                         \
+        for (pc_idx j = 0; j < n; j++) {                                                      \
+            cd[s] = row[j];                                                                   \
+            ci[s++] = first + j;                                                              \
         }                                                                                     \
+    } else {                                                                                  \
+        pc_idx j0 = 0;                                                                        \
+        for (; j0 + 16 <= n; j0 += 16) {                                                      \
+            unsigned near = NEAR16(row + j0, thr);                                            \
+            while (near) {                                                                    \
+                const pc_idx j = j0 + __builtin_ctz(near);                                    \
+                near &= near - 1;                                                             \
+                cd[s] = row[j];                                                               \
+                ci[s++] = first + j;                                                          \
+            }                                                                                 \
+        }                                                                                     \
+        for (pc_idx j = j0; j < n; j++)                                                       \
+            if (row[j] <= thr) {                                                              \
+                cd[s] = row[j];                                                               \
+                ci[s++] = first + j;                                                          \
+            }                                                                                 \
+    }                                                                                         \
+    if (s == 0) return m;                                                                     \
+    if (s > k) {                                                                              \
+        pc_##TS##_select(cd, ci, s, k);                                                       \
+        s = k;                                                                                \
+    }                                                                                         \
+    pc_##TS##_sort(cd, ci, s);                                                                \
+    return pc_##TS##_merge(sd, si, m, cd, ci, s, k, cd + s, ci + s);                          \
 }
 
 #define PC_SIGN32 ((int32_t)0x80000000u)
@@ -173,63 +208,142 @@ static ATTR void SFX##_fold(const T *row, pc_idx n, pc_idx first, T *hd, pc_idx 
          ? (((da) != (da)) != ((db) != (db)) ? (da) != (da) : (ia) > (ib))                    \
          : ((da) != (db) ? (da) > (db) : (ia) > (ib)))
 
-/* Max-heap helpers for element type T (the worst entry on top). */
-#define PC_HEAP(TS, T)                                                                        \
-/* Restore the max-heap (worst entry on top) of k entries after replacing its top. Inlined into \
- * each instruction set's fold: a call to baseline SSE code from AVX-512 code costs a state     \
- * transition each time. */                                                                   \
-static inline __attribute__((always_inline)) void pc_##TS##_sift(T *hd, pc_idx *hi, pc_idx k)                                 \
+/* Selection helpers for element type T over entries (d[i], id[i]) in the order of PC_AFTER. They
+ * are inlined into each instruction set's take: a call from AVX-512 code to baseline SSE code
+ * costs a state transition each time. */
+#define PC_SELECT(TS, T)                                                                      \
+static inline __attribute__((always_inline)) void pc_##TS##_swap(T *d, pc_idx *id, pc_idx a,  \
+                                                                 pc_idx b)                    \
 {                                                                                             \
-    pc_idx i = 0;                                                                             \
-    const T d = hd[0];                                                                        \
-    const pc_idx id = hi[0];                                                                  \
-    for (;;) {                                                                                \
-        pc_idx c = 2 * i + 1;                                                                 \
-        if (c >= k) break;                                                                    \
-        if (c + 1 < k && PC_AFTER(hd[c + 1], hi[c + 1], hd[c], hi[c])) c++;                   \
-        if (!PC_AFTER(hd[c], hi[c], d, id)) break;                                            \
-        hd[i] = hd[c];                                                                        \
-        hi[i] = hi[c];                                                                        \
-        i = c;                                                                                \
-    }                                                                                         \
-    hd[i] = d;                                                                                \
-    hi[i] = id;                                                                               \
+    const T t = d[a];                                                                         \
+    const pc_idx ti = id[a];                                                                  \
+    d[a] = d[b];                                                                              \
+    id[a] = id[b];                                                                            \
+    d[b] = t;                                                                                 \
+    id[b] = ti;                                                                               \
 }                                                                                             \
                                                                                               \
-/* Sort a heap of k entries ascending in place (heap sort: the order is total). */            \
-static void pc_##TS##_sort_heap(T *hd, pc_idx *hi, pc_idx k)                                  \
+/* Sift entry i down the max-heap d[0:n] (largest in the order of PC_AFTER on top). */        \
+static inline __attribute__((always_inline)) void pc_##TS##_sift(T *d, pc_idx *id, pc_idx i,  \
+                                                                 pc_idx n)                    \
 {                                                                                             \
-    for (pc_idx n = k - 1; n > 0; n--) {                                                      \
-        const T d = hd[0];                                                                    \
-        const pc_idx id = hi[0];                                                              \
-        hd[0] = hd[n];                                                                        \
-        hi[0] = hi[n];                                                                        \
-        hd[n] = d;                                                                            \
-        hi[n] = id;                                                                           \
-        pc_##TS##_sift(hd, hi, n);                                                            \
+    for (;;) {                                                                                \
+        pc_idx c = 2 * i + 1;                                                                 \
+        if (c >= n) return;                                                                   \
+        if (c + 1 < n && PC_AFTER(d[c + 1], id[c + 1], d[c], id[c])) c++;                     \
+        if (!PC_AFTER(d[c], id[c], d[i], id[i])) return;                                      \
+        pc_##TS##_swap(d, id, i, c);                                                          \
+        i = c;                                                                                \
     }                                                                                         \
 }                                                                                             \
+                                                                                              \
+/* Sort n entries ascending: insertion sort when few (the usual case), heap sort else. */     \
+static inline __attribute__((always_inline)) void pc_##TS##_sort(T *d, pc_idx *id, pc_idx n)  \
+{                                                                                             \
+    if (n > 32) {                                                                             \
+        for (pc_idx i = n / 2 - 1; i >= 0; i--) pc_##TS##_sift(d, id, i, n);                  \
+        for (pc_idx e = n - 1; e > 0; e--) {                                                  \
+            pc_##TS##_swap(d, id, 0, e);                                                      \
+            pc_##TS##_sift(d, id, 0, e);                                                      \
+        }                                                                                     \
+        return;                                                                               \
+    }                                                                                         \
+    for (pc_idx i = 1; i < n; i++) {                                                          \
+        const T v = d[i];                                                                     \
+        const pc_idx vi = id[i];                                                              \
+        pc_idx j = i;                                                                         \
+        for (; j > 0 && PC_AFTER(d[j - 1], id[j - 1], v, vi); j--) {                          \
+            d[j] = d[j - 1];                                                                  \
+            id[j] = id[j - 1];                                                                \
+        }                                                                                     \
+        d[j] = v;                                                                             \
+        id[j] = vi;                                                                           \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* Reorder n > k entries so that the first k are the k smallest (quickselect, median of three). */ \
+static inline __attribute__((always_inline)) void pc_##TS##_select(T *d, pc_idx *id, pc_idx n, \
+                                                                   pc_idx k)                  \
+{                                                                                             \
+    pc_idx lo = 0, hi = n - 1;                                                                \
+    while (hi - lo > 2) {                                                                     \
+        const pc_idx mid = lo + (hi - lo) / 2;                                                \
+        if (PC_AFTER(d[lo], id[lo], d[mid], id[mid])) pc_##TS##_swap(d, id, lo, mid);         \
+        if (PC_AFTER(d[mid], id[mid], d[hi], id[hi])) pc_##TS##_swap(d, id, mid, hi);         \
+        if (PC_AFTER(d[lo], id[lo], d[mid], id[mid])) pc_##TS##_swap(d, id, lo, mid);         \
+        pc_##TS##_swap(d, id, mid, hi - 1); /* pivot at hi - 1; d[lo] <= pivot <= d[hi] */    \
+        const T p = d[hi - 1];                                                                \
+        const pc_idx pi = id[hi - 1];                                                         \
+        pc_idx i = lo, j = hi - 1;                                                            \
+        for (;;) {                                                                            \
+            do i++; while (PC_AFTER(p, pi, d[i], id[i]));                                     \
+            do j--; while (PC_AFTER(d[j], id[j], p, pi));                                     \
+            if (i >= j) break;                                                                \
+            pc_##TS##_swap(d, id, i, j);                                                      \
+        }                                                                                     \
+        pc_##TS##_swap(d, id, i, hi - 1); /* the pivot's final place: i */                    \
+        if (i == k - 1 || i == k) return;                                                     \
+        if (i < k) lo = i + 1;                                                                \
+        else hi = i - 1;                                                                      \
+    }                                                                                         \
+    pc_##TS##_sort(d + lo, id + lo, hi - lo + 1);                                             \
+}                                                                                             \
+                                                                                              \
+/* Merge ascending (sd, si)[0:m] and (cd, ci)[0:s] into the k first, back into sd, si, through \
+ * the scratch td, ti; returns their count. */                                                \
+static inline __attribute__((always_inline)) pc_idx pc_##TS##_merge(                          \
+    T *sd, pc_idx *si, pc_idx m, const T *cd, const pc_idx *ci, pc_idx s, pc_idx k, T *td,    \
+    pc_idx *ti)                                                                               \
+{                                                                                             \
+    const pc_idx total = m + s < k ? m + s : k;                                               \
+    pc_idx a = 0, b = 0;                                                                      \
+    for (pc_idx o = 0; o < total; o++)                                                        \
+        if (b == s || (a < m && !PC_AFTER(sd[a], si[a], cd[b], ci[b]))) {                     \
+            td[o] = sd[a];                                                                    \
+            ti[o] = si[a++];                                                                  \
+        } else {                                                                              \
+            td[o] = cd[b];                                                                    \
+            ti[o] = ci[b++];                                                                  \
+        }                                                                                     \
+    memcpy(sd, td, (size_t)total * sizeof(T));                                                \
+    memcpy(si, ti, (size_t)total * sizeof(pc_idx));                                           \
+    return total;                                                                             \
+}                                                                                             \
+                                                                                              \
+/* The k-th smallest of n numbers (no NaN), k <= n; reorders them. */                         \
+static inline __attribute__((always_inline)) T pc_##TS##_kth_smallest(T *v, pc_idx n,         \
+                                                                      pc_idx k)               \
+{                                                                                             \
+    for (pc_idx i = 0; i < k; i++) {                                                          \
+        pc_idx best = i;                                                                      \
+        for (pc_idx j = i + 1; j < n; j++) best = v[j] < v[best] ? j : best;                 \
+        const T t = v[i];                                                                     \
+        v[i] = v[best];                                                                       \
+        v[best] = t;                                                                          \
+    }                                                                                         \
+    return v[k - 1];                                                                          \
+}
 
-PC_HEAP(f32, float)
-PC_HEAP(f64, double)
+PC_SELECT(f32, float)
+PC_SELECT(f64, double)
 
 #define PC_STORE(p, v) memcpy((p), &(v), sizeof(v))
-/* Portable FAR16: are all of p[0:16] > w (false for NaN)? */
-static inline int pc_far16_f32(const float *p, float w)
+/* Portable NEAR16: bit u set where p[u] <= w (never for NaN). */
+static inline unsigned pc_near16_f32(const float *p, float w)
 {
-    int far = 1;
-    for (int u = 0; u < 16; u++) far &= p[u] > w;
-    return far;
+    unsigned near = 0;
+    for (int u = 0; u < 16; u++) near |= (unsigned)(p[u] <= w) << u;
+    return near;
 }
 
-static inline int pc_far16_f64(const double *p, double w)
+static inline unsigned pc_near16_f64(const double *p, double w)
 {
-    int far = 1;
-    for (int u = 0; u < 16; u++) far &= p[u] > w;
-    return far;
+    unsigned near = 0;
+    for (int u = 0; u < 16; u++) near |= (unsigned)(p[u] <= w) << u;
+    return near;
 }
-#define PC_FAR16_F32(p, w) pc_far16_f32((p), (w))
-#define PC_FAR16_F64(p, w) pc_far16_f64((p), (w))
+#define PC_NEAR16_F32(p, w) pc_near16_f32((p), (w))
+#define PC_NEAR16_F64(p, w) pc_near16_f64((p), (w))
 
 #ifdef PC_X86
 #include <immintrin.h>
@@ -239,30 +353,32 @@ static inline int pc_far16_f64(const double *p, double w)
 #define PC_STREAM_512D(p, v) _mm512_stream_pd((p), (__m512d)(v))
 #define PC_STREAM_256S(p, v) _mm256_stream_ps((p), (__m256)(v))
 #define PC_STREAM_256D(p, v) _mm256_stream_pd((p), (__m256d)(v))
-#define PC_GT512S(p, w) _mm512_cmp_ps_mask(_mm512_loadu_ps(p), _mm512_set1_ps(w), _CMP_GT_OQ)
-#define PC_GT512D(p, w) _mm512_cmp_pd_mask(_mm512_loadu_pd(p), _mm512_set1_pd(w), _CMP_GT_OQ)
-#define PC_GT256S(p, w) _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p), _mm256_set1_ps(w), _CMP_GT_OQ))
-#define PC_GT256D(p, w) _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(p), _mm256_set1_pd(w), _CMP_GT_OQ))
-#define PC_FAR16_512S(p, w) (PC_GT512S(p, w) == 0xFFFF)
-#define PC_FAR16_512D(p, w) ((PC_GT512D(p, w) & PC_GT512D((p) + 8, w)) == 0xFF)
-#define PC_FAR16_256S(p, w) ((PC_GT256S(p, w) & PC_GT256S((p) + 8, w)) == 0xFF)
-#define PC_FAR16_256D(p, w)                                                                   \
-    ((PC_GT256D(p, w) & PC_GT256D((p) + 4, w) & PC_GT256D((p) + 8, w) &                       \
-      PC_GT256D((p) + 12, w)) == 0xF)
+#define PC_LE512S(p, w) _mm512_cmp_ps_mask(_mm512_loadu_ps(p), _mm512_set1_ps(w), _CMP_LE_OQ)
+#define PC_LE512D(p, w) _mm512_cmp_pd_mask(_mm512_loadu_pd(p), _mm512_set1_pd(w), _CMP_LE_OQ)
+#define PC_LE256S(p, w)                                                                       \
+    (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p), _mm256_set1_ps(w), _CMP_LE_OQ))
+#define PC_LE256D(p, w)                                                                       \
+    (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(p), _mm256_set1_pd(w), _CMP_LE_OQ))
+#define PC_NEAR16_512S(p, w) (unsigned)PC_LE512S(p, w)
+#define PC_NEAR16_512D(p, w) ((unsigned)PC_LE512D(p, w) | (unsigned)PC_LE512D((p) + 8, w) << 8)
+#define PC_NEAR16_256S(p, w) (PC_LE256S(p, w) | PC_LE256S((p) + 8, w) << 8)
+#define PC_NEAR16_256D(p, w)                                                                  \
+    (PC_LE256D(p, w) | PC_LE256D((p) + 4, w) << 4 | PC_LE256D((p) + 8, w) << 8 |              \
+     PC_LE256D((p) + 12, w) << 12)
 PC_FAMILY(pc_f32_avx512, f32, PC_AVX512, float, int32_t, PC_SIGN32, 64, 8, 2, PC_STREAM_512S,
-          PC_FAR16_512S)
+          PC_NEAR16_512S)
 PC_FAMILY(pc_f64_avx512, f64, PC_AVX512, double, int64_t, PC_SIGN64, 64, 8, 2, PC_STREAM_512D,
-          PC_FAR16_512D)
+          PC_NEAR16_512D)
 PC_FAMILY(pc_f32_avx2, f32, PC_AVX2, float, int32_t, PC_SIGN32, 32, 4, 2, PC_STREAM_256S,
-          PC_FAR16_256S)
+          PC_NEAR16_256S)
 PC_FAMILY(pc_f64_avx2, f64, PC_AVX2, double, int64_t, PC_SIGN64, 32, 4, 2, PC_STREAM_256D,
-          PC_FAR16_256D)
+          PC_NEAR16_256D)
 #define PC_FENCE() _mm_sfence()
 #else
 #define PC_FENCE() ((void)0)
 #endif
-PC_FAMILY(pc_f32_base, f32, , float, int32_t, PC_SIGN32, 16, 4, 2, PC_STORE, PC_FAR16_F32)
-PC_FAMILY(pc_f64_base, f64, , double, int64_t, PC_SIGN64, 16, 4, 2, PC_STORE, PC_FAR16_F64)
+PC_FAMILY(pc_f32_base, f32, , float, int32_t, PC_SIGN32, 16, 4, 2, PC_STORE, PC_NEAR16_F32)
+PC_FAMILY(pc_f64_base, f64, , double, int64_t, PC_SIGN64, 16, 4, 2, PC_STORE, PC_NEAR16_F64)
 
 /* Instruction set: -1 = best the CPU supports; 0 portable, 1 AVX2, 2 AVX-512 (tests force
  * each in turn to check they agree bit for bit). */
@@ -290,13 +406,13 @@ typedef struct {                                                                
     int nr, mr;                                                                               \
     void (*pack)(const T *, pc_idx, pc_idx, T *);                                             \
     void (*tile)(const T *, pc_idx, const T *, pc_idx, pc_idx, T *, pc_idx, int);             \
-    void (*fold)(const T *, pc_idx, pc_idx, T *, pc_idx *, pc_idx);                           \
+    pc_idx (*take)(const T *, pc_idx, pc_idx, T *, pc_idx *, pc_idx, pc_idx, T *, pc_idx *);   \
 } pc_##TS##_family;                                                                           \
                                                                                               \
 static pc_##TS##_family pc_##TS##_pick(void)                                                  \
 {                                                                                             \
     pc_##TS##_family f = {pc_##TS##_base_NR, 4, pc_##TS##_base_pack, pc_##TS##_base_tile, \
-                          pc_##TS##_base_fold};    \
+                          pc_##TS##_base_take};                                               \
     PC_PICK_X86(TS)                                                                           \
     return f;                                                                                 \
 }                                                                                             \
@@ -319,99 +435,170 @@ static void *pc_alloc_##TS(pc_idx n, size_t size)                               
 }                                                                                             \
                                                                                               \
 /* D (nx, ny) = L1 distances of X (nx, d) and Y (ny, d); all C-contiguous. Threads take       \
- * chunks of Y (each packed once, by its thread) with no barrier. 0, or -1 if out of memory. */ \
+ * chunks of Y (each packed once, by its thread). symmetric (Y is X): only blocks of X rows     \
+ * starting before a chunk's end are computed against it, the rest is copied from the other     \
+ * side once all are done; |x - y| and |y - x| are the same bits and both sums run over k in    \
+ * order, so D[j, i] equals the D[i, j] a full computation gives. 0, or -1 if out of memory. */ \
 static int pc_l1_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d, T *D,          \
-                      int nthreads)                                                           \
+                      int symmetric, int nthreads)                                            \
 {                                                                                             \
     const pc_##TS##_family f = pc_##TS##_pick();                                              \
     if (nx == 0 || ny == 0) return 0;                                                         \
+    symmetric = symmetric && d >= PC_SYMMETRIC_MIN_D;                                         \
     const pc_idx nc = pc_##TS##_chunk(&f, ny, d, nthreads);                                   \
+    const pc_idx chunks = (ny + nc - 1) / nc;                                                 \
     T *packed = (T *)pc_alloc_##TS(nthreads * nc * d, sizeof(T));                              \
     if (!packed) return -1;                                                                   \
-    _Pragma("omp parallel for num_threads(nthreads) schedule(dynamic, 1)")                    \
-    for (pc_idx y0 = 0; y0 < ny; y0 += nc) {                                                  \
+    _Pragma("omp parallel num_threads(nthreads)")                                             \
+    {                                                                                         \
         T *mine = packed + (pc_idx)pc_thread_num() * nc * d;                                  \
-        const pc_idx n = ny - y0 < nc ? ny - y0 : nc;                                         \
-        for (pc_idx p = 0; p < n; p += f.nr)                                                  \
-            f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                                 \
-        for (pc_idx x0 = 0; x0 < nx; x0 += PC_MAX_XB)                                         \
-            f.tile(X + x0 * d, nx - x0 < PC_MAX_XB ? nx - x0 : PC_MAX_XB, mine, n, d,         \
-                   D + x0 * ny + y0, ny, 1);                                                  \
-        PC_FENCE();                                                                           \
+        /* symmetric: the biggest chunks (the last) first, for balance */                     \
+        _Pragma("omp for schedule(dynamic, 1)")                                               \
+        for (pc_idx c = 0; c < chunks; c++) {                                                 \
+            const pc_idx y0 = (symmetric ? chunks - 1 - c : c) * nc;                          \
+            const pc_idx n = ny - y0 < nc ? ny - y0 : nc;                                     \
+            const pc_idx rows = symmetric ? y0 + n : nx;                                      \
+            for (pc_idx p = 0; p < n; p += f.nr)                                              \
+                f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                             \
+            for (pc_idx x0 = 0; x0 < rows; x0 += PC_MAX_XB)                                   \
+                f.tile(X + x0 * d, nx - x0 < PC_MAX_XB ? nx - x0 : PC_MAX_XB, mine, n, d,     \
+                       D + x0 * ny + y0, ny, 1);                                              \
+            PC_FENCE();                                                                       \
+        }                                                                                     \
+        /* symmetric: block x0 was computed against the chunks ending after x0; the columns   \
+         * before (x0 / nc) * nc are copied from the transposed side, computed above. */      \
+        if (symmetric) {                                                                      \
+            _Pragma("omp for schedule(dynamic, 1)")                                           \
+            for (pc_idx b = (nx - 1) / PC_MAX_XB; b >= 0; b--) {                              \
+                const pc_idx x0 = b * PC_MAX_XB, x1 = nx - x0 < PC_MAX_XB ? nx : x0 + PC_MAX_XB; \
+                const pc_idx cols = x0 / nc * nc;                                             \
+                for (pc_idx j0 = 0; j0 < cols; j0 += PC_MIRROR_TB) {                          \
+                    const pc_idx j1 = cols - j0 < PC_MIRROR_TB ? cols : j0 + PC_MIRROR_TB;    \
+                    for (pc_idx i = x0; i < x1; i++)                                          \
+                        for (pc_idx j = j0; j < j1; j++) D[i * ny + j] = D[j * ny + i];       \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
     }                                                                                         \
     free(packed);                                                                             \
     return 0;                                                                                 \
 }                                                                                             \
                                                                                               \
+/* Rows of Y per chunk, a multiple of NR packed in about PC_CHUNK_BYTES; and per shared        \
+ * super-chunk, a multiple of the chunk packed in about PC_SHARED_BYTES. */                    \
+static pc_idx pc_##TS##_shared_chunk(const pc_##TS##_family *f, pc_idx d, pc_idx *super)      \
+{                                                                                             \
+    pc_idx c = PC_CHUNK_BYTES / (d * (pc_idx)sizeof(T));                                      \
+    c = c > PC_MAX_NC ? PC_MAX_NC : c;                                                        \
+    c = c / f->nr * f->nr;                                                                    \
+    c = c > f->nr ? c : f->nr;                                                                \
+    *super = PC_SHARED_BYTES / (d * (pc_idx)sizeof(T)) / c * c;                               \
+    *super = *super > c ? *super : c;                                                         \
+    return c;                                                                                 \
+}                                                                                             \
+                                                                                              \
 /* dist, idx (nx, k): for every row of X, the k nearest rows of Y (ny >= k >= 1) in L1,        \
- * ascending, ties to the smaller index, NaN last. X is taken in super-blocks of sb rows; in    \
- * each, threads take chunks of Y into private heaps, then merge them row by row. The result is \
- * the k first of the union in a total order, whoever found what. 0, or -1 if out of memory. */ \
+ * ascending, ties to the smaller index, NaN last. Each row keeps its k best so far, ascending, \
+ * and takes in each tile row of distances (see take). Two ways to share the work, the result   \
+ * being the k first of all distances in a total order whichever runs:                          \
+ * - over rows of X (enough rows for every thread): the threads pack a super-chunk of Y         \
+ *   together, then take blocks of X rows through it chunk by chunk, with no barrier; a row's   \
+ *   k best live in dist, idx themselves.                                                       \
+ * - over chunks of Y (few rows of X): X is taken in super-blocks of sb rows; in each, threads  \
+ *   take chunks of Y into private k-best lists, then merge them row by row.                    \
+ * 0, or -1 if out of memory. */                                                              \
 static int pc_l1_topk_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d,           \
                            pc_idx k, T *dist, pc_idx *idx, int nthreads)                      \
 {                                                                                             \
     const pc_##TS##_family f = pc_##TS##_pick();                                              \
     if (nx == 0) return 0;                                                                    \
-    const pc_idx nc = pc_##TS##_chunk(&f, ny, d, nthreads);                                   \
+    /* blocks of X rows: at least 8 per thread, of MR to PC_TOPK_XB rows */                   \
+    pc_idx xb = (nx + 8 * (pc_idx)nthreads - 1) / (8 * (pc_idx)nthreads);                     \
+    const int over_x = nthreads == 1 || xb >= f.mr;                                           \
+    xb = (xb + f.mr - 1) / f.mr * f.mr;                                                       \
+    xb = xb > PC_TOPK_XB ? PC_TOPK_XB : xb;                                                   \
+    pc_idx super = 0;                                                                         \
+    const pc_idx nc = over_x ? pc_##TS##_shared_chunk(&f, d, &super)                          \
+                             : pc_##TS##_chunk(&f, ny, d, nthreads);                          \
     pc_idx sb = PC_HEAP_BYTES / (k * (pc_idx)(sizeof(T) + sizeof(pc_idx)));                   \
-    sb = sb < nx ? sb : nx;                                                                   \
-    sb = sb > 1 ? sb : 1;                                                                     \
-    T *packed = (T *)pc_alloc_##TS(nthreads * nc * d, sizeof(T));                              \
-    T *tiles = (T *)pc_alloc_##TS(nthreads * PC_MAX_XB * nc, sizeof(T));                      \
-    T *heap_d = (T *)pc_alloc_##TS(nthreads * sb * k, sizeof(T));                             \
-    pc_idx *heap_i = (pc_idx *)pc_alloc_##TS(nthreads * sb * k, sizeof(pc_idx));               \
-    int ok = packed && tiles && heap_d && heap_i;                                             \
+    sb = over_x || sb > nx ? nx : sb > 1 ? sb : 1;                                            \
+    const pc_idx lists = over_x ? 0 : nthreads * sb * k;                                      \
+    T *packed = (T *)pc_alloc_##TS(over_x ? (super < ny ? super : ny + f.nr) * d             \
+                                          : nthreads * nc * d, sizeof(T));                    \
+    const pc_idx ldt = nc + 64 / (pc_idx)sizeof(T); /* tile rows not 4 KiB apart (L1 sets) */ \
+    T *tiles = (T *)pc_alloc_##TS(nthreads * xb * ldt, sizeof(T));                            \
+    T *cand_d = (T *)pc_alloc_##TS(nthreads * (nc + k), sizeof(T));                           \
+    pc_idx *cand_i = (pc_idx *)pc_alloc_##TS(nthreads * (nc + k), sizeof(pc_idx));             \
+    T *list_d = (T *)pc_alloc_##TS(lists, sizeof(T));                                         \
+    pc_idx *list_i = (pc_idx *)pc_alloc_##TS(lists, sizeof(pc_idx));                          \
+    pc_idx *seen = (pc_idx *)pc_alloc_##TS(nthreads, sizeof(pc_idx));                         \
+    int ok = packed && tiles && cand_d && cand_i && list_d && list_i && seen;                 \
     if (ok) {                                                                                 \
         _Pragma("omp parallel num_threads(nthreads)")                                         \
         {                                                                                     \
             const pc_idx t = pc_thread_num(), team = pc_num_threads();                        \
-            T *mine = packed + t * nc * d, *tile = tiles + t * PC_MAX_XB * nc;                \
-            T *hd = heap_d + t * sb * k;                                                      \
-            pc_idx *hi = heap_i + t * sb * k;                                                 \
-            for (pc_idx s0 = 0; s0 < nx; s0 += sb) {                                          \
-                const pc_idx ms = nx - s0 < sb ? nx - s0 : sb;                                \
-                for (pc_idx e = 0; e < ms * k; e++) {                                         \
-                    hd[e] = (T)NAN;                                                           \
-                    hi[e] = PTRDIFF_MAX;                                                      \
-                }                                                                             \
-                _Pragma("omp for schedule(dynamic, 1)")                                       \
-                for (pc_idx y0 = 0; y0 < ny; y0 += nc) {                                      \
-                    const pc_idx n = ny - y0 < nc ? ny - y0 : nc;                             \
-                    for (pc_idx p = 0; p < n; p += f.nr)                                      \
-                        f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                     \
-                    for (pc_idx x0 = 0; x0 < ms; x0 += PC_MAX_XB) {                           \
-                        const pc_idx m = ms - x0 < PC_MAX_XB ? ms - x0 : PC_MAX_XB;           \
-                        f.tile(X + (s0 + x0) * d, m, mine, n, d, tile, nc, 0);                   \
-                        for (pc_idx r = 0; r < m; r++)                                        \
-                            f.fold(tile + r * nc, n, y0, hd + (x0 + r) * k,           \
-                                           hi + (x0 + r) * k, k);                             \
+            T *tile = tiles + t * xb * ldt, *cd = cand_d + t * (nc + k);                      \
+            pc_idx *ci = cand_i + t * (nc + k);                                               \
+            if (over_x) {                                                                     \
+                for (pc_idx s0 = 0; s0 < ny; s0 += super) {                                   \
+                    const pc_idx ns = ny - s0 < super ? ny - s0 : super;                      \
+                    _Pragma("omp for schedule(static)")                                       \
+                    for (pc_idx p = 0; p < ns; p += f.nr)                                     \
+                        f.pack(Y + (s0 + p) * d, ns - p, d, packed + p * d);                  \
+                    _Pragma("omp for schedule(dynamic, 1)")                                   \
+                    for (pc_idx x0 = 0; x0 < nx; x0 += xb) {                                  \
+                        const pc_idx m = nx - x0 < xb ? nx - x0 : xb;                         \
+                        for (pc_idx y0 = s0; y0 < s0 + ns; y0 += nc) {                        \
+                            const pc_idx n = s0 + ns - y0 < nc ? s0 + ns - y0 : nc;           \
+                            f.tile(X + x0 * d, m, packed + (y0 - s0) * d, n, d, tile, ldt, 0); \
+                            for (pc_idx r = 0; r < m; r++)                                    \
+                                f.take(tile + r * ldt, n, y0, dist + (x0 + r) * k,            \
+                                       idx + (x0 + r) * k, y0 < k ? y0 : k, k, cd, ci);       \
+                        }                                                                     \
                     }                                                                         \
                 }                                                                             \
-                _Pragma("omp for schedule(static)")                                           \
-                for (pc_idx r = 0; r < ms; r++) {                                             \
-                    T *od = dist + (s0 + r) * k;                                              \
-                    pc_idx *oi = idx + (s0 + r) * k;                                          \
-                    memcpy(od, heap_d + r * k, (size_t)k * sizeof(T));                        \
-                    memcpy(oi, heap_i + r * k, (size_t)k * sizeof(pc_idx));                   \
-                    for (pc_idx u = 1; u < team; u++)                                         \
-                        for (pc_idx e = 0; e < k; e++) {                                      \
-                            const T c = heap_d[(u * sb + r) * k + e];                         \
-                            const pc_idx ci = heap_i[(u * sb + r) * k + e];                   \
-                            if (PC_AFTER(od[0], oi[0], c, ci)) {                              \
-                                od[0] = c;                                                    \
-                                oi[0] = ci;                                                   \
-                                pc_##TS##_sift(od, oi, k);                                    \
-                            }                                                                 \
+            } else {                                                                          \
+                T *mine = packed + t * nc * d, *ld = list_d + t * sb * k;                     \
+                pc_idx *li = list_i + t * sb * k;                                             \
+                for (pc_idx s0 = 0; s0 < nx; s0 += sb) {                                      \
+                    const pc_idx ms = nx - s0 < sb ? nx - s0 : sb;                            \
+                    pc_idx mine_seen = 0;                                                     \
+                    _Pragma("omp for schedule(dynamic, 1)")                                   \
+                    for (pc_idx y0 = 0; y0 < ny; y0 += nc) {                                  \
+                        const pc_idx n = ny - y0 < nc ? ny - y0 : nc;                         \
+                        const pc_idx kept = mine_seen < k ? mine_seen : k;                    \
+                        for (pc_idx p = 0; p < n; p += f.nr)                                  \
+                            f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                 \
+                        for (pc_idx x0 = 0; x0 < ms; x0 += xb) {                              \
+                            const pc_idx m = ms - x0 < xb ? ms - x0 : xb;                     \
+                            f.tile(X + (s0 + x0) * d, m, mine, n, d, tile, ldt, 0);            \
+                            for (pc_idx r = 0; r < m; r++)                                    \
+                                f.take(tile + r * ldt, n, y0, ld + (x0 + r) * k,               \
+                                       li + (x0 + r) * k, kept, k, cd, ci);                   \
                         }                                                                     \
-                    pc_##TS##_sort_heap(od, oi, k);                                           \
+                        mine_seen += n;                                                       \
+                    }                                                                         \
+                    seen[t] = mine_seen < k ? mine_seen : k;                                  \
+                    _Pragma("omp barrier")                                                    \
+                    _Pragma("omp for schedule(static)")                                       \
+                    for (pc_idx r = 0; r < ms; r++) {                                         \
+                        T *od = dist + (s0 + r) * k;                                          \
+                        pc_idx *oi = idx + (s0 + r) * k, m = 0;                               \
+                        for (pc_idx u = 0; u < team; u++)                                     \
+                            m = pc_##TS##_merge(od, oi, m, list_d + (u * sb + r) * k,         \
+                                                list_i + (u * sb + r) * k, seen[u], k, cd, ci); \
+                    }                                                                         \
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
     }                                                                                         \
     free(packed);                                                                             \
     free(tiles);                                                                              \
-    free(heap_d);                                                                             \
-    free(heap_i);                                                                             \
+    free(cand_d);                                                                             \
+    free(cand_i);                                                                             \
+    free(list_d);                                                                             \
+    free(list_i);                                                                             \
+    free(seen);                                                                               \
     return ok ? 0 : -1;                                                                       \
 }
 
@@ -419,9 +606,9 @@ static int pc_l1_topk_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx 
 #define PC_PICK_X86(TS)                                                                       \
     switch (pc_isa()) {                                                                       \
     case 2: f = (pc_##TS##_family){pc_##TS##_avx512_NR, 8, pc_##TS##_avx512_pack,             \
-                                   pc_##TS##_avx512_tile, pc_##TS##_avx512_fold}; break;                             \
+                                   pc_##TS##_avx512_tile, pc_##TS##_avx512_take}; break;                     \
     case 1: f = (pc_##TS##_family){pc_##TS##_avx2_NR, 4, pc_##TS##_avx2_pack,                 \
-                                   pc_##TS##_avx2_tile, pc_##TS##_avx2_fold}; break;                               \
+                                   pc_##TS##_avx2_tile, pc_##TS##_avx2_take}; break;                         \
     default: break;                                                                           \
     }
 #else

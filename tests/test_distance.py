@@ -256,3 +256,146 @@ def test_empty_inputs_and_zero_width():
     assert pyconv.l1_topk(np.ones((0, 4)), np.ones((2, 4)), 1)[1].shape == (0, 1)
     with pytest.raises(ValueError, match="at least one column"):
         pyconv.l1_topk(np.ones((2, 0)), np.ones((4, 0)), 3)
+
+def own_topk(X, Y, k):
+    """Stable argsort of pyconv's own matrix: l1_topk's distances are bitwise those."""
+    D = pyconv.l1_distances(X, Y, num_threads=1)
+    order = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(D, order, 1), order
+
+
+def assert_topk(X, Y, k, num_threads):
+    dist, idx = pyconv.l1_topk(X, Y, k, num_threads=num_threads)
+    want_d, want_i = own_topk(X, Y, k)
+    np.testing.assert_array_equal(idx, want_i)
+    np.testing.assert_array_equal(dist, want_d)
+
+
+# n_x = 5 shares the work over chunks of Y (private lists, merged) when there are several
+# threads; n_x = 300 over blocks of X rows. 4100 rows of Y: several chunks (2048 rows at most).
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_x", [5, 300])
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+@pytest.mark.parametrize("k", [1, 10, 70])  # 70: above the lane-minima bound (k <= 4 lanes)
+def test_topk_ties_at_the_threshold_across_chunks(dtype, n_x, num_threads, k):
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 2, (n_x, 3)).astype(dtype)
+    Y = rng.integers(0, 3, (4100, 3)).astype(dtype)  # distances 0..6: huge tie groups
+    assert_topk(X, Y, k, num_threads)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_x", [5, 300])
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_topk_exact_ties_at_kth_keep_smallest_indices(dtype, n_x, num_threads):
+    # every row of Y at distance 1 or 2 from every row of X: the k-th is inside a tie group
+    # of 1000 that spans chunks; the smallest indices of the group must win
+    X = np.zeros((n_x, 2), dtype)
+    Y = np.zeros((3000, 2), dtype)
+    Y[:, 0] = 2
+    Y[1000:2000, 0] = 1
+    Y[[2500, 2999], 0] = 1
+    dist, idx = pyconv.l1_topk(X, Y, 5, num_threads=num_threads)
+    np.testing.assert_array_equal(idx, np.tile(np.arange(1000, 1005), (n_x, 1)))
+    np.testing.assert_array_equal(dist, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_x", [5, 300])
+@pytest.mark.parametrize("num_threads", [1, 2])
+@pytest.mark.parametrize("k", [1, 7, 2500])
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_topk_nan_and_inf_across_chunks(dtype, n_x, num_threads, k):
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((n_x, 4)).astype(dtype)
+    Y = rng.standard_normal((2500, 4)).astype(dtype)
+    Y[rng.integers(0, 2500, 600), 1] = np.nan  # NaN distances, many
+    Y[rng.integers(0, 2500, 600), 2] = np.inf
+    X[0] = np.nan  # all NaN: index order
+    X[1, 2] = np.inf  # inf - inf: NaN against the inf rows, inf against the others
+    assert_topk(X, Y, k, num_threads)
+    dist, idx = pyconv.l1_topk(X, Y, k, num_threads=num_threads)
+    want_d, want_i = topk_oracle(X[:2].astype(np.float64), Y.astype(np.float64), k)
+    np.testing.assert_array_equal(idx[:2], want_i)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_x, n_y, d, k", [
+    (1, 1, 1, 1), (129, 33, 5, 33), (130, 2049, 2, 1), (127, 2047, 31, 16), (64, 300, 64, 17),
+    (250, 1500, 3072, 4),  # several shared super-chunks of Y (8 MiB)
+])
+def test_topk_block_and_chunk_boundaries(dtype, n_x, n_y, d, k):
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((n_x, d)).astype(dtype)
+    Y = rng.standard_normal((n_y, d)).astype(dtype)
+    one = pyconv.l1_topk(X, Y, k, num_threads=1)
+    want_d, want_i = own_topk(X, Y, k)
+    np.testing.assert_array_equal(one[1], want_i)
+    np.testing.assert_array_equal(one[0], want_d)
+    for n in (2, 3, -1):
+        other = pyconv.l1_topk(X, Y, k, num_threads=n)
+        np.testing.assert_array_equal(other[0], one[0])
+        np.testing.assert_array_equal(other[1], one[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_x", [5, 200])
+def test_topk_every_isa_bitwise(each_isa, dtype, n_x):
+    rng = np.random.default_rng(10)
+    X = rng.integers(-3, 4, (n_x, 19)).astype(dtype)
+    Y = rng.integers(-3, 4, (2100, 19)).astype(dtype)
+    Y[5, 3] = np.nan
+    want = own_topk(X, Y, 9)
+    for _ in each_isa():
+        for n in (1, 2):
+            dist, idx = pyconv.l1_topk(X, Y, 9, num_threads=n)
+            np.testing.assert_array_equal(idx, want[1])
+            np.testing.assert_array_equal(dist, want[0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_x=st.integers(1, 150), n_y=st.integers(1, 300), d=st.integers(1, 9),
+       data=st.data(), seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(DTYPES),
+       num_threads=st.sampled_from([1, 2, 3]))
+def test_topk_hypothesis_threads_and_ties(n_x, n_y, d, data, seed, dtype, num_threads):
+    rng = np.random.default_rng(seed)
+    k = data.draw(st.sampled_from(sorted({1, min(3, n_y), min(16, n_y), n_y})))
+    X = rng.integers(-1, 2, (n_x, d)).astype(dtype)
+    Y = rng.integers(-1, 2, (n_y, d)).astype(dtype)
+    assert_topk(X, Y, k, num_threads)
+
+
+def same_bits(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+# d >= 64 computes half of l1_distances(X) and copies the rest; d < 64 computes it all.
+# n = 300 crosses the blocks of 128 rows of X and many chunks of Y.
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, d", [(1, 64), (129, 64), (300, 65), (300, 63), (40, 3072)])
+def test_l1_against_itself_is_bitwise_the_full_computation(dtype, n, d):
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    X[rng.integers(0, n), rng.integers(0, d)] = np.inf  # inf stays inf, inf - inf in no pair
+    full = pyconv.l1_distances(X, X.copy(), num_threads=1)
+    for n_threads in (1, 2, 3, -1):
+        same_bits(pyconv.l1_distances(X, num_threads=n_threads), full)
+        same_bits(pyconv.l1_distances(X, X, num_threads=n_threads), full)
+    out = np.empty_like(full)
+    assert pyconv.l1_distances(X, out=out) is out
+    same_bits(out, full)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_l1_against_itself_with_nan_rows():
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((200, 70))
+    X[17, 3] = np.nan
+    X[150] = np.inf
+    D = pyconv.l1_distances(X)
+    want = l1_two_loops(X, X)
+    np.testing.assert_array_equal(np.isnan(D), np.isnan(want))
+    np.testing.assert_array_equal(D, D.T)
+    finite = np.isfinite(want)
+    assert_close(D[finite], want[finite], np.float64)
