@@ -1,5 +1,11 @@
 """pyconv.dask: the Dask versions equal the in-memory functions, on threads and on a cluster."""
+import contextlib
+import os
+import pathlib
+import signal
 import sys
+import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -23,13 +29,28 @@ ROWS = [(29,), (10, 12, 6, 1), (7, 7, 7, 7, 1)]
 Y_ROWS = [(31,), (3, 17, 10, 1), (1,) * 31]
 
 
-@pytest.fixture(scope="module")
-def client():
+# Seconds any wait on the cluster may take before the test fails instead of hanging.
+TIMEOUT = 60
+
+
+@contextlib.contextmanager
+def _local_cluster():
+    """A client of a fresh LocalCluster: two worker processes, each with a nanny that restarts it."""
     # workers unpickle this module's helpers by value: it is not importable there
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=":0") as cluster, \
-            distributed.Client(cluster, set_as_default=False) as c:
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                       dashboard_address=":0")
+    try:
+        with distributed.Client(cluster, set_as_default=False, timeout=TIMEOUT) as client:
+            client.wait_for_workers(2, timeout=TIMEOUT)
+            yield client
+    finally:
+        cluster.close(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with _local_cluster() as c:
         yield c
 
 
@@ -175,6 +196,50 @@ def test_everything_equals_in_memory_on_a_cluster(client):
     for result, want, check in zip(results, expected, checks, strict=True):
         assert result.dtype == want.dtype
         check(result, want)
+
+
+def _hold(block, folder):
+    """Identity, once ``folder/go`` exists; first records this run as ``folder/run-<pid>-*``."""
+    tempfile.mkstemp(prefix=f"run-{os.getpid()}-", dir=folder)
+    deadline = time.monotonic() + TIMEOUT
+    while not os.path.exists(os.path.join(folder, "go")):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never released the held tasks")
+        time.sleep(0.01)
+    return block
+
+
+def _runs(folder):
+    """Worker pids of the runs of ``_hold`` so far, one per run."""
+    return [int(p.name.split("-")[1]) for p in pathlib.Path(folder).glob("run-*")]
+
+
+def test_l1_topk_survives_a_killed_worker(tmp_path):
+    """SIGKILL a worker while it runs a task of the top-k graph: the nanny restarts it, the
+    scheduler reruns its tasks, and the result is still the in-memory one."""
+    rng = np.random.default_rng(4)
+    X, Y = _tied_rows(rng, 29, 6, np.float64), _tied_rows(rng, 31, 6, np.float64)
+    X_held = da.from_array(X, chunks=(ROWS[1], 6)).map_blocks(_hold, folder=str(tmp_path),
+                                                               meta=X[:0])
+    lazy = pdask.l1_topk(X_held, da.from_array(Y, chunks=(Y_ROWS[1], 6)), 5, split_every=2)
+    with _local_cluster() as client:
+        futures = client.compute(list(lazy))
+        deadline = time.monotonic() + TIMEOUT
+        while not _runs(tmp_path):  # wait for a held task to be running on a worker
+            assert time.monotonic() < deadline, "no task started"
+            time.sleep(0.01)
+        victim = _runs(tmp_path)[0]
+        assert victim in client.run(os.getpid).values()
+        os.kill(victim, signal.SIGKILL)
+        (tmp_path / "go").touch()
+        d, i = (future.result(timeout=TIMEOUT) for future in futures)
+        client.wait_for_workers(2, timeout=TIMEOUT)  # the nanny restarted it
+        assert victim not in client.run(os.getpid).values()
+    # every X block ran once more than once: the killed task was rerun elsewhere
+    assert len(_runs(tmp_path)) > len(ROWS[1])
+    expected_d, expected_i = pyconv.l1_topk(X, Y, 5)
+    np.testing.assert_array_equal(i, expected_i)
+    np.testing.assert_array_equal(d, expected_d)
 
 
 def _pooling_case(dtype, batch):
