@@ -3,8 +3,6 @@ import contextlib
 import os
 import pathlib
 import signal
-import sys
-import tempfile
 import time
 
 import numpy as np
@@ -14,13 +12,13 @@ from hypothesis import strategies as st
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
-import cloudpickle  # noqa: E402  (a dependency of distributed)
 import dask  # noqa: E402
 from dask.callbacks import Callback  # noqa: E402
 
 import pyconv  # noqa: E402
 import pyconv.dask as pdask  # noqa: E402
 
+from _dask_tasks import hold  # noqa: E402
 from _helpers import DTYPES, assert_close  # noqa: E402
 
 # Row chunkings of X (29 rows) and Y (31 rows): one block, uneven blocks ending in a block of
@@ -36,8 +34,6 @@ TIMEOUT = 60
 @contextlib.contextmanager
 def _local_cluster():
     """A client of a fresh LocalCluster: two worker processes, each with a nanny that restarts it."""
-    # workers unpickle this module's helpers by value: it is not importable there
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                                        dashboard_address=":0")
     try:
@@ -198,19 +194,8 @@ def test_everything_equals_in_memory_on_a_cluster(client):
         check(result, want)
 
 
-def _hold(block, folder):
-    """Identity, once ``folder/go`` exists; first records this run as ``folder/run-<pid>-*``."""
-    tempfile.mkstemp(prefix=f"run-{os.getpid()}-", dir=folder)
-    deadline = time.monotonic() + TIMEOUT
-    while not os.path.exists(os.path.join(folder, "go")):
-        if time.monotonic() > deadline:
-            raise TimeoutError("the test never released the held tasks")
-        time.sleep(0.01)
-    return block
-
-
 def _runs(folder):
-    """Worker pids of the runs of ``_hold`` so far, one per run."""
+    """Worker pids of the runs of ``hold`` so far, one per run."""
     return [int(p.name.split("-")[1]) for p in pathlib.Path(folder).glob("run-*")]
 
 
@@ -219,8 +204,8 @@ def test_l1_topk_survives_a_killed_worker(tmp_path):
     scheduler reruns its tasks, and the result is still the in-memory one."""
     rng = np.random.default_rng(4)
     X, Y = _tied_rows(rng, 29, 6, np.float64), _tied_rows(rng, 31, 6, np.float64)
-    X_held = da.from_array(X, chunks=(ROWS[1], 6)).map_blocks(_hold, folder=str(tmp_path),
-                                                               meta=X[:0])
+    X_held = da.from_array(X, chunks=(ROWS[1], 6)).map_blocks(hold, folder=str(tmp_path),
+                                                               timeout=TIMEOUT, meta=X[:0])
     lazy = pdask.l1_topk(X_held, da.from_array(Y, chunks=(Y_ROWS[1], 6)), 5, split_every=2)
     with _local_cluster() as client:
         futures = client.compute(list(lazy))
