@@ -187,6 +187,8 @@ def test_everything_equals_in_memory_on_a_cluster(client):
     add(*_pooling_case(np.float32, (3, 3, 1)), np.testing.assert_array_equal)
     D, want = _conv_case(np.float64, (3, 3, 1), "direct", True, 1)
     add([D], [want], np.testing.assert_array_equal)
+    grads, want, _ = _conv_backward_case(np.float32, (3, 3, 1), "im2col", 2)
+    add(grads, want, assert_close)
     add(*_knn_case("l1", 4, Y_ROWS[1], ROWS[1]), np.testing.assert_array_equal)
     results = dask.compute(*lazy, scheduler=client)
     for result, want, check in zip(results, expected, checks, strict=True):
@@ -289,6 +291,55 @@ def test_conv2d_equals_in_memory(dtype, batch, method, with_bias, groups):
         assert_close(result, expected)
 
 
+def _conv_backward_case(dtype, batch, method, groups, need=("dx", "dw", "db")):
+    """(lazy gradients, expected gradients, inputs); dout and x in different N blocks."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((7, 4, 9, 8)).astype(dtype)
+    w = rng.standard_normal((6, 4 // groups, 3, 2)).astype(dtype)
+    options = dict(stride=(2, 1), padding=1, groups=groups, method=method)
+    dout = rng.standard_normal(pyconv.conv2d(x, w, strict=False, **options).shape).astype(dtype)
+    lazy = pdask.conv2d_backward(da.from_array(dout, chunks=(batch, -1, -1, -1)),
+                                 da.from_array(x, chunks=((2, 5), 4, 9, 8)), w, need=need,
+                                 **options)
+    return lazy, pyconv.conv2d_backward(dout, x, w, need=need, **options), (dout, x, w, options)
+
+
+def _check_conv_backward(results, expected, method):
+    dx, dw, db = results
+    assert dx.dtype == dw.dtype == db.dtype == expected[0].dtype
+    if method == "direct":  # dx of an image is computed as in memory
+        np.testing.assert_array_equal(dx, expected[0])
+    else:  # BLAS may round a product of another width differently
+        assert_close(dx, expected[0])
+    assert_close(dw, expected[1])  # summed over the blocks: equal to rounding
+    assert_close(db, expected[2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [(7,), (3, 3, 1), (1,) * 7])
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_backward_equals_in_memory(dtype, batch, method, groups):
+    lazy, expected, _ = _conv_backward_case(dtype, batch, method, groups)
+    results = _threads(*lazy)
+    _check_conv_backward(results, expected, method)
+    for again, first in zip(_threads(*lazy), results):  # the blocks are summed in a fixed order
+        np.testing.assert_array_equal(again, first)
+
+
+def test_conv2d_backward_computes_only_what_is_needed():
+    (dx, dw, db), expected, _ = _conv_backward_case(np.float32, (3, 3, 1), "auto", 1, ("dw",))
+    assert dx is None and db is None and expected[0] is None and expected[2] is None
+    assert_close(dw.compute(scheduler="threads"), expected[1])
+
+
+def test_conv2d_backward_passes_gradcheck():
+    (dx, dw, db), _, (dout, x, w, options) = _conv_backward_case(np.float64, (3, 3, 1), "auto", 2)
+    b = np.zeros(w.shape[0])
+    pyconv.gradcheck(lambda x, w, b: pyconv.conv2d(x, w, b, strict=False, **options), [x, w, b],
+                     _threads(dx, dw, db), dout)
+
+
 def _knn_case(metric, k, train_rows, test_rows):
     """Small integer data (many ties; squared L2 exact in floating point), string labels."""
     rng = np.random.default_rng(7)
@@ -354,6 +405,17 @@ X4 = da.ones((4, 3, 8, 8), chunks=(2, 3, 8, 8))
      "same batch size"),
     (lambda: pdask.avg_pool2d_backward(da.ones((4, 3, 4, 4)), (3, 3, 8, 8), 2), ValueError,
      "x_shape must be the forward input's 4-D shape"),
+    (lambda: pdask.conv2d_backward(da.ones((4, 2, 6, 6), chunks=(2, 1, 6, 6)), X4,
+                                   np.ones((2, 3, 3, 3))), ValueError,
+     r"dout must be chunked along the batch axis \(N\) only"),
+    (lambda: pdask.conv2d_backward(da.ones((4, 2, 6, 6)), X4.rechunk((4, 3, 8, 2)),
+                                   np.ones((2, 3, 3, 3))), ValueError, "x.rechunk"),
+    (lambda: pdask.conv2d_backward(da.ones((3, 2, 6, 6)), X4, np.ones((2, 3, 3, 3))), ValueError,
+     "same batch size"),
+    (lambda: pdask.conv2d_backward(da.ones((4, 2, 5, 6)), X4, np.ones((2, 3, 3, 3))), ValueError,
+     "dout must have the forward output's shape"),
+    (lambda: pdask.conv2d_backward(da.ones((4, 2, 6, 6)), X4, np.ones((2, 3, 3, 3)),
+                                   need=("dz",)), ValueError, "dz"),
 ])
 def test_bad_input_is_refused_when_the_graph_is_built(call, error, message):
     with pytest.raises(error, match=message):
