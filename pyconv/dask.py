@@ -435,13 +435,13 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     Returns
     -------
     dx : dask.array.Array, the shape of ``x``, or None
-        Chunked as ``x`` along N: one :func:`pyconv.conv2d_backward` per block.
+        In the N blocks ``dout`` and ``x`` share: one
+        :func:`pyconv.conv2d_backward` per block.
     dw : dask.array.Array, the shape of ``w``, or None
         The blocks' filter gradients summed.
     db : dask.array.Array, shape (K,), or None
-        ``dout`` summed over N, OH and OW in double precision.
-
-        In the dtype the in-memory call computes in; None for what ``need``
+        ``dout`` summed over N, OH and OW in double precision. All three are
+        in the dtype the in-memory call computes in; None for what ``need``
         leaves out.
 
     Raises
