@@ -43,8 +43,8 @@ from .pool import max_pool2d as _max_pool2d
 from .pool import max_pool2d_backward as _max_pool2d_backward
 from .threads import _check_request, resolve_num_threads
 
-__all__ = ["l1_distances", "l1_topk", "conv2d", "conv2d_backward", "max_pool2d", "avg_pool2d", "max_pool2d_backward",
-           "avg_pool2d_backward", "KNearestNeighbor", "task_num_threads"]
+__all__ = ["l1_distances", "l1_topk", "conv2d", "conv2d_backward", "max_pool2d", "avg_pool2d",
+           "max_pool2d_backward", "avg_pool2d_backward", "KNearestNeighbor", "task_num_threads"]
 
 
 # --------------------------------------------------------------------------- threads

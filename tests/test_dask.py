@@ -33,7 +33,7 @@ TIMEOUT = 60
 
 @contextlib.contextmanager
 def _local_cluster():
-    """A client of a fresh LocalCluster: two worker processes, each with a nanny that restarts it."""
+    """A client of a fresh LocalCluster: two worker processes, nannies restart them."""
     cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                                        dashboard_address=":0")
     try:
