@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _conv_direct, _conv_im2col
 from ._blas import blas_threads
-from ._geometry import batch_views, conv_geometry
+from ._geometry import Geometry, batch_views, conv_geometry
 from ._validation import as_array, as_kernel_input, empty, float_dtype
 from .threads import resolve_num_threads
 
@@ -26,14 +26,15 @@ DEFAULT_WORKSPACE_LIMIT = 64 * 2**20
 _global_workspace_limit = DEFAULT_WORKSPACE_LIMIT
 _context_workspace_limit = contextvars.ContextVar("pyconv_workspace_limit", default=None)
 
-# im2col chunks hold at most this many bytes of columns (and at least one image),
-# below the workspace limit, so that BLAS reads them back from cache: 20-25% faster
-# than 64 MiB chunks on AlexNet conv1 and VGG (see conv2d's Notes).
-_CACHE_CHUNK = 8 * 2**20
-# A 1x1 stride-1 layer with at least this many output pixels per image multiplies
-# each image's input in place (image-major); everything else lays the chunk's images
-# side by side in one (C*FH*FW, Nc*OH*OW) matrix, one wide product per group.
-_POINTWISE_IN_PLACE_FROM = 256
+# Forward: a thread's block of outputs (filters of a group x positions) holds about
+# this many bytes, and the GEMM tile sums this many products per pass, so that the
+# block stays in L2 and a pass's packed columns in L1 (48 KiB: 256 x 48 floats).
+_OUTPUT_BLOCK = 128 * 2**10
+_REDUCTION_BLOCK = 256
+# Backward: a thread's column block (about this many bytes, in L2 while BLAS packs
+# it) covers input channels worth about _BACKWARD_ROWS column rows (C*FH*FW).
+_COLUMN_BLOCK = 512 * 2**10
+_BACKWARD_ROWS = 128
 # Each thread gets at least this much work (multiply-adds x 2): waking a thread
 # costs more than a smaller share saves.
 _FLOPS_PER_THREAD = 2**20
@@ -131,13 +132,11 @@ def _check_need(need):
 
 def _auto_method(g, backward):
     """The faster method for geometry ``g``, by the crossovers measured in conv2d's Notes."""
-    cff = g.c // g.groups * g.fh * g.fw  # the reduction behind each output value
-    if backward:
-        # im2col's GEMMs need a sizeable (K/groups, C/groups*FH*FW) filter matrix per group;
-        # direct's backward is close to it on wide stride-1 images and holds up on two threads
-        wide = g.stride == (1, 1) and g.fh * g.fw > 1 and g.ow >= 32
-        return "direct" if g.k // g.groups * cff <= 1024 or wide else "im2col"
-    return "im2col" if g.fh * g.fw == 1 or cff >= 1024 else "direct"
+    # im2col's tiles hold 8 filters x 48 positions: a group needs enough filters and
+    # reduction behind each output (K/G * C/G*FH*FW) to fill them; its backward
+    # (per-group BLAS calls) also loses to direct on grouped layers
+    big = g.k // g.groups * (g.c // g.groups * g.fh * g.fw) >= 1024
+    return "im2col" if big and (g.groups == 1 or not backward) else "direct"
 
 
 def _resolve_method(method, g, backward=False):
@@ -162,103 +161,155 @@ def _prepare(x, w, extra, stride, padding, dilation, groups, strict):
             dtype)
 
 
-def _chunk_images(g, itemsize):
-    """Images per chunk: columns (C*FH*FW*OH*OW per image) within the limit and the cache chunk."""
-    per_image = g.c * g.fh * g.fw * g.oh * g.ow * itemsize
-    return max(1, min(g.n, min(get_workspace_limit(), _CACHE_CHUNK) // per_image))
-
-
 def _is_pointwise(g):
     """A 1x1 kernel, stride 1, no padding: the input is already its column matrix."""
     return (g.fh, g.fw, g.stride, g.pad) == (1, 1, (1, 1), (0, 0, 0, 0))
 
 
-def _kernel_args(g, num_threads):
+def _window_args(g):
+    """Stride, top and left padding, and dilation, as the kernels take them."""
     (sh, sw), (dh, dw) = g.stride, g.dilation
-    return sh, sw, g.pad[0], g.pad[2], dh, dw, num_threads
+    return sh, sw, g.pad[0], g.pad[2], dh, dw
 
 
-def _column_views(buf, g, m):
-    """A chunk of ``m`` images' columns in ``buf``, laid out (C, FH, FW, m, OH, OW).
+def _block_positions(rows, g, itemsize):
+    """Output positions per column block of ``rows`` rows: about _COLUMN_BLOCK bytes, within
+    the workspace limit, at least one."""
+    budget = min(_COLUMN_BLOCK, get_workspace_limit())
+    return int(max(1, min(g.oh * g.ow, budget // (rows * itemsize))))
 
-    Returns the kernels' 6-D view (m, C, FH, FW, OH, OW) and the GEMM operand
-    (G, C/G*FH*FW, m*OH*OW): the chunk's images side by side.
+
+def _workspace(rows, nb, g, dtype, num_threads):
+    """One (rows, nb) column block per thread, as many threads as the workspace limit allows.
+
+    Returns the buffer and the thread count to run with; a block depends on the
+    geometry and the limit, never on the thread count, so neither do the results.
     """
-    size = g.c * g.fh * g.fw * m * g.oh * g.ow
-    cff = g.c // g.groups * g.fh * g.fw
-    six = buf[:size].reshape(g.c, g.fh, g.fw, m, g.oh, g.ow).transpose(3, 0, 1, 2, 4, 5)
-    return six, buf[:size].reshape(g.groups, cff, m * g.oh * g.ow)
+    block = 1 if _is_pointwise(g) else rows * nb
+    threads = int(max(1, min(num_threads, get_workspace_limit() // (block * dtype.itemsize))))
+    return np.empty((threads, block), dtype), threads
+
+
+def _packed_filters(w, b, g, mr):
+    """Each group's filters (K/G, C/G*FH*FW) packed for the GEMM tile, in panels of ``mr``
+    filters (zero filters past K/G), one row per group; and the bias likewise (zeros if none)."""
+    kg, cff = g.k // g.groups, g.c // g.groups * g.fh * g.fw
+    panels = -(-kg // mr)
+    wp = np.zeros((g.groups, panels * mr, cff), w.dtype)
+    wp[:, :kg] = w.reshape(g.groups, kg, cff)
+    wp = wp.reshape(g.groups, panels, mr, cff).transpose(0, 1, 3, 2)
+    bias = np.zeros((g.groups, panels * mr), w.dtype)
+    if b.size:
+        bias[:, :kg] = b.reshape(g.groups, kg)
+    return np.ascontiguousarray(wp).reshape(g.groups, -1), bias
+
+
+def _phase_layout(g):
+    """The forward's view of the input: each channel's padded plane split into its stride
+    phases of (hq, wq) values - the eh*ew phases that taps read, eh = min(sh, kernel reach)
+    (likewise ew) - and where each row (c, u, v) of a group's columns starts in that view:
+    tap (u, v) reads phase (u*dh % sh, v*dw % sw), shifted by (u*dh // sh, v*dw // sw), so
+    that column row r at output (i, j) is the value at offset ``off[r] + i*wq + j``.
+    Returns (eh, ew, hq, wq, off)."""
+    (sh, sw), (dh, dw) = g.stride, g.dilation
+    eh, ew = min(sh, (g.fh - 1) * dh + 1), min(sw, (g.fw - 1) * dw + 1)
+    hq = -(-(g.h + g.pad[0] + g.pad[1]) // sh)
+    wq = -(-(g.w + g.pad[2] + g.pad[3]) // sw)
+    ru = np.arange(g.fh)[:, None] * dh
+    rv = np.arange(g.fw)[None, :] * dw
+    tap = ((ru % sh * ew + rv % sw) * hq + ru // sh) * wq + rv // sw
+    channel = np.arange(g.c // g.groups)[:, None] * (eh * ew * hq * wq)
+    return eh, ew, hq, wq, (channel + tap.ravel()).ravel().astype(np.intp)
 
 
 def _im2col_forward(x, w, b, out, g, num_threads):
-    """Fill out (N, K, OH, OW): per chunk, im2col (OpenMP), one GEMM per group (BLAS), bias."""
-    groups, p = g.groups, g.oh * g.ow
-    kg, cff = g.k // groups, g.c // groups * g.fh * g.fw
-    w3 = w.reshape(groups, kg, cff)
-    out3 = out.reshape(g.n, g.k, p)
-    pointwise = _is_pointwise(g)
-    if pointwise and p >= _POINTWISE_IN_PLACE_FROM:  # x is its own column matrix
-        np.matmul(w3, x.reshape(g.n, groups, cff, p), out=out.reshape(g.n, groups, kg, p))
-        if b.size:
-            _conv_im2col.copy_add_bias(out3, b, out3, num_threads)
-        return
-    args = _kernel_args(g, num_threads)
-    chunk = _chunk_images(g, x.itemsize)
-    buf = np.empty(chunk * g.c * g.fh * g.fw * p, x.dtype)
-    prod = np.empty(g.k * chunk * p, x.dtype)
+    """Fill out (N, K, OH, OW): per chunk of images, the phase-split input (unless stride 1
+    and no padding: then x itself), then per (image, group, block of positions) one GEMM
+    on the implicit columns."""
+    isa = _conv_direct.ISAS.index(_conv_direct.current_isa())
+    mr, nr = _conv_im2col.tile_shape(isa, x.itemsize)
+    eh, ew, hq, wq, off = _phase_layout(g)
+    per_image = g.c * eh * ew * hq * wq
+    if g.stride == (1, 1) and g.pad == (0, 0, 0, 0):
+        chunk, xq = max(g.n, 1), np.empty(0, x.dtype)
+    else:
+        chunk = int(max(1, min(g.n, get_workspace_limit() // (per_image * x.itemsize))))
+        xq = np.empty(chunk * per_image, x.dtype)
+    wp, bias = _packed_filters(w, b, g, mr)
+    rows = bias.shape[1]
+    nbw = max(nr, min(_OUTPUT_BLOCK // (rows * x.itemsize), g.oh * wq + nr - 1) // nr * nr)
+    wide = np.empty((num_threads, rows * nbw + _REDUCTION_BLOCK * nr), x.dtype)
+    out3 = out.reshape(g.n, g.k, g.oh * g.ow)
     for n0 in range(0, g.n, chunk):
         m = min(chunk, g.n - n0)
-        six, cols = _column_views(buf, g, m)
-        if pointwise:
-            _conv_im2col.copy_add_bias(x[n0:n0 + m].reshape(m, g.c, p).transpose(1, 0, 2),
-                                       b[:0], cols.reshape(g.c, m, p), num_threads)
-        else:
-            _conv_im2col.im2col(x, six, n0, *args)
-        res = prod[:g.k * m * p].reshape(groups, kg, m * p)
-        np.matmul(w3, cols, out=res)
-        # (K, m, OH*OW) back to the images' (m, K, OH*OW), adding the bias on the way
-        _conv_im2col.copy_add_bias(res.reshape(g.k, m, p).transpose(1, 0, 2), b,
-                                   out3[n0:n0 + m], num_threads)
+        _conv_im2col.forward(x, wp, bias, out3, n0, m, xq[:m * per_image], wide, off, g.oh,
+                             g.ow, *_window_args(g)[:4], eh, ew, hq, wq, nbw,
+                             _REDUCTION_BLOCK, isa, num_threads)
+
+
+def _input_grad_as_forward(dout, w, dx, g, num_threads):
+    """Fill dx as a forward convolution when the stride is 1: dout padded by the kernel's
+    reach less the padding, with each group's filters flipped and transposed (C, K/G, FH,
+    FW). Returns False, doing nothing, for a stride > 1 or a padding past the reach."""
+    reach_h, reach_w = (g.fh - 1) * g.dilation[0], (g.fw - 1) * g.dilation[1]
+    pad = (reach_h - g.pad[0], reach_h - g.pad[1], reach_w - g.pad[2], reach_w - g.pad[3])
+    if g.stride != (1, 1) or min(pad) < 0:
+        return False
+    kg, cg = g.k // g.groups, g.c // g.groups
+    flipped = w.reshape(g.groups, kg, cg, g.fh, g.fw)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+    gt = Geometry(g.n, g.k, g.oh, g.ow, g.c, g.fh, g.fw, g.h, g.w, (1, 1), pad, g.dilation,
+                  g.groups)
+    _im2col_forward(dout, np.ascontiguousarray(flipped).reshape(g.c, kg, g.fh, g.fw),
+                    np.empty(0, dout.dtype), dx, gt, num_threads)
+    return True
 
 
 def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
-    """Fill dx and/or dw (each may be None) chunk by chunk, images side by side in each GEMM."""
-    groups, p = g.groups, g.oh * g.ow
-    kg, cff = g.k // groups, g.c // groups * g.fh * g.fw
-    w3 = w.reshape(groups, kg, cff)
-    dw3 = None if dw is None else dw.reshape(groups, kg, cff)
-    args = _kernel_args(g, num_threads)
-    chunk = _chunk_images(g, x.itemsize)
-    buf = np.empty(chunk * g.c * g.fh * g.fw * p, x.dtype)
-    dbuf = np.empty(g.k * chunk * p, x.dtype)
-    no_bias = np.empty(0, x.dtype)
-    for n0 in range(0, g.n, chunk):
-        m = min(chunk, g.n - n0)
-        # dout of the chunk as (G, K/G, m*OH*OW): images side by side
-        d3 = dbuf[:g.k * m * p].reshape(g.k, m, p)
-        _conv_im2col.copy_add_bias(dout[n0:n0 + m].reshape(m, g.k, p).transpose(1, 0, 2),
-                                   no_bias, d3, num_threads)
-        d3 = d3.reshape(groups, kg, m * p)
-        six, cols = _column_views(buf, g, m)
-        if dw3 is not None:
-            _conv_im2col.im2col(x, six, n0, *args)
-            if n0 == 0:
-                np.matmul(d3, cols.transpose(0, 2, 1), out=dw3)
-            else:
-                dw3 += np.matmul(d3, cols.transpose(0, 2, 1))
-        if dx is not None:
-            np.matmul(w3.transpose(0, 2, 1), d3, out=cols)
-            _conv_im2col.col2im(six, dx, n0, *args)
-    if dw3 is not None and g.n == 0:
-        dw3[...] = 0
+    """Fill dx and/or dw (each may be None). dx of a stride-1 layer is a forward
+    convolution (_input_grad_as_forward); otherwise, per (run of images, group, block of
+    channels), pack, multiply and unpack; dw is summed over the runs' partial gradients in
+    order."""
+    if dx is not None and _input_grad_as_forward(dout, w, dx, g, num_threads):
+        dx = None
+        if dw is None:
+            return
+    cg, ff, kg = g.c // g.groups, g.fh * g.fw, g.k // g.groups
+    cblocks = -(-cg * ff // _BACKWARD_ROWS)
+    cb = -(-cg // cblocks)
+    nb = _block_positions(cb * ff, g, x.itemsize)
+    work, threads = _workspace(cb * ff, nb, g, x.dtype, num_threads)
+    # one partial filter gradient per run of images, within half the workspace limit
+    if g.n == 0:
+        if dw is not None:
+            dw[...] = 0
+        return
+    runs = 1
+    if dw is not None:
+        runs = max(1, min(g.n, get_workspace_limit() // 2 // (dw.size * dw.itemsize)))
+    run = -(-g.n // runs)
+    runs = -(-g.n // run)
+    if dw is None:
+        parts = np.empty((1, 1, 1, 1), x.dtype)
+    elif runs == 1:
+        parts = dw.reshape(1, g.groups, kg, cg * ff)
+    else:
+        parts = np.empty((runs, g.groups, kg, cg * ff), x.dtype)
+    with blas_threads(1):  # the products run inside the OpenMP threads
+        _conv_im2col.backward(dout.reshape(g.n, g.k, g.oh * g.ow), x,
+                              w.reshape(g.groups, kg, cg * ff),
+                              np.empty((1, 1, 1, 1), x.dtype) if dx is None else dx, parts,
+                              work, g.fh, g.fw, g.oh, g.ow, *_window_args(g), cb, nb,
+                              run, _is_pointwise(g), dx is not None, dw is not None, threads)
+    if dw is not None and runs > 1:
+        np.sum(parts, axis=0, out=dw.reshape(parts.shape[1:]))
 
 
 def _direct_forward(x, w, b, out, g, num_threads):
-    _conv_direct.forward(x, w, b, out, *_kernel_args(g, num_threads)[:-1], g.groups, num_threads)
+    _conv_direct.forward(x, w, b, out, *_window_args(g), g.groups, num_threads)
 
 
 def _direct_backward(dout, x, w, dx, dw, g, num_threads):
-    args = _kernel_args(g, num_threads)[:-1]
+    args = _window_args(g)
     if dx is not None:
         _conv_direct.backward_input(dout, w, dx, *args, g.groups, num_threads)
     if dw is not None:
@@ -289,16 +340,15 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         Input and output channels split into ``groups`` independent
         convolutions; ``groups == C`` is a depthwise convolution.
     method : {"auto", "im2col", "direct"}, default "auto"
-        ``"im2col"``: an OpenMP kernel copies the windows into a column buffer
-        (bounded by :func:`get_workspace_limit`: the batch is processed in
-        chunks) and NumPy's BLAS multiplies it by the filters. ``"direct"``:
+        ``"im2col"``: a GEMM of the filters with the im2col columns, which
+        are read as shifted views of the padded input, never copied out
+        (workspace bounded by :func:`get_workspace_limit`). ``"direct"``:
         loops over the output, no workspace. ``"auto"``: see Notes.
     strict : bool, default True
         Refuse a stride that does not fit the padded input exactly (the
         message shows the formula); False floors the output size.
     num_threads : int, optional
-        Threads for the OpenMP kernels and for the BLAS products (which never
-        run at once); see :func:`pyconv.resolve_num_threads`. A call with
+        OpenMP threads; see :func:`pyconv.resolve_num_threads`. A call with
         less than about a million flops per thread uses fewer threads.
 
     Returns
@@ -323,31 +373,32 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
 
     Notes
     -----
-    im2col keeps at most :func:`get_workspace_limit` bytes of columns (at
-    least one image's worth, C*FH*FW*OH*OW values), in chunks of at most
-    8 MiB so that BLAS reads them back from cache (20-25% faster than one
-    64 MiB chunk on AlexNet conv1 and VGG, one thread). A chunk's images lie
-    side by side, one (K/groups, C/groups*FH*FW) x (C/groups*FH*FW, Nc*OH*OW)
-    product per group; 1x1 stride-1 layers multiply ``x`` in place. The
-    OpenMP loops and NumPy's BLAS (limited to ``num_threads`` with
-    threadpoolctl) run one after the other, never nested.
+    im2col never builds the column matrix. Each channel's zero-padded plane
+    is split once into its stride phases (sh*sw planes of every sh-th row and
+    sw-th column; a copy of about the input's size, for as many images as
+    :func:`get_workspace_limit` allows, at least one; none at all for stride
+    1 without padding), so that the column row of tap (u, v) is that plane
+    read from a fixed offset: outputs are computed at every column of the
+    phase planes, the few past OW dropped. Each thread takes a (image, group,
+    block of positions) item and runs a register tile (8 filters x 48
+    positions with AVX-512, 4 x 24 with AVX2) over the packed filters and
+    L1-sized packed panels of those rows, summing each output in the
+    reduction's order: items are fixed by the shapes, so results do not
+    depend on the thread count. The instruction set is chosen at run time,
+    as for ``"direct"``.
 
-    ``method="auto"`` takes im2col for 1x1 kernels and when
-    C/groups*FH*FW >= 1024, direct otherwise (its backward rule is in
-    :func:`conv2d_backward`); the choice never depends on the thread count,
-    so neither does the result. Measured on this package's 2-core AVX-512
-    build machine, one thread, CPU time, float32, im2col / direct in ms:
-    ResNet late layer (C=256, 14x14, 3x3) 29.9 / 62.2; 1x1 (C=256, 28x28)
-    6.2 / 34.8; VGG (C=64, 56x56, 3x3) 44.2 / 50.1; AlexNet conv1 (C=3,
-    11x11, stride 4) 38.5 / 41.1; MNIST-like (C=1, 5x5) 1.46 / 0.49;
-    depthwise (C=128, 3x3) 40.2 / 5.7; N=8, 56x56, K=32, 3x3 with C=1, 8, 32:
-    1.54 / 0.55, 5.03 / 2.95, 11.4 / 9.1; 64 channels in 16 groups 11.4 / 3.2.
-    On two threads (wall clock, the machine shared and oversubscribed),
-    im2col, which alternates OpenMP loops with multi-threaded BLAS calls,
-    fell behind direct, which runs one parallel region: VGG 1664 / 283,
-    ResNet late 604 / 221, AlexNet 1480 / 180; hence direct for the close
-    one-thread cases (VGG, AlexNet).
-    float64 orders them alike (``bench/conv_layers.py`` reproduces them).
+    ``method="auto"`` takes im2col when a group's filter matrix is large
+    enough to fill the tiles, (K/groups) * (C/groups)*FH*FW >= 1024, direct
+    otherwise (its backward rule is in :func:`conv2d_backward`); the choice
+    never depends on the thread count, so neither does the result. Measured
+    on this package's 2-core AVX-512 build machine, one thread, CPU time,
+    float32, im2col / direct in ms: AlexNet conv1 (C=3, 11x11, stride 4)
+    17.1 / 24.3; VGG (C=64, 56x56, 3x3, K=64) 16.6 / 29.2; ResNet late layer
+    (C=256, 14x14, 3x3) 18.1 / 32.4; 1x1 (C=256, 28x28, K=128) 5.05 / 22.6;
+    MNIST-like (C=1, 5x5, K=8) 0.46 / 0.40; depthwise (C=128, 3x3) 9.4 /
+    3.98; N=8, 56x56, K=32, 3x3 with C=1: 0.54 / 0.34, C=4: 0.79 / 0.92;
+    64 channels in 16 groups 4.67 / 2.51, in 8 groups 4.22 / 4.16.
+    ``bench/conv_layers.py`` reproduces them.
 
     Examples
     --------
@@ -378,8 +429,7 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     if _resolve_method(method, g) == "direct":
         _direct_forward(xc, wc, bc, out, g, n_threads)
     else:
-        with blas_threads(n_threads):
-            _im2col_forward(xc, wc, bc, out, g, n_threads)
+        _im2col_forward(xc, wc, bc, out, g, n_threads)
     return out.reshape(out_shape)
 
 
@@ -419,20 +469,24 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     ``dx[n, c, h, w]`` sums ``w[k, c', u, v] * dout[n, k, i, j]`` over every
     output (i, j) whose window read pixel (h, w); ``dw[k, c', u, v]`` sums
     ``dout[n, k, i, j] * x[n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]``;
-    ``db[k]`` sums ``dout[:, k]`` (in double precision). The im2col method
-    computes ``dw`` as one product of the chunk's ``dout`` with its columns
-    per group, and ``dx`` as the filters' transpose times ``dout``, scattered
-    back by col2im (one (image, channel) plane per thread).
+    ``db[k]`` sums ``dout[:, k]`` (in double precision). With stride 1, the
+    im2col method computes ``dx`` as a forward convolution (the im2col one)
+    of ``dout``, padded by the kernel's reach less the padding, with each
+    group's filters flipped and transposed. Otherwise it
+    splits the work into (run of images, group, block of input channels)
+    items fixed by the shapes; each thread packs its items' columns, block
+    by block of positions, and multiplies them with SciPy's BLAS (limited to
+    one thread meanwhile, with threadpoolctl): ``dw`` as ``dout`` times the
+    columns' transpose, summed over the runs in order, and ``dx`` as the
+    filters' transpose times ``dout``, added back where im2col read.
 
-    ``method="auto"`` takes direct when the filter matrix of a group is
-    small, (K/groups) * (C/groups)*FH*FW <= 1024, or for a stride-1 kernel
-    larger than 1x1 on outputs at least 32 wide; im2col otherwise. Measured
-    as in :func:`conv2d`'s Notes, dx + dw + db, im2col / direct in ms:
-    AlexNet conv1 78 / 2303; VGG 70.5 / 108; ResNet late 55.6 / 461; 1x1
-    14.8 / 63; MNIST-like 5.1 / 2.9; depthwise 120 / 12.5; N=8, K=32, 3x3
-    with C=1 at 56x56 3.4 / 2.6, C=4 at 56x56 5.9 / 5.4, C=8 at 14x14
-    0.50 / 1.45; 64 channels in 8 groups, 56x56, 43.9 / 20.8. On two threads
-    (wall clock, shared machine) VGG took 1139 / 324.
+    ``method="auto"`` takes im2col for ungrouped layers whose filter matrix
+    (K * C*FH*FW) has at least 1024 entries, direct otherwise. Measured as
+    in :func:`conv2d`'s Notes, dx + dw + db, im2col / direct in ms: AlexNet
+    conv1 72.7 / 453; VGG 70.4 / 132; ResNet late 52.9 / 354; 1x1 10.2 /
+    44.9; and, with the forward pass included, N=8, K=32, 3x3, 56x56 with
+    C=1 7.5 / 6.7, C=4 14.6 / 16.7; 64 channels in 4 groups 38.6 / 34.1, in
+    16 groups 17.6 / 12.3; depthwise 42.6 / 15.1.
 
     Examples
     --------
@@ -470,8 +524,7 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         if _resolve_method(method, g, backward=True) == "direct":
             _direct_backward(d4, xc, wc, dx, dw, g, n_threads)
         else:
-            with blas_threads(n_threads):
-                _im2col_backward(d4, xc, wc, dx, dw, g, n_threads)
+            _im2col_backward(d4, xc, wc, dx, dw, g, n_threads)
     dx = None if dx is None else dx.reshape(np.shape(x))
     dw = None if dw is None else dw.reshape(np.shape(w))
     return dx, dw, db

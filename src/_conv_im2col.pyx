@@ -1,18 +1,56 @@
-"""im2col / col2im and the small passes around the GEMMs of the im2col convolution.
+"""im2col + GEMM convolution, each OpenMP thread packing and multiplying its own blocks.
 
-A column buffer is viewed as ``col[n, c, u, v, i, j]`` (Nc, C, FH, FW, OH, OW) with
-any strides but a contiguous last axis (checked: ``[..., ::1]`` would demand a
-wholly C-contiguous array), so one kernel fills both the
-image-major layout (Nc, C*FH*FW, OH*OW) and the image-inner layout
-(C*FH*FW, Nc*OH*OW). ``col[n, c, u, v, i, j]`` is the input pixel
-``x[n0 + n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]``, zero outside the image.
+Work is cut into items fixed by the geometry alone (never by the thread count): a
+forward item is one image, one group and a block of output positions ``p0 .. p1-1``;
+a backward item is a run of images, one group and a block of input channels. An
+item packs its columns into its thread's slice of ``work`` and multiplies them with
+SciPy's BLAS, which the caller keeps single-threaded meanwhile, so that the GEMMs
+run inside our threads instead of alternating with BLAS's own. Every output value
+is computed by the same calls whatever the thread count, so results do not depend
+on it.
+
+A column block is row-major (rows, nb): row ``r = (c - c0)*FH*FW + u*FW + v`` holds,
+at ``p - p0``, the input pixel ``x[n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]`` of
+output position ``p = i*OW + j``, zero outside the image.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from _openmp_helpers cimport omp_get_thread_num
+
+
+cdef extern from "conv_gemm.h" nogil:
+    Py_ssize_t cg_mr(int isa)
+    Py_ssize_t cg_nr(int isa, size_t elem)
+    void cg_gemm_f32(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
+                     const float *b, const Py_ssize_t *off, const float *bias, float *out,
+                     Py_ssize_t ldo, Py_ssize_t kc, float *pack)
+    void cg_gemm_f64(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+                     const double *b, const Py_ssize_t *off, const double *bias, double *out,
+                     Py_ssize_t ldo, Py_ssize_t kc, double *pack)
 
 ctypedef fused floating:
     float
     double
+
+
+cdef struct Geometry:
+    Py_ssize_t h, w, oh, ow, fh, fw, sh, sw, pt, pl, dh, dw
+
+
+cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k, const floating *a,
+                      int lda, const floating *b, int ldb, floating beta, floating *c,
+                      int ldc) noexcept nogil:
+    """Row-major C (m, n) = op(A) (m, k) @ op(B) (k, n) + beta*C, through column-major BLAS."""
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef floating one = 1
+    # row-major C is column-major C^T = op(B)^T op(A)^T: swap the operands, keep the flags
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &one, <float *>b, &ldb, <float *>a, &lda, &beta, c, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &one, <double *>b, &ldb, <double *>a, &lda, &beta, c, &ldc)
 
 
 cdef inline Py_ssize_t _first_col(Py_ssize_t off, Py_ssize_t sw) noexcept nogil:
@@ -29,111 +67,251 @@ cdef inline Py_ssize_t _end_col(Py_ssize_t off, Py_ssize_t width, Py_ssize_t sw,
     return end if end < ow else ow
 
 
-cdef _check_rows(Py_ssize_t size, Py_ssize_t stride, Py_ssize_t itemsize, str name):
-    if size > 1 and stride != itemsize:
-        raise ValueError(f"{name} must have a contiguous last axis, got stride {stride}")
-
-
-def im2col(const floating[:, :, :, ::1] x, floating[:, :, :, :, :, :] col, Py_ssize_t n0,
-           int sh, int sw, int pt, int pl, int dh, int dw, int num_threads):
-    """Fill col (Nc, C, FH, FW, OH, OW) from images n0 .. n0+Nc-1 of x (N, C, H, W) entirely."""
-    cdef Py_ssize_t nc = col.shape[0], c_in = col.shape[1], fh = col.shape[2]
-    cdef Py_ssize_t fw = col.shape[3], oh = col.shape[4], ow = col.shape[5]
-    cdef Py_ssize_t h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t item, n, c, u, v, i, j, hi, off, lo_j, hi_j, rest
+cdef inline void put(floating *col, Py_ssize_t rows, Py_ssize_t r, Py_ssize_t nr,
+                     Py_ssize_t pp, Py_ssize_t count, const floating *src,
+                     Py_ssize_t stride) noexcept nogil:
+    """Write positions pp .. pp+count-1 of row r of a panel-packed block (zeros if src is
+    NULL, else src[0], src[stride], ...)."""
+    cdef Py_ssize_t q, off, seg, t
     cdef floating *dst
-    cdef const floating *src
-    _check_rows(col.shape[5], col.strides[5], sizeof(floating), "col")
-    with nogil:
-        for item in prange(nc * c_in * fh * fw, schedule="static", num_threads=num_threads):
-            v = item % fw
-            rest = item // fw
-            u = rest % fh
-            rest = rest // fh
-            c = rest % c_in
-            n = rest // c_in
-            off = v * dw - pl
-            lo_j = _first_col(off, sw)
-            hi_j = _end_col(off, w, sw, ow)
-            if lo_j > hi_j:
-                lo_j = hi_j
-            for i in range(oh):
-                dst = &col[n, c, u, v, i, 0]
-                hi = i * sh - pt + u * dh
-                if hi < 0 or hi >= h or lo_j == hi_j:
-                    memset(dst, 0, ow * sizeof(floating))
-                    continue
-                src = &x[n0 + n, c, hi, 0]
-                if lo_j > 0:
-                    memset(dst, 0, lo_j * sizeof(floating))
-                if sw == 1:
-                    memcpy(dst + lo_j, src + lo_j + off, (hi_j - lo_j) * sizeof(floating))
-                else:
-                    for j in range(lo_j, hi_j):
-                        dst[j] = src[j * sw + off]
-                if hi_j < ow:
-                    memset(dst + hi_j, 0, (ow - hi_j) * sizeof(floating))
+    while count > 0:
+        q = pp // nr
+        off = pp - q * nr
+        seg = min(count, nr - off)
+        dst = col + (q * rows + r) * nr + off
+        if src == NULL:
+            memset(dst, 0, seg * sizeof(floating))
+        elif stride == 1:
+            memcpy(dst, src, seg * sizeof(floating))
+            src = src + seg
+        else:
+            for t in range(seg):
+                dst[t] = src[t * stride]
+            src = src + seg * stride
+        pp = pp + seg
+        count = count - seg
 
 
-def col2im(const floating[:, :, :, :, :, :] dcol, floating[:, :, :, ::1] dx, Py_ssize_t n0,
-           int sh, int sw, int pt, int pl, int dh, int dw, int num_threads):
-    """Overwrite dx[n0:n0+Nc] with dcol (Nc, C, FH, FW, OH, OW) summed where im2col read."""
-    cdef Py_ssize_t nc = dcol.shape[0], c_in = dcol.shape[1], fh = dcol.shape[2]
-    cdef Py_ssize_t fw = dcol.shape[3], oh = dcol.shape[4], ow = dcol.shape[5]
-    cdef Py_ssize_t h = dx.shape[2], w = dx.shape[3]
-    cdef Py_ssize_t item, n, c, u, v, i, j, hi, off, lo_j, hi_j
-    cdef floating *row
+cdef void pack(const floating *xn, Py_ssize_t channels, const Geometry *g, Py_ssize_t p0,
+               Py_ssize_t p1, Py_ssize_t nr, floating *col) noexcept nogil:
+    """Fill col with the columns (channels*FH*FW rows) of positions p0 .. p1-1 of the planes
+    at xn (channels, H, W), in panels of nr positions: value (r, p) at
+    col[((p - p0) // nr * rows + r) * nr + (p - p0) % nr], zeros past p1 in the last panel.
+    With nr >= p1 - p0 that is the row-major block (rows, nr)."""
+    cdef Py_ssize_t rows = channels * g.fh * g.fw, nb = p1 - p0
+    cdef Py_ssize_t pad = (nb + nr - 1) // nr * nr - nb
+    cdef Py_ssize_t c, u, v, r, i, ja, jb, a, e, lo, hi, off, row_in
     cdef const floating *src
-    _check_rows(dcol.shape[5], dcol.strides[5], sizeof(floating), "dcol")
+    for c in range(channels):
+        for u in range(g.fh):
+            for v in range(g.fw):
+                r = (c * g.fh + u) * g.fw + v
+                off = v * g.dw - g.pl
+                lo = _first_col(off, g.sw)
+                hi = _end_col(off, g.w, g.sw, g.ow)
+                for i in range(p0 // g.ow, (p1 - 1) // g.ow + 1):
+                    # this output row's positions within [p0, p1), as columns ja .. jb-1
+                    ja = max(p0 - i * g.ow, 0)
+                    jb = min(p1 - i * g.ow, g.ow)
+                    row_in = i * g.sh - g.pt + u * g.dh
+                    if row_in < 0 or row_in >= g.h:
+                        put(col, rows, r, nr, i * g.ow + ja - p0, jb - ja, NULL, 0)
+                        continue
+                    src = xn + (c * g.h + row_in) * g.w + off
+                    a = min(max(lo, ja), jb)  # zeros before a, pixels a .. e-1, zeros after
+                    e = min(max(hi, a), jb)
+                    put(col, rows, r, nr, i * g.ow + ja - p0, a - ja, NULL, 0)
+                    put(col, rows, r, nr, i * g.ow + a - p0, e - a, src + a * g.sw, g.sw)
+                    put(col, rows, r, nr, i * g.ow + e - p0, jb - e, NULL, 0)
+                put(col, rows, r, nr, nb, pad, NULL, 0)
+
+
+cdef void unpack_add(const floating *col, Py_ssize_t channels, const Geometry *g,
+                     Py_ssize_t p0, Py_ssize_t p1, floating *dxn) noexcept nogil:
+    """Add col (channels*FH*FW, p1 - p0) into the planes at dxn where pack read them."""
+    cdef Py_ssize_t nb = p1 - p0, c, u, v, i, j, ja, jb, lo, hi, off, row_in
+    cdef const floating *src
+    cdef floating *dst
+    for c in range(channels):
+        for u in range(g.fh):
+            for v in range(g.fw):
+                src = col + ((c * g.fh + u) * g.fw + v) * nb - p0
+                off = v * g.dw - g.pl
+                lo = _first_col(off, g.sw)
+                hi = _end_col(off, g.w, g.sw, g.ow)
+                for i in range(p0 // g.ow, (p1 - 1) // g.ow + 1):
+                    ja = max(p0 - i * g.ow, lo)
+                    jb = min(p1 - i * g.ow, hi)
+                    row_in = i * g.sh - g.pt + u * g.dh
+                    if row_in < 0 or row_in >= g.h:
+                        continue
+                    dst = dxn + (c * g.h + row_in) * g.w + off
+                    for j in range(ja, jb):
+                        dst[j * g.sw] = dst[j * g.sw] + src[i * g.ow + j]
+
+
+cdef Geometry _geometry(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow,
+                        Py_ssize_t fh, Py_ssize_t fw, int sh, int sw, int pt, int pl, int dh,
+                        int dw):
+    cdef Geometry g
+    g.h, g.w, g.oh, g.ow, g.fh, g.fw = h, w, oh, ow, fh, fw
+    g.sh, g.sw, g.pt, g.pl, g.dh, g.dw = sh, sw, pt, pl, dh, dw
+    return g
+
+
+def tile_shape(int isa, Py_ssize_t itemsize):
+    """(filters per packed weight panel, positions per packed column panel) of the GEMM."""
+    return cg_mr(isa), cg_nr(isa, itemsize)
+
+
+def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
+            const floating[:, ::1] bias, floating[:, :, ::1] out, Py_ssize_t n0, Py_ssize_t m,
+            floating[::1] xq, floating[:, ::1] wide, const Py_ssize_t[::1] off, Py_ssize_t oh,
+            Py_ssize_t ow, int sh, int sw, int pt, int pl, Py_ssize_t eh, Py_ssize_t ew,
+            Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t nbw, Py_ssize_t kc, int isa,
+            int num_threads):
+    """out[n0:n0 + m] (m, K, OH*OW) = the conv of x[n0:n0 + m] (m, C, H, W) by the filters
+    wp (G, ceil(K/G / MR)*MR * C/G*FH*FW), packed by tile_shape, plus bias
+    (G, ceil(K/G / MR)*MR; zeros for none). The columns are read from xq, which gets
+    each image's channels' padded planes split into the eh*ew stride phases (hq, wq)
+    that the taps read (the first min(stride, kernel reach) along each axis) - or,
+    if xq is empty (stride 1, no padding), from x itself; off (C/G*FH*FW) is where each
+    row of the columns starts, from a group's first channel. wide holds, per thread, a
+    block of (ceil(K/G / MR)*MR, nbw) outputs, then kc*NR values for packing."""
+    cdef Py_ssize_t groups = wp.shape[0], kk = out.shape[1], kg = kk // groups
+    cdef Py_ssize_t cc = x.shape[1], cg = cc // groups, cff = off.shape[0]
+    cdef Py_ssize_t h = x.shape[2], w = x.shape[3], plane = hq * wq, per_c = eh * ew * plane
+    cdef Py_ssize_t tile_size = wide.shape[1] - kc * cg_nr(isa, sizeof(floating))
+    # wide positions q = i*wq + j; those with j >= ow are computed and dropped (the last
+    # row's are not computed, so nothing past the last plane is read)
+    cdef Py_ssize_t positions = (oh - 1) * wq + ow, blocks = (positions + nbw - 1) // nbw
+    cdef bint phases = xq.shape[0] > 0, direct
+    cdef Py_ssize_t mr = cg_mr(isa)
+    cdef Py_ssize_t item, n, c, ph, pw, y, row, lo, hi, z, grp, q0, q1, i, ja, jb, k
+    cdef floating *dst
+    cdef floating *tile
+    cdef const floating *src
+    cdef const floating *cols
     with nogil:
-        # one (image, channel) plane per iteration: no two threads write the same pixel
-        for item in prange(nc * c_in, schedule="static", num_threads=num_threads):
-            n = item // c_in
-            c = item % c_in
-            memset(&dx[n0 + n, c, 0, 0], 0, h * w * sizeof(floating))
-            for u in range(fh):
-                for v in range(fw):
-                    off = v * dw - pl
-                    lo_j = _first_col(off, sw)
-                    hi_j = _end_col(off, w, sw, ow)
-                    for i in range(oh):
-                        hi = i * sh - pt + u * dh
-                        if hi < 0 or hi >= h:
+        # each (image, channel) plane, zero-padded, split into phases: phase (ph, pw) row y
+        # column z is padded pixel (y*sh + ph, z*sw + pw)
+        for item in prange(m * cc if phases else 0, schedule="static",
+                           num_threads=num_threads):
+            n = item // cc
+            c = item % cc
+            for ph in range(eh):
+                for pw in range(ew):
+                    lo = _first_col(pw - pl, sw)
+                    hi = max(_end_col(pw - pl, w, sw, wq), lo)
+                    for y in range(hq):
+                        dst = &xq[((item * eh + ph) * ew + pw) * plane + y * wq]
+                        row = y * sh + ph - pt
+                        if row < 0 or row >= h:
+                            memset(dst, 0, wq * sizeof(floating))
                             continue
-                        row = &dx[n0 + n, c, hi, 0]
-                        src = &dcol[n, c, u, v, i, 0]
-                        for j in range(lo_j, hi_j):
-                            row[j * sw + off] = row[j * sw + off] + src[j]
+                        src = &x[n0 + n, c, row, 0] + pw - pl
+                        memset(dst, 0, lo * sizeof(floating))
+                        if sw == 1:
+                            memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
+                        else:
+                            for z in range(lo, hi):
+                                dst[z] = src[z * sw]
+                        memset(dst + hi, 0, (wq - hi) * sizeof(floating))
+    with nogil, parallel(num_threads=num_threads):
+        tile = &wide[omp_get_thread_num(), 0]
+        for item in prange(m * groups * blocks, schedule="dynamic"):
+            n = item // (groups * blocks)
+            grp = item // blocks % groups
+            q0 = item % blocks * nbw
+            q1 = min(q0 + nbw, positions)
+            if phases:
+                cols = &xq[(n * cc + grp * cg) * per_c + q0]
+            else:
+                cols = &x[n0 + n, grp * cg, 0, 0] + q0
+            # a whole block of whole tiles, every position kept: straight into out
+            direct = wq == ow and kg % mr == 0 and q1 - q0 == nbw
+            if floating is float:
+                cg_gemm_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
+                            &out[n0 + n, grp * kg, q0] if direct else tile,
+                            positions if direct else nbw, kc, tile + tile_size)
+            else:
+                cg_gemm_f64(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
+                            &out[n0 + n, grp * kg, q0] if direct else tile,
+                            positions if direct else nbw, kc, tile + tile_size)
+            if direct:
+                continue
+            for i in range(q0 // wq, (q1 - 1) // wq + 1):
+                ja = max(q0 - i * wq, 0)
+                jb = min(q1 - i * wq, ow)
+                if jb > ja:
+                    for k in range(kg):
+                        memcpy(&out[n0 + n, grp * kg + k, i * ow + ja],
+                               tile + k * nbw + i * wq + ja - q0, (jb - ja) * sizeof(floating))
 
 
-def copy_add_bias(const floating[:, :, :] src, const floating[::1] b, floating[:, :, ::1] dst,
-                  int num_threads):
-    """dst[n, k, p] = src[n, k, p] + b[k], or a plain copy when b is empty; src may be dst."""
-    cdef Py_ssize_t nn = dst.shape[0], kk = dst.shape[1], pp = dst.shape[2]
-    cdef Py_ssize_t item, n, k, p
-    cdef bint bias = b.shape[0] > 0
-    cdef floating bk
-    cdef floating *d
-    cdef const floating *s
-    _check_rows(src.shape[2], src.strides[2], sizeof(floating), "src")
-    with nogil:
-        for item in prange(nn * kk, schedule="static", num_threads=num_threads):
-            n = item // kk
-            k = item % kk
-            d = &dst[n, k, 0]
-            s = &src[n, k, 0]
-            if bias:
-                bk = b[k]
-                for p in range(pp):
-                    d[p] = s[p] + bk
-            elif d != s:
-                memcpy(d, s, pp * sizeof(floating))
+def backward(const floating[:, :, ::1] dout, const floating[:, :, :, ::1] x,
+             const floating[:, :, ::1] w, floating[:, :, :, ::1] dx, floating[:, :, :, ::1] dw_parts,
+             floating[:, ::1] work, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t oh, Py_ssize_t ow,
+             int sh, int sw, int pt, int pl, int dh, int dw, Py_ssize_t cb, Py_ssize_t nb,
+             Py_ssize_t run, bint pointwise, bint need_dx, bint need_dw, int num_threads):
+    """dx (N, C, H, W) and partial filter gradients (ceil(N/run), G, K/G, C/G*FH*FW), one per
+    run of ``run`` images, from dout (N, K, OH*OW), x and w (G, K/G, C/G*FH*FW); channels go
+    ``cb`` at a time, positions ``nb`` at a time, through one (cb*FH*FW, nb) block of work per
+    thread."""
+    cdef Geometry g = _geometry(x.shape[2], x.shape[3], oh, ow, fh, fw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t groups = w.shape[0], kg = w.shape[1], cff = w.shape[2], ff = fh * fw
+    cdef Py_ssize_t cg = x.shape[1] // groups, p = oh * ow, hw = g.h * g.w, nn = x.shape[0]
+    cdef Py_ssize_t cblocks = (cg + cb - 1) // cb, runs = (nn + run - 1) // run
+    cdef Py_ssize_t blocks = (p + nb - 1) // nb
+    cdef Py_ssize_t item, r, n, grp, c0, c1, blk, p0, p1, ld
+    cdef floating *col
+    cdef floating *target
+    cdef const floating *cols
+    cdef const floating *d
+    with nogil, parallel(num_threads=num_threads):
+        col = &work[omp_get_thread_num(), 0]
+        for item in prange(runs * groups * cblocks, schedule="dynamic"):
+            r = item // (groups * cblocks)
+            grp = item // cblocks % groups
+            c0 = item % cblocks * cb
+            c1 = min(c0 + cb, cg)
+            for n in range(r * run, min(r * run + run, nn)):
+                d = &dout[n, grp * kg, 0]
+                if need_dx and not pointwise:
+                    memset(&dx[n, grp * cg + c0, 0, 0], 0, (c1 - c0) * hw * sizeof(floating))
+                for blk in range(blocks):
+                    p0 = blk * nb
+                    p1 = min(p0 + nb, p)
+                    if need_dw:
+                        if pointwise:
+                            cols = &x[n, grp * cg + c0, 0, 0] + p0
+                            ld = p
+                        else:
+                            pack(&x[n, grp * cg + c0, 0, 0], c1 - c0, &g, p0, p1, p1 - p0, col)
+                            cols = col
+                            ld = p1 - p0
+                        # dw[r, grp][:, rows of c0..c1] (+)= dout block @ columns^T
+                        gemm(False, True, kg, (c1 - c0) * ff, p1 - p0, d + p0, p, cols, ld,
+                             0 if n == r * run and p0 == 0 else 1,
+                             &dw_parts[r, grp, 0, c0 * ff], cff)
+                    if need_dx:
+                        # columns of dx = w[grp][:, rows of c0..c1]^T @ dout block
+                        if pointwise:
+                            target = &dx[n, grp * cg + c0, 0, 0] + p0
+                            ld = p
+                        else:
+                            target = col
+                            ld = p1 - p0
+                        gemm(True, False, (c1 - c0) * ff, p1 - p0, kg, &w[grp, 0, c0 * ff], cff,
+                             d + p0, p, 0, target, ld)
+                        if not pointwise:
+                            unpack_add(col, c1 - c0, &g, p0, p1, &dx[n, grp * cg + c0, 0, 0])
 
 
 def bias_grad(const floating[:, :, ::1] dout, floating[::1] db, int num_threads):
     """db[k] = sum of dout[:, k, :] (N, K, P), accumulated in double in a fixed order."""
     cdef Py_ssize_t nn = dout.shape[0], kk = dout.shape[1], pp = dout.shape[2]
-    cdef Py_ssize_t k, n, p
+    cdef Py_ssize_t k, n, q
     cdef double acc
     cdef const floating *s
     with nogil:
@@ -141,6 +319,6 @@ def bias_grad(const floating[:, :, ::1] dout, floating[::1] db, int num_threads)
             acc = 0
             for n in range(nn):
                 s = &dout[n, k, 0]
-                for p in range(pp):
-                    acc = acc + s[p]
+                for q in range(pp):
+                    acc = acc + s[q]
             db[k] = <floating>acc

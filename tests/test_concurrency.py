@@ -199,36 +199,40 @@ def _blas_threads():
     return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
 
-def test_im2col_runs_blas_on_the_requested_threads_only():
-    """No oversubscription: NumPy's BLAS runs on the conv's thread count, between OpenMP loops.
+def test_im2col_backward_runs_single_threaded_blas_inside_its_threads():
+    """No oversubscription: the im2col backward calls BLAS from each of its OpenMP threads,
+    so every BLAS library is limited to one thread while it runs (the forward has its own
+    GEMM and calls no BLAS).
 
-    The thread counts are read with threadpoolctl inside the matrix products of
-    the im2col path (spying on ``np.matmul`` as pyconv.conv sees it).
+    The BLAS thread counts are read with threadpoolctl at the kernels' entry (spying on
+    ``_conv_im2col`` as pyconv.conv sees it), along with the OpenMP threads they get.
     """
     import pyconv.conv as conv_module
     seen = []
-    real_numpy = conv_module.np
+    real_kernels = conv_module._conv_im2col
 
-    class SpyNumpy:
+    class SpyKernels:
         def __getattr__(self, name):
-            return getattr(real_numpy, name)
+            kernel = getattr(real_kernels, name)
 
-        @staticmethod
-        def matmul(*args, **kwargs):
-            seen.append((_blas_threads(), _openmp_threads()))
-            return real_numpy.matmul(*args, **kwargs)
+            def spy(*args):
+                seen.append((name, _blas_threads(), args[-1]))
+                return kernel(*args)
+            return spy
 
     before = _blas_threads()
     x, w = _data((4, 16, 20, 20)), _data((8, 16, 3, 3))
-    conv_module.np = SpyNumpy()
+    conv_module._conv_im2col = SpyKernels()
     try:
         for n in (1, 2):
             seen.clear()
-            pyconv.conv2d(x, w, method="im2col", num_threads=n)
-            pyconv.conv2d_backward(_data((4, 8, 18, 18)), x, w, method="im2col", num_threads=n)
-            assert seen and all(set(blas) == {n} for blas, _ in seen), seen
+            pyconv.conv2d_backward(_data((4, 8, 18, 18)), x, w, method="im2col", num_threads=n,
+                                   need=("dx", "dw"))
+            # (dx of this stride-1 layer is a forward convolution: no BLAS)
+            assert [entry for entry in seen if entry[0] == "backward"] == [
+                ("backward", [1] * len(before), n)]
     finally:
-        conv_module.np = real_numpy
+        conv_module._conv_im2col = real_kernels
     assert _blas_threads() == before  # restored afterwards
 
 

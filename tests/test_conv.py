@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv
+from pyconv import _conv_direct
 from pyconv.reference import conv2d_backward_naive, conv2d_im2col, conv2d_naive
 
 from _helpers import DTYPES, assert_close
@@ -67,6 +68,27 @@ def test_forward_matches_oracles(n, c, k, h, w, fh, fw, options, dtype, method):
                  dtype)
     assert_close(pyconv.conv2d(x, wt, method=method, **options),
                  conv2d_im2col(x, wt, **options), dtype)
+
+
+@pytest.mark.parametrize("isa", _conv_direct.available_isas())
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, w, options", [
+    (8, 16, {}),                              # whole tiles of 8 filters (AVX-512)
+    (13, 51, {"padding": 1}),                 # filters and positions past a tile's edge
+    (3, 40, {"stride": (2, 3), "padding": (1, 2)}),  # 1, 2 and 3-vector edge panels
+    (20, 70, {"stride": 2, "dilation": (2, 1)}),     # phases of a dilated, strided kernel
+    (6, 9, {"stride": 5}),                    # stride > kernel: fewer phases than stride
+])
+def test_im2col_forward_gemm_tile_on_every_instruction_set(k, w, options, dtype, isa):
+    """The GEMM tile of each instruction set, its edge tiles and the phase-split input."""
+    x, wt, b = _case(2, 5, k, 11, w, 3, 4, options, dtype)
+    previous = _conv_direct.force_isa(isa)
+    try:
+        out = pyconv.conv2d(x, wt, b, method="im2col", strict=False, **options)
+    finally:
+        _conv_direct.force_isa(previous)
+    assert_close(out, conv2d_naive(x.astype(np.float64), wt.astype(np.float64), b, strict=False,
+                                   **options), dtype)
 
 
 @pytest.mark.parametrize("method", METHODS)
