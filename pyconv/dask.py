@@ -30,6 +30,7 @@ import numpy as np
 from dask.system import CPU_COUNT
 
 from .conv import conv2d as _conv2d
+from .conv import conv2d_backward as _conv2d_backward
 from ._validation import check_rows
 from .distance import _check_k
 from .distance import l1_distances as _l1_distances
@@ -42,8 +43,8 @@ from .pool import max_pool2d as _max_pool2d
 from .pool import max_pool2d_backward as _max_pool2d_backward
 from .threads import _check_request, resolve_num_threads
 
-__all__ = ["l1_distances", "l1_topk", "conv2d", "max_pool2d", "avg_pool2d", "max_pool2d_backward",
-           "avg_pool2d_backward", "KNearestNeighbor", "task_num_threads"]
+__all__ = ["l1_distances", "l1_topk", "conv2d", "conv2d_backward", "max_pool2d", "avg_pool2d",
+           "max_pool2d_backward", "avg_pool2d_backward", "KNearestNeighbor", "task_num_threads"]
 
 
 # --------------------------------------------------------------------------- threads
@@ -399,6 +400,108 @@ def conv2d(x, w, b=None, *, num_threads=None, **options):
     """
     shared = [da.asarray(w)] + ([] if b is None else [da.asarray(b)])
     return _per_batch(_conv2d, {"x": _as_dask(x, "x", 4)}, shared, options, num_threads)
+
+
+def _conv2d_dx(dout, x, w, **options):
+    return _conv2d_backward(dout, x, w, need=("dx",), **options)[0]
+
+
+def _conv2d_dw_part(dout, x, w, *, num_threads, **options):
+    """dw of one batch block, with a leading axis of 1 for the blocks to be summed over."""
+    dw = _conv2d_backward(dout, x, w, need=("dw",), num_threads=task_num_threads(num_threads),
+                          **options)[1]
+    return dw[None]
+
+
+def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, method="auto",
+                    need=("dx", "dw", "db"), num_threads=None):
+    """Gradients of :func:`conv2d` on Dask arrays chunked along the batch axis.
+
+    Parameters
+    ----------
+    dout : dask.array.Array, shape (N, K, OH, OW)
+        Gradient of the loss with respect to the convolution's output,
+        chunked along N only.
+    x : dask.array.Array, shape (N, C, H, W)
+        The forward input, chunked along N only (``dout`` and ``x`` are
+        rechunked to common N blocks where theirs differ).
+    w : array_like or dask.array.Array, shape (K, C/groups, FH, FW)
+        Filters, sent whole to every task.
+    stride, padding, dilation, groups, method, need
+        As in :func:`pyconv.conv2d_backward`.
+    num_threads : int, optional
+        OpenMP and BLAS threads per task; see :func:`task_num_threads`.
+
+    Returns
+    -------
+    dx : dask.array.Array, the shape of ``x``, or None
+        In the N blocks ``dout`` and ``x`` share: one
+        :func:`pyconv.conv2d_backward` per block.
+    dw : dask.array.Array, the shape of ``w``, or None
+        The blocks' filter gradients summed.
+    db : dask.array.Array, shape (K,), or None
+        ``dout`` summed over N, OH and OW in double precision. All three are
+        in the dtype the in-memory call computes in; None for what ``need``
+        leaves out.
+
+    Raises
+    ------
+    ValueError
+        If ``dout`` or ``x`` is not 4-D, is chunked along another axis than
+        N, their batch sizes differ, or as :func:`pyconv.conv2d_backward`.
+    TypeError
+        As :func:`pyconv.conv2d_backward`.
+
+    Notes
+    -----
+    dx of an image depends on that image only, so each block's dx is the
+    in-memory one (to BLAS rounding with im2col; bit for bit with
+    ``method="direct"``). dw and db sum over the batch: each block's dw
+    comes from :func:`pyconv.conv2d_backward` and Dask's ``sum`` adds them
+    in float64, in an order fixed by the graph (not by which task finishes
+    first), rounding to the result's dtype once; db is Dask's float64 sum
+    of ``dout``. So dw and db agree with the in-memory call to rounding,
+    and repeated runs give the same bits.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, pyconv.dask
+    >>> x = da.ones((4, 1, 3, 3), chunks=(3, 1, 3, 3))
+    >>> dx, dw, db = pyconv.dask.conv2d_backward(da.ones((4, 2, 2, 2), chunks=3), x,
+    ...                                          np.ones((2, 1, 2, 2)))
+    >>> dx.chunks[0]
+    (3, 1)
+    >>> dw.compute()[0]
+    array([[[16., 16.],
+            [16., 16.]]])
+    >>> db.compute()
+    array([16., 16.])
+    """
+    batched = {"dout": _as_dask(dout, "dout", 4), "x": _as_dask(x, "x", 4)}
+    _check_batch_size(batched)
+    for name, a in batched.items():
+        _check_batch_chunks(a, name)
+    _check_request(num_threads)
+    w = da.asarray(w)
+    options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+                   method=method)
+    # pyconv's own validation (shapes, options, need) and the result dtype, on empty batches
+    probe = _conv2d_backward(_probe(batched["dout"]), _probe(batched["x"]), _stand_in(w),
+                             need=need, **options)
+    dtype = next(g.dtype for g in probe if g is not None)
+    dx = dw = db = None
+    if probe[0] is not None:
+        dx = _per_batch(_conv2d_dx, batched, [w], options, num_threads)
+    if probe[1] is not None:
+        dout_d, x_d = batched.values()
+        parts = da.blockwise(
+            functools.partial(_conv2d_dw_part, num_threads=num_threads, **options),
+            "nkcuv", dout_d, "nabe", x_d, "nfgh", w.rechunk(-1), "kcuv", concatenate=True,
+            adjust_chunks={"n": 1}, dtype=dtype, meta=np.empty((0,) * 5, dtype))
+        dw = parts.sum(axis=0, dtype=np.float64).astype(dtype)
+    if probe[2] is not None:
+        db = batched["dout"].sum(axis=(0, 2, 3), dtype=np.float64).astype(dtype)
+    return dx, dw, db
 
 
 def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,

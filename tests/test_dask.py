@@ -1,5 +1,9 @@
 """pyconv.dask: the Dask versions equal the in-memory functions, on threads and on a cluster."""
-import sys
+import contextlib
+import os
+import pathlib
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -8,13 +12,13 @@ from hypothesis import strategies as st
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
-import cloudpickle  # noqa: E402  (a dependency of distributed)
 import dask  # noqa: E402
 from dask.callbacks import Callback  # noqa: E402
 
 import pyconv  # noqa: E402
 import pyconv.dask as pdask  # noqa: E402
 
+from _dask_tasks import hold  # noqa: E402
 from _helpers import DTYPES, assert_close  # noqa: E402
 
 # Row chunkings of X (29 rows) and Y (31 rows): one block, uneven blocks ending in a block of
@@ -23,13 +27,26 @@ ROWS = [(29,), (10, 12, 6, 1), (7, 7, 7, 7, 1)]
 Y_ROWS = [(31,), (3, 17, 10, 1), (1,) * 31]
 
 
+# Seconds any wait on the cluster may take before the test fails instead of hanging.
+TIMEOUT = 60
+
+
+@contextlib.contextmanager
+def _local_cluster():
+    """A client of a fresh LocalCluster: two worker processes, nannies restart them."""
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                       dashboard_address=":0")
+    try:
+        with distributed.Client(cluster, set_as_default=False, timeout=TIMEOUT) as client:
+            client.wait_for_workers(2, timeout=TIMEOUT)
+            yield client
+    finally:
+        cluster.close(timeout=TIMEOUT)
+
+
 @pytest.fixture(scope="module")
 def client():
-    # workers unpickle this module's helpers by value: it is not importable there
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=":0") as cluster, \
-            distributed.Client(cluster, set_as_default=False) as c:
+    with _local_cluster() as c:
         yield c
 
 
@@ -170,11 +187,46 @@ def test_everything_equals_in_memory_on_a_cluster(client):
     add(*_pooling_case(np.float32, (3, 3, 1)), np.testing.assert_array_equal)
     D, want = _conv_case(np.float64, (3, 3, 1), "direct", True, 1)
     add([D], [want], np.testing.assert_array_equal)
+    grads, want, _ = _conv_backward_case(np.float32, (3, 3, 1), "im2col", 2)
+    add(grads, want, assert_close)
     add(*_knn_case("l1", 4, Y_ROWS[1], ROWS[1]), np.testing.assert_array_equal)
     results = dask.compute(*lazy, scheduler=client)
     for result, want, check in zip(results, expected, checks, strict=True):
         assert result.dtype == want.dtype
         check(result, want)
+
+
+def _runs(folder):
+    """Worker pids of the runs of ``hold`` so far, one per run."""
+    return [int(p.name.split("-")[1]) for p in pathlib.Path(folder).glob("run-*")]
+
+
+def test_l1_topk_survives_a_killed_worker(tmp_path):
+    """SIGKILL a worker while it runs a task of the top-k graph: the nanny restarts it, the
+    scheduler reruns its tasks, and the result is still the in-memory one."""
+    rng = np.random.default_rng(4)
+    X, Y = _tied_rows(rng, 29, 6, np.float64), _tied_rows(rng, 31, 6, np.float64)
+    X_held = da.from_array(X, chunks=(ROWS[1], 6)).map_blocks(hold, folder=str(tmp_path),
+                                                               timeout=TIMEOUT, meta=X[:0])
+    lazy = pdask.l1_topk(X_held, da.from_array(Y, chunks=(Y_ROWS[1], 6)), 5, split_every=2)
+    with _local_cluster() as client:
+        futures = client.compute(list(lazy))
+        deadline = time.monotonic() + TIMEOUT
+        while not _runs(tmp_path):  # wait for a held task to be running on a worker
+            assert time.monotonic() < deadline, "no task started"
+            time.sleep(0.01)
+        victim = _runs(tmp_path)[0]
+        assert victim in client.run(os.getpid).values()
+        os.kill(victim, signal.SIGKILL)
+        (tmp_path / "go").touch()
+        d, i = (future.result(timeout=TIMEOUT) for future in futures)
+        client.wait_for_workers(2, timeout=TIMEOUT)  # the nanny restarted it
+        assert victim not in client.run(os.getpid).values()
+    # one run more than there are X blocks at least: the killed task ran again
+    assert len(_runs(tmp_path)) > len(ROWS[1])
+    expected_d, expected_i = pyconv.l1_topk(X, Y, 5)
+    np.testing.assert_array_equal(i, expected_i)
+    np.testing.assert_array_equal(d, expected_d)
 
 
 def _pooling_case(dtype, batch):
@@ -237,6 +289,55 @@ def test_conv2d_equals_in_memory(dtype, batch, method, with_bias, groups):
         np.testing.assert_array_equal(result, expected)
     else:  # BLAS may round a product of another width differently
         assert_close(result, expected)
+
+
+def _conv_backward_case(dtype, batch, method, groups, need=("dx", "dw", "db")):
+    """(lazy gradients, expected gradients, inputs); dout and x in different N blocks."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((7, 4, 9, 8)).astype(dtype)
+    w = rng.standard_normal((6, 4 // groups, 3, 2)).astype(dtype)
+    options = dict(stride=(2, 1), padding=1, groups=groups, method=method)
+    dout = rng.standard_normal(pyconv.conv2d(x, w, strict=False, **options).shape).astype(dtype)
+    lazy = pdask.conv2d_backward(da.from_array(dout, chunks=(batch, -1, -1, -1)),
+                                 da.from_array(x, chunks=((2, 5), 4, 9, 8)), w, need=need,
+                                 **options)
+    return lazy, pyconv.conv2d_backward(dout, x, w, need=need, **options), (dout, x, w, options)
+
+
+def _check_conv_backward(results, expected, method):
+    dx, dw, db = results
+    assert dx.dtype == dw.dtype == db.dtype == expected[0].dtype
+    if method == "direct":  # dx of an image is computed as in memory
+        np.testing.assert_array_equal(dx, expected[0])
+    else:  # BLAS may round a product of another width differently
+        assert_close(dx, expected[0])
+    assert_close(dw, expected[1])  # summed over the blocks: equal to rounding
+    assert_close(db, expected[2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [(7,), (3, 3, 1), (1,) * 7])
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_backward_equals_in_memory(dtype, batch, method, groups):
+    lazy, expected, _ = _conv_backward_case(dtype, batch, method, groups)
+    results = _threads(*lazy)
+    _check_conv_backward(results, expected, method)
+    for again, first in zip(_threads(*lazy), results):  # the blocks are summed in a fixed order
+        np.testing.assert_array_equal(again, first)
+
+
+def test_conv2d_backward_computes_only_what_is_needed():
+    (dx, dw, db), expected, _ = _conv_backward_case(np.float32, (3, 3, 1), "auto", 1, ("dw",))
+    assert dx is None and db is None and expected[0] is None and expected[2] is None
+    assert_close(dw.compute(scheduler="threads"), expected[1])
+
+
+def test_conv2d_backward_passes_gradcheck():
+    (dx, dw, db), _, (dout, x, w, options) = _conv_backward_case(np.float64, (3, 3, 1), "auto", 2)
+    b = np.zeros(w.shape[0])
+    pyconv.gradcheck(lambda x, w, b: pyconv.conv2d(x, w, b, strict=False, **options), [x, w, b],
+                     _threads(dx, dw, db), dout)
 
 
 def _knn_case(metric, k, train_rows, test_rows):
@@ -304,6 +405,17 @@ X4 = da.ones((4, 3, 8, 8), chunks=(2, 3, 8, 8))
      "same batch size"),
     (lambda: pdask.avg_pool2d_backward(da.ones((4, 3, 4, 4)), (3, 3, 8, 8), 2), ValueError,
      "x_shape must be the forward input's 4-D shape"),
+    (lambda: pdask.conv2d_backward(da.ones((4, 2, 6, 6), chunks=(2, 1, 6, 6)), X4,
+                                   np.ones((2, 3, 3, 3))), ValueError,
+     r"dout must be chunked along the batch axis \(N\) only"),
+    (lambda: pdask.conv2d_backward(da.ones((4, 2, 6, 6)), X4.rechunk((4, 3, 8, 2)),
+                                   np.ones((2, 3, 3, 3))), ValueError, "x.rechunk"),
+    (lambda: pdask.conv2d_backward(da.ones((3, 2, 6, 6)), X4, np.ones((2, 3, 3, 3))), ValueError,
+     "same batch size"),
+    (lambda: pdask.conv2d_backward(da.ones((4, 2, 5, 6)), X4, np.ones((2, 3, 3, 3))), ValueError,
+     "dout must have the forward output's shape"),
+    (lambda: pdask.conv2d_backward(da.ones((4, 2, 6, 6)), X4, np.ones((2, 3, 3, 3)),
+                                   need=("dz",)), ValueError, "dz"),
 ])
 def test_bad_input_is_refused_when_the_graph_is_built(call, error, message):
     with pytest.raises(error, match=message):
