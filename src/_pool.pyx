@@ -24,9 +24,20 @@ ctypedef fused floating:
 SCRATCH = "the pooling workspace (per thread)"
 
 
-cdef extern from "_pool_planes.h" nogil:
+cdef extern from "_pool_simd.h" nogil:
     ctypedef struct pc_geom:
         Py_ssize_t h, w, oh, ow, fh, fw, sh, sw, dh, dw, top, left
+    int pc_forced_isa
+    int pc_isa()
+    int pc_cpu_isa()
+    int pc_simd_geometry(const pc_geom *g)
+    Py_ssize_t pc_share_size(const pc_geom *g)
+    int pc_simd_pool_plane_f32(const float *x, const pc_geom *g, int avg, float *out)
+    int pc_simd_pool_plane_f64(const double *x, const pc_geom *g, int avg, double *out)
+    int pc_simd_avg_backward_plane_f32(const float *dout, const pc_geom *g, float *share,
+                                       float *dx)
+    int pc_simd_avg_backward_plane_f64(const double *dout, const pc_geom *g, double *share,
+                                       double *dx)
     Py_ssize_t pc_phase_size(const pc_geom *g)
     void pc_max_plane_f(const float *x, const pc_geom *g, float *out, int64_t *idx, float *buf)
     void pc_max_plane_d(const double *x, const pc_geom *g, double *out, int64_t *idx,
@@ -41,6 +52,40 @@ cdef extern from "_pool_planes.h" nogil:
                                  float *share, float *dx)
     void pc_avg_backward_plane_d(const double *dout, const pc_geom *g, int count_include_pad,
                                  double *share, double *dx)
+
+
+ISAS = ("baseline", "avx2", "avx512")
+
+
+def available_isas():
+    """Instruction sets this build can run on this CPU, slowest first."""
+    return ISAS[:pc_cpu_isa() + 1]
+
+
+def current_isa():
+    """The instruction set the kernels use now."""
+    return ISAS[pc_isa()]
+
+
+def force_isa(name):
+    """Use instruction set ``name`` (None: the best available); returns the previous setting.
+
+    For tests, which run every variant this CPU supports.
+    """
+    global pc_forced_isa
+    previous = None if pc_forced_isa < 0 else ISAS[pc_forced_isa]
+    if name is None:
+        pc_forced_isa = -1
+    elif name in available_isas():
+        pc_forced_isa = ISAS.index(name)
+    else:
+        raise ValueError(f"isa must be one of {available_isas()} or None, got {name!r}")
+    return previous
+
+
+cdef bint use_simd(const pc_geom *g) noexcept nogil:
+    """Whether the vector kernels of _pool_simd.h serve this call."""
+    return pc_isa() != 0 and pc_simd_geometry(g)
 
 
 cdef pc_geom make_geom(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow, tuple geom):
@@ -65,6 +110,13 @@ def max_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef floating *buf
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
+    elif use_simd(&g):
+        for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
+            if floating is float:
+                pc_simd_pool_plane_f32(xp + p * hw, &g, 0, op + p * ohw)
+            else:
+                pc_simd_pool_plane_f64(xp + p * hw, &g, 0, op + p * ohw)
+        return
     with nogil, parallel(num_threads=num_threads):
         buf = &scratch[omp_get_thread_num(), 0]
         for p in prange(planes, schedule="static"):
@@ -84,6 +136,13 @@ def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
+    if use_simd(&g):
+        for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
+            if floating is float:
+                pc_simd_pool_plane_f32(xp + p * hw, &g, 1, op + p * ohw)
+            else:
+                pc_simd_pool_plane_f64(xp + p * hw, &g, 1, op + p * ohw)
+        return
     for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
         if floating is float:
             pc_avg_plane_f(xp + p * hw, &g, count_include_pad, op + p * ohw)
@@ -147,13 +206,20 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef floating *gp = &dx[0, 0, 0, 0]
-    cdef floating[:, ::1] share = np.empty((num_threads, g.ow),
-                                           np.float32 if floating is float else np.float64)
+    cdef bint simd = use_simd(&g)
+    cdef floating[:, ::1] share = empty((num_threads, pc_share_size(&g) if simd else g.ow),
+                                        np.float32 if floating is float else np.float64,
+                                        SCRATCH)
     cdef floating *buf
     with nogil, parallel(num_threads=num_threads):
         buf = &share[omp_get_thread_num(), 0]
         for p in prange(planes, schedule="static"):
-            if floating is float:
+            if simd:
+                if floating is float:
+                    pc_simd_avg_backward_plane_f32(dp + p * ohw, &g, buf, gp + p * hw)
+                else:
+                    pc_simd_avg_backward_plane_f64(dp + p * ohw, &g, buf, gp + p * hw)
+            elif floating is float:
                 pc_avg_backward_plane_f(dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
             else:
                 pc_avg_backward_plane_d(dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
