@@ -34,20 +34,20 @@ cdef extern from "_pool_simd.h" nogil:
     Py_ssize_t pc_share_size(const pc_geom *g)
     int pc_simd_pool_plane_f32(const float *x, const pc_geom *g, int avg, float *out)
     int pc_simd_pool_plane_f64(const double *x, const pc_geom *g, int avg, double *out)
-    int pc_simd_avg_backward_plane_f32(const float *dout, const pc_geom *g, float *share,
-                                       float *dx)
-    int pc_simd_avg_backward_plane_f64(const double *dout, const pc_geom *g, double *share,
-                                       double *dx)
+    int pc_simd_backward_plane_f32(const float *dout, const int64_t *idx, const pc_geom *g,
+                                   float *scratch, float *dx)
+    int pc_simd_backward_plane_f64(const double *dout, const int64_t *idx, const pc_geom *g,
+                                   double *scratch, double *dx)
     Py_ssize_t pc_phase_size(const pc_geom *g)
     void pc_max_plane_f(const float *x, const pc_geom *g, float *out, int64_t *idx, float *buf)
     void pc_max_plane_d(const double *x, const pc_geom *g, double *out, int64_t *idx,
                         double *buf)
     void pc_avg_plane_f(const float *x, const pc_geom *g, int count_include_pad, float *out)
     void pc_avg_plane_d(const double *x, const pc_geom *g, int count_include_pad, double *out)
-    void pc_max_backward_plane_f(const float *dout, const int64_t *idx, Py_ssize_t hw,
-                                 Py_ssize_t ohw, float *dx)
-    void pc_max_backward_plane_d(const double *dout, const int64_t *idx, Py_ssize_t hw,
-                                 Py_ssize_t ohw, double *dx)
+    Py_ssize_t pc_max_backward_plane_f(const float *dout, const int64_t *idx, Py_ssize_t hw,
+                                       Py_ssize_t ohw, float *dx)
+    Py_ssize_t pc_max_backward_plane_d(const double *dout, const int64_t *idx, Py_ssize_t hw,
+                                       Py_ssize_t ohw, double *dx)
     void pc_avg_backward_plane_f(const float *dout, const pc_geom *g, int count_include_pad,
                                  float *share, float *dx)
     void pc_avg_backward_plane_d(const double *dout, const pc_geom *g, int count_include_pad,
@@ -151,21 +151,38 @@ def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple
 
 
 def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :, ::1] indices,
-                        floating[:, :, :, ::1] dx, int num_threads):
+                        floating[:, :, :, ::1] dx, tuple geom, int num_threads):
     """Fill dx (N, C, H, W) with dout (N, C, OH, OW) summed at the flat plane indices.
 
-    Indices outside [0, H*W) are skipped; the wrapper has refused them already.
+    Returns how many indices lie outside [0, H*W): those are skipped, and the wrapper
+    refuses the call when there are any.
     """
-    cdef Py_ssize_t p, planes = dx.shape[0] * dx.shape[1]
-    cdef Py_ssize_t hw = dx.shape[2] * dx.shape[3], ohw = dout.shape[2] * dout.shape[3]
+    cdef pc_geom g = make_geom(dx.shape[2], dx.shape[3], dout.shape[2], dout.shape[3], geom)
+    cdef Py_ssize_t p, planes = dx.shape[0] * dx.shape[1], outside = 0
+    cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef const int64_t *ip = &indices[0, 0, 0, 0]
     cdef floating *xp = &dx[0, 0, 0, 0]
-    for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
-        if floating is float:
-            pc_max_backward_plane_f(dp + p * ohw, ip + p * ohw, hw, ohw, xp + p * hw)
-        else:
-            pc_max_backward_plane_d(dp + p * ohw, ip + p * ohw, hw, ohw, xp + p * hw)
+    cdef bint simd = use_simd(&g)
+    cdef floating[:, ::1] scratch = empty((num_threads, pc_share_size(&g) if simd else 1),
+                                          np.float32 if floating is float else np.float64,
+                                          SCRATCH)
+    cdef floating *buf
+    with nogil, parallel(num_threads=num_threads):
+        buf = &scratch[omp_get_thread_num(), 0]
+        for p in prange(planes, schedule="static"):
+            # the vector kernel takes a plane whose indices all lie in their windows
+            if floating is float:
+                if not (simd and pc_simd_backward_plane_f32(dp + p * ohw, ip + p * ohw, &g, buf,
+                                                            xp + p * hw)):
+                    outside += pc_max_backward_plane_f(dp + p * ohw, ip + p * ohw, hw, ohw,
+                                                       xp + p * hw)
+            else:
+                if not (simd and pc_simd_backward_plane_f64(dp + p * ohw, ip + p * ohw, &g, buf,
+                                                            xp + p * hw)):
+                    outside += pc_max_backward_plane_d(dp + p * ohw, ip + p * ohw, hw, ohw,
+                                                       xp + p * hw)
+    return outside
 
 
 def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
@@ -182,6 +199,10 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
     cdef floating[:, ::1] values = empty((num_threads, ohw), dtype, SCRATCH)
     cdef int64_t[:, ::1] winners = empty((num_threads, ohw), np.int64, SCRATCH)
     cdef floating[:, ::1] scratch = empty((num_threads, pc_phase_size(&g)), dtype, SCRATCH)
+    cdef bint simd = use_simd(&g)
+    cdef floating[:, ::1] gather = empty((num_threads, pc_share_size(&g) if simd else 1), dtype,
+                                         SCRATCH)
+    cdef floating *gat
     cdef floating *vals
     cdef floating *buf
     cdef int64_t *wins
@@ -189,13 +210,18 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
         vals = &values[omp_get_thread_num(), 0]
         wins = &winners[omp_get_thread_num(), 0]
         buf = &scratch[omp_get_thread_num(), 0]
+        gat = &gather[omp_get_thread_num(), 0]
         for p in prange(planes, schedule="static"):
             if floating is float:
                 pc_max_plane_f(xp + p * hw, &g, vals, wins, buf)
-                pc_max_backward_plane_f(dp + p * ohw, wins, hw, ohw, gp + p * hw)
+                if not (simd and pc_simd_backward_plane_f32(dp + p * ohw, wins, &g, gat,
+                                                            gp + p * hw)):
+                    pc_max_backward_plane_f(dp + p * ohw, wins, hw, ohw, gp + p * hw)
             else:
                 pc_max_plane_d(xp + p * hw, &g, vals, wins, buf)
-                pc_max_backward_plane_d(dp + p * ohw, wins, hw, ohw, gp + p * hw)
+                if not (simd and pc_simd_backward_plane_f64(dp + p * ohw, wins, &g, gat,
+                                                            gp + p * hw)):
+                    pc_max_backward_plane_d(dp + p * ohw, wins, hw, ohw, gp + p * hw)
 
 
 def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx, tuple geom,
@@ -216,9 +242,9 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1
         for p in prange(planes, schedule="static"):
             if simd:
                 if floating is float:
-                    pc_simd_avg_backward_plane_f32(dp + p * ohw, &g, buf, gp + p * hw)
+                    pc_simd_backward_plane_f32(dp + p * ohw, NULL, &g, buf, gp + p * hw)
                 else:
-                    pc_simd_avg_backward_plane_f64(dp + p * ohw, &g, buf, gp + p * hw)
+                    pc_simd_backward_plane_f64(dp + p * ohw, NULL, &g, buf, gp + p * hw)
             elif floating is float:
                 pc_avg_backward_plane_f(dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
             else:
