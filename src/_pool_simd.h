@@ -73,6 +73,15 @@ static ptrdiff_t pc_share_size(const pc_geom *g)
     return 2 * g->oh * pc_share_row(g);
 }
 
+/* Unroll the loop over window taps (at most 9) so the taps combine in registers. */
+#if defined(__clang__)
+#define PV_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__) && __GNUC__ >= 8
+#define PV_UNROLL _Pragma("GCC unroll 9")
+#else
+#define PV_UNROLL
+#endif
+
 #define PV_CAT2(a, b) a##_##b
 #define PV_CAT(a, b) PV_CAT2(a, b)
 

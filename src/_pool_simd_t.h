@@ -5,45 +5,64 @@
  * geometry is one that pc_simd_geometry accepts. */
 #define PV_F(name) PV_CAT(name, PV_SUF)
 
-/* Lane j = p[j * SW] (SW 1 or 2), reading nothing at or past p + avail. */
-static inline V PV_F(pv_tap)(const T *p, ptrdiff_t avail, const int SW)
+/* Lane j = p[j * SW] (SW 1 or 2), reading nothing at or past p + avail;
+ * FULL: the caller knows all PV_W * SW elements from p are readable. */
+PC_INLINE V PV_F(pv_tap)(const T *p, ptrdiff_t avail, const int SW, const int FULL)
 {
-    if (SW == 1) return avail >= PV_W ? PV_F(pv_load)(p) : PV_F(pv_loadn)(p, avail);
-    if (avail >= 2 * PV_W) return PV_F(pv_even)(PV_F(pv_load)(p), PV_F(pv_load)(p + PV_W));
+    if (SW == 1) return FULL || avail >= PV_W ? PV_F(pv_load)(p) : PV_F(pv_loadn)(p, avail);
+    if (FULL || avail >= 2 * PV_W) return PV_F(pv_even)(PV_F(pv_load)(p), PV_F(pv_load)(p + PV_W));
     if (avail > PV_W) return PV_F(pv_even)(PV_F(pv_load)(p), PV_F(pv_loadn)(p + PV_W, avail - PV_W));
     return PV_F(pv_even)(PV_F(pv_loadn)(p, avail), PV_F(pv_zero)());
 }
 
 /* Store the first n (1..PV_W) lanes of v at p. */
-static inline void PV_F(pv_put)(T *p, V v, ptrdiff_t n)
+PC_INLINE void PV_F(pv_put)(T *p, V v, ptrdiff_t n)
 {
     if (n >= PV_W) PV_F(pv_store)(p, v);
     else PV_F(pv_storen)(p, v, n);
 }
 
-/* The plane for an FH x FW window, column stride SW: each output vector
- * combines its taps in row-major window order, a max (first maximum or first
- * NaN wins) or a sum from zero then divided by the window size (multiplied
- * by its inverse where that is a power of two, which is exact). */
-static inline void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, const int FH,
-                                          const int FW, const int SW, const int AVG)
+/* One vector of outputs whose windows start at p (a row w wide, avail
+ * elements left in it): the taps in row-major window order combined by max
+ * (first maximum or first NaN wins) or summed from zero. */
+PC_INLINE V PV_F(pv_window)(const T *p, ptrdiff_t w, ptrdiff_t avail, const int FH,
+                            const int FW, const int SW, const int AVG, const int FULL)
+{
+    V b = PV_F(pv_tap)(p, avail, SW, FULL);
+    if (AVG) b = PV_F(pv_add)(PV_F(pv_zero)(), b);
+    PV_UNROLL
+    for (int t = 1; t < FH * FW; t++) {
+        const int u = t / FW, v = t % FW;
+        V c = PV_F(pv_tap)(p + u * w + v, avail - v, SW, FULL);
+        b = AVG ? PV_F(pv_add)(b, c) : PV_F(pv_take)(b, c);
+    }
+    return b;
+}
+
+/* The plane for an FH x FW window, column stride SW: whole vectors of
+ * output columns while every tap's loads stay inside the row, then masked
+ * ones. The mean divides the sum by the window size, or multiplies it by the
+ * inverse where that is a power of two (which is exact). */
+PC_INLINE void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, const int FH,
+                                     const int FW, const int SW, const int AVG)
 {
     const ptrdiff_t w = g->w, ow = g->ow;
     const int pow2 = ((FH * FW) & (FH * FW - 1)) == 0;
     const V div = PV_F(pv_set1)(pow2 ? (T)1 / (T)(FH * FW) : (T)(FH * FW));
+    /* whole vectors j0 < full: (j0 + PV_W) * SW + FW - 1 <= w */
+    ptrdiff_t full = (w - (FW - 1)) / SW - PV_W;
+    if (full > ow - PV_W) full = ow - PV_W;
     for (ptrdiff_t i = 0; i < g->oh; i++) {
         const T *row = x + i * g->sh * w;
         T *o = out + i * ow;
-        for (ptrdiff_t j0 = 0; j0 < ow; j0 += PV_W) {
-            const T *p = row + j0 * SW;
-            const ptrdiff_t avail = w - j0 * SW;
-            V b = PV_F(pv_tap)(p, avail, SW);
-            if (AVG) b = PV_F(pv_add)(PV_F(pv_zero)(), b);
-            for (int u = 0; u < FH; u++)
-                for (int v = (u == 0); v < FW; v++) {
-                    V c = PV_F(pv_tap)(p + u * w + v, avail - v, SW);
-                    b = AVG ? PV_F(pv_add)(b, c) : PV_F(pv_take)(b, c);
-                }
+        ptrdiff_t j0 = 0;
+        for (; j0 <= full; j0 += PV_W) {
+            V b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 1);
+            if (AVG) b = pow2 ? PV_F(pv_mul)(b, div) : PV_F(pv_div)(b, div);
+            PV_F(pv_store)(o + j0, b);
+        }
+        for (; j0 < ow; j0 += PV_W) {
+            V b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 0);
             if (AVG) b = pow2 ? PV_F(pv_mul)(b, div) : PV_F(pv_div)(b, div);
             PV_F(pv_put)(o + j0, b, ow - j0);
         }
