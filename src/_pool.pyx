@@ -167,6 +167,7 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :
     cdef floating[:, ::1] scratch = empty((num_threads, pc_share_size(&g) if simd else 1),
                                           np.float32 if floating is float else np.float64,
                                           SCRATCH)
+    scratch[:, :] = 0  # the vector kernel's padding
     cdef floating *buf
     with nogil, parallel(num_threads=num_threads):
         buf = &scratch[omp_get_thread_num(), 0]
@@ -202,6 +203,7 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
     cdef bint simd = use_simd(&g)
     cdef floating[:, ::1] gather = empty((num_threads, pc_share_size(&g) if simd else 1), dtype,
                                          SCRATCH)
+    gather[:, :] = 0  # the vector kernel's padding
     cdef floating *gat
     cdef floating *vals
     cdef floating *buf
@@ -236,6 +238,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1
     cdef floating[:, ::1] share = empty((num_threads, pc_share_size(&g) if simd else g.ow),
                                         np.float32 if floating is float else np.float64,
                                         SCRATCH)
+    share[:, :] = 0  # the vector kernel's padding
     cdef floating *buf
     with nogil, parallel(num_threads=num_threads):
         buf = &share[omp_get_thread_num(), 0]

@@ -61,7 +61,7 @@ static int pc_simd_geometry(const pc_geom *g)
 
 /* The vector gradients' scratch: per output row, a row of values and one of
  * winner offsets (integers as wide as the element), each padded on both
- * sides. */
+ * sides; zeroed by the caller before the first plane. */
 static ptrdiff_t pc_share_row(const pc_geom *g)
 {
     ptrdiff_t cols = (g->w + g->sw - 1) / g->sw;
@@ -273,8 +273,8 @@ static int pc_simd_pool_plane_##TS(const T *x, const pc_geom *g, int avg, T *out
     PV_DISPATCH(TS, pv_pool_plane, (x, g, avg, out));                                        \
 }                                                                                            \
 /* dx (h, w) = gradient of average pooling (idx NULL) or of max pooling with winners idx  \
- * (oh, ow) for dout (oh, ow); scratch: pc_share_size(g) elements. 0 if not handled (then \
- * dx is untouched). */                                                                    \
+ * (oh, ow) for dout (oh, ow); scratch: pc_share_size(g) zeroed elements. 0 if not handled \
+ * (then dx is untouched). */                                                              \
 static int pc_simd_backward_plane_##TS(const T *dout, const int64_t *idx, const pc_geom *g,  \
                                        T *scratch, T *dx)                                    \
 {                                                                                            \

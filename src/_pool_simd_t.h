@@ -90,11 +90,12 @@ static int PV_F(pv_pool_plane)(const T *x, const pc_geom *g, int avg, T *out)
  * (r, c). Average pooling (MAX 0): the share dout[i, j] / (fh * fw). Max
  * pooling (MAX 1): dout[i, j] where the window's winner is (r, c), else
  * nothing. The terms are laid out first, one padded row per output row:
- * val[i, j] (share or dout), zero outside [0, ow), and for max pooling
- * rel[i, j], the winner's offset u * w + v from the window's corner, -1
- * outside; a window column outside [0, ow) then adds nothing. Returns 0,
- * having written nothing to dx, if a max-pool index lies outside its window
- * (the caller scatters instead). */
+ * val[i, j] (share or dout) and, for max pooling, rel[i, j], the winner's
+ * offset u * w + v from the window's corner. The caller zeroes the scratch
+ * once per call and the kernel writes only columns [0, ow) of these rows, so
+ * a window column outside [0, ow) adds an exact zero. Returns 0, having
+ * written nothing to dx, if a max-pool index lies outside its window (the
+ * caller scatters instead). */
 static inline int PV_F(pv_backward_k)(const T *dout, const int64_t *idx, const pc_geom *g,
                                       T *val, T *dx, const int FW, const int SW, const int MAX)
 {
@@ -108,16 +109,12 @@ static inline int PV_F(pv_backward_k)(const T *dout, const int64_t *idx, const p
         T *s = val + i * sl;
         RT *q = rel + i * sl;
         const T *d = dout + i * ow;
-        for (ptrdiff_t j = 0; j < pad; j++) s[j] = 0;
-        for (ptrdiff_t j = pad + ow; j < sl; j++) s[j] = 0;
         if (!MAX) {
             if (pow2) for (ptrdiff_t j = 0; j < ow; j++) s[pad + j] = d[j] * div;
             else for (ptrdiff_t j = 0; j < ow; j++) s[pad + j] = d[j] / div;
             continue;
         }
         for (ptrdiff_t j = 0; j < ow; j++) s[pad + j] = d[j];
-        for (ptrdiff_t j = 0; j < pad; j++) q[j] = -1;
-        for (ptrdiff_t j = pad + ow; j < sl; j++) q[j] = -1;
         const int64_t *k = idx + i * ow, corner = (int64_t)(i * sh * w);
         for (ptrdiff_t j = 0; j < ow; j++) {
             int64_t off = k[j] - corner - (int64_t)(j * SW);
