@@ -32,8 +32,10 @@ cdef extern from "_pool_simd.h" nogil:
     int pc_cpu_isa()
     int pc_simd_geometry(const pc_geom *g)
     Py_ssize_t pc_share_size(const pc_geom *g)
-    int pc_simd_pool_plane_f32(const float *x, const pc_geom *g, int avg, float *out)
-    int pc_simd_pool_plane_f64(const double *x, const pc_geom *g, int avg, double *out)
+    int pc_simd_pool_rows_f32(const float *x, const pc_geom *g, int avg, Py_ssize_t i0,
+                              Py_ssize_t i1, float *out)
+    int pc_simd_pool_rows_f64(const double *x, const pc_geom *g, int avg, Py_ssize_t i0,
+                              Py_ssize_t i1, double *out)
     int pc_simd_backward_plane_f32(const float *dout, const int64_t *idx, const pc_geom *g,
                                    float *scratch, float *dx)
     int pc_simd_backward_plane_f64(const double *dout, const int64_t *idx, const pc_geom *g,
@@ -88,6 +90,24 @@ cdef bint use_simd(const pc_geom *g) noexcept nogil:
     return pc_isa() != 0 and pc_simd_geometry(g)
 
 
+cdef void simd_pool(const floating *x, const pc_geom *g, Py_ssize_t planes, int avg,
+                    floating *out, int num_threads) noexcept nogil:
+    """The vector forward kernels over all planes; with fewer planes than threads, each plane
+    is cut into bands of output rows (computed as they would be whole)."""
+    cdef Py_ssize_t t, p, b, bands = 1, hw = g.h * g.w, ohw = g.oh * g.ow
+    if planes < num_threads:
+        bands = min(g.oh, (num_threads + planes - 1) // planes)
+    for t in prange(planes * bands, schedule="static", num_threads=num_threads):
+        p = t // bands
+        b = t % bands
+        if floating is float:
+            pc_simd_pool_rows_f32(x + p * hw, g, avg, b * g.oh // bands,
+                                  (b + 1) * g.oh // bands, out + p * ohw)
+        else:
+            pc_simd_pool_rows_f64(x + p * hw, g, avg, b * g.oh // bands,
+                                  (b + 1) * g.oh // bands, out + p * ohw)
+
+
 cdef pc_geom make_geom(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow, tuple geom):
     cdef pc_geom g
     g.h, g.w, g.oh, g.ow = h, w, oh, ow
@@ -111,11 +131,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
     elif use_simd(&g):
-        for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
-            if floating is float:
-                pc_simd_pool_plane_f32(xp + p * hw, &g, 0, op + p * ohw)
-            else:
-                pc_simd_pool_plane_f64(xp + p * hw, &g, 0, op + p * ohw)
+        simd_pool(xp, &g, planes, 0, op, num_threads)
         return
     with nogil, parallel(num_threads=num_threads):
         buf = &scratch[omp_get_thread_num(), 0]
@@ -137,11 +153,7 @@ def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     if use_simd(&g):
-        for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
-            if floating is float:
-                pc_simd_pool_plane_f32(xp + p * hw, &g, 1, op + p * ohw)
-            else:
-                pc_simd_pool_plane_f64(xp + p * hw, &g, 1, op + p * ohw)
+        simd_pool(xp, &g, planes, 1, op, num_threads)
         return
     for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
         if floating is float:

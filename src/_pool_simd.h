@@ -272,6 +272,14 @@ static int pc_simd_pool_plane_##TS(const T *x, const pc_geom *g, int avg, T *out
 {                                                                                            \
     PV_DISPATCH(TS, pv_pool_plane, (x, g, avg, out));                                        \
 }                                                                                            \
+/* Output rows [i0, i1) of pc_simd_pool_plane: out points at the plane's first row. */       \
+static int pc_simd_pool_rows_##TS(const T *x, const pc_geom *g, int avg, ptrdiff_t i0,       \
+                                  ptrdiff_t i1, T *out)                                      \
+{                                                                                            \
+    pc_geom band = *g;                                                                       \
+    band.oh = i1 - i0;                                                                       \
+    return pc_simd_pool_plane_##TS(x + i0 * g->sh * g->w, &band, avg, out + i0 * g->ow);     \
+}                                                                                            \
 /* dx (h, w) = gradient of average pooling (idx NULL) or of max pooling with winners idx  \
  * (oh, ow) for dout (oh, ow); scratch: pc_share_size(g) zeroed elements. 0 if not handled \
  * (then dx is untouched). */                                                              \

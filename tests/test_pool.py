@@ -337,3 +337,18 @@ def test_forcing_an_instruction_set():
         _pool.force_isa(previous)
     with pytest.raises(ValueError, match="isa must be one of"):
         _pool.force_isa("sse9")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_single_plane_split_into_bands_of_rows(dtype):
+    # fewer planes than threads: the vector forward kernels cut each plane into row bands
+    rng = np.random.default_rng(8)
+    x = _grid(rng, (1, 2, 37, 41), dtype)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    for n in (1, 2, 3, 5, -1):
+        np.testing.assert_array_equal(
+            pyconv.max_pool2d(x, 3, stride=2, num_threads=n),
+            max_pool2d_naive(x, 3, stride=2))
+        np.testing.assert_array_equal(
+            pyconv.avg_pool2d(x[:1, :1], (2, 3), stride=1, num_threads=n),
+            avg_pool2d_naive(x[:1, :1], (2, 3), stride=1))
