@@ -1,9 +1,12 @@
 """Max and average pooling kernels (NCHW), forward and backward.
 
-Each kernel runs the plane functions of ``_pool_planes.h`` over the N*C
-(H, W) planes in parallel: a plane is read and written by one thread only, in
-a fixed order, so results do not depend on the thread count. The wrapper
-checks every argument; ``geom`` is (fh, fw, sh, sw, dh, dw, top, left).
+Each kernel runs plane functions over the N*C (H, W) planes in parallel: the
+vector kernels of ``_pool_simd.h`` where they serve the geometry and the CPU,
+else the portable ones of ``_pool_planes.h``. A plane (or, in the vector
+forward kernels with fewer planes than threads, a band of its output rows) is
+written by one thread only, each output computed the same way whatever the
+split, so results do not depend on the thread count. The wrapper checks every
+argument; ``geom`` is (fh, fw, sh, sw, dh, dw, top, left).
 """
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
