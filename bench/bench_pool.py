@@ -1,13 +1,14 @@
-"""Max pooling speed on real layer shapes: pyconv beside PyTorch and NumPy.
+"""Pooling speed on real layer shapes: pyconv beside PyTorch and NumPy.
 
 Run from the repository root after building::
 
-    python bench/bench_pool.py [--repeats 30] [--threads N] [--clock wall|thread]
+    python bench/bench_pool.py [--pool max|avg] [--repeats 30] [--threads N] [--clock wall|thread]
 
-For each layer, dtype and pass it prints the median time and GB/s of input
-(bytes of x / time) of pyconv on NCHW input, PyTorch's ``max_pool2d`` on NCHW
-and on channels-last input (backward: autograd from the saved indices), and a
-NumPy strided-slicing max (forward only), and pyconv's speed-up over each.
+For each pooling, layer, dtype and pass it prints the median time and GB/s of
+input (bytes of x / time) of pyconv on NCHW input, PyTorch's ``max_pool2d`` or
+``avg_pool2d`` on NCHW and on channels-last input (backward: autograd, from
+the saved indices for max pooling), and a NumPy strided-slicing max (forward
+only), and pyconv's speed-up over each.
 Timings are interleaved, one round of every contender at a time, so load on
 a shared machine hits them alike. On a machine shared with other jobs,
 ``--clock thread`` measures the CPU time of the calling thread on one thread
@@ -40,30 +41,51 @@ def numpy_strided_max(x, size, stride):
     return out
 
 
-def contenders(x, size, stride, threads):
-    """name -> (forward callable, backward callable or None) for one input."""
+def torch_pair(torch_pool, t, size, stride):
+    """(forward, backward) of a PyTorch pooling on tensor t; backward by autograd."""
+    import torch
+    leaf = t.clone().requires_grad_(True)
+    y = torch_pool(leaf, size, stride)
+    g = torch.ones_like(y)
+    return (lambda: torch_pool(t, size, stride),
+            lambda: torch.autograd.grad(y, leaf, g, retain_graph=True))
+
+
+def torch_tensors(x, threads):
     import torch
     torch.set_num_threads(threads)
     t_nchw = torch.from_numpy(x)
-    t_cl = t_nchw.contiguous(memory_format=torch.channels_last)
+    return torch, t_nchw, t_nchw.contiguous(memory_format=torch.channels_last)
+
+
+def avg_contenders(x, size, stride, threads):
+    """name -> (forward callable, backward callable) for one input, average pooling."""
+    torch, t_nchw, t_cl = torch_tensors(x, threads)
+    dout = np.ones_like(pyconv.avg_pool2d(x, size, stride=stride))
+    pool = torch.nn.functional.avg_pool2d
+    return {
+        "pyconv": (lambda: pyconv.avg_pool2d(x, size, stride=stride, num_threads=threads),
+                   lambda: pyconv.avg_pool2d_backward(dout, x.shape, size, stride=stride,
+                                                      num_threads=threads)),
+        "torch_nchw": torch_pair(pool, t_nchw, size, stride),
+        "torch_channels_last": torch_pair(pool, t_cl, size, stride),
+    }
+
+
+def max_contenders(x, size, stride, threads):
+    """name -> (forward callable, backward callable or None) for one input, max pooling."""
+    torch, t_nchw, t_cl = torch_tensors(x, threads)
     out, idx = pyconv.max_pool2d(x, size, stride=stride, return_indices=True)
     dout = np.ones_like(out)
-
-    def torch_pair(t):
-        leaf = t.clone().requires_grad_(True)
-        y = torch.nn.functional.max_pool2d(leaf, size, stride)
-        g = torch.ones_like(y)
-        return (lambda: torch.nn.functional.max_pool2d(t, size, stride),
-                lambda: torch.autograd.grad(y, leaf, g, retain_graph=True))
-
+    pool = torch.nn.functional.max_pool2d
     return {
         "pyconv": (lambda: pyconv.max_pool2d(x, size, stride=stride, num_threads=threads),
                    lambda: pyconv.max_pool2d_backward(dout, x, size, stride=stride, indices=idx,
                                                       num_threads=threads)),
         "pyconv_recompute": (None, lambda: pyconv.max_pool2d_backward(
             dout, x, size, stride=stride, num_threads=threads)),
-        "torch_nchw": torch_pair(t_nchw),
-        "torch_channels_last": torch_pair(t_cl),
+        "torch_nchw": torch_pair(pool, t_nchw, size, stride),
+        "torch_channels_last": torch_pair(pool, t_cl, size, stride),
         "numpy_strided": (lambda: numpy_strided_max(x, size, stride), None),
     }
 
@@ -83,6 +105,7 @@ def median_times(calls, repeats, clock):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", choices=["max", "avg"], default="max")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=pyconv.get_num_threads())
     parser.add_argument("--clock", choices=["wall", "thread"], default="wall",
@@ -91,7 +114,8 @@ def main():
     clock = time.perf_counter
     if args.clock == "thread":
         clock, args.threads = time.thread_time, 1
-    print(f"threads={args.threads} clock={args.clock} repeats={args.repeats}; "
+    contenders = max_contenders if args.pool == "max" else avg_contenders
+    print(f"{args.pool} pooling: threads={args.threads} clock={args.clock} repeats={args.repeats}; "
           f"GB/s = bytes of x / median time")
     print(f"{'layer':14} {'dtype':7} {'pass':8} {'contender':20} {'ms':>8} {'GB/s':>7} "
           f"{'pyconv x':>9}")

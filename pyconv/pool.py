@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _pool
 from ._geometry import batch_views, pool_geometry
-from ._validation import as_array, as_kernel_input, check_int, empty, float_dtype
+from ._validation import as_array, as_kernel_input, check_int, check_shape, empty, float_dtype
 from .threads import resolve_num_threads
 
 
@@ -26,13 +26,11 @@ def _prepare(x, size, stride, padding, dilation, strict):
     return x4, dtype, g, restore
 
 
-def _check_dout(dout, g, ndim, dtype):
-    """dout as a C-contiguous 4-D ``dtype`` array of the forward output's shape."""
-    dout = as_array(dout, "dout")
-    expected = g.out_shape[4 - ndim:]
-    if dout.shape != expected:
-        raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
-    return as_kernel_input(dout.reshape(g.out_shape), dtype, "dout")
+def _forward_shaped(arr, name, g, ndim, dtype):
+    """``arr`` (dout or indices, of the forward output's shape, of an ``ndim``-D input) as a
+    C-contiguous 4-D ``dtype`` array."""
+    check_shape(arr, g.out_shape[4 - ndim:], name, "the forward output's shape")
+    return as_kernel_input(arr.reshape(g.out_shape), dtype, name)
 
 
 def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
@@ -162,21 +160,19 @@ def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, stric
     return restore(out)
 
 
-def _check_indices(indices, g, ndim):
+def _check_indices(indices):
     indices = as_array(indices, "indices")
     if indices.dtype.kind not in "iu":
         raise TypeError(f"indices must be integers (as max_pool2d(..., return_indices=True) "
                         f"gives them), got dtype {indices.dtype}")
-    expected = g.out_shape[4 - ndim:]
-    if indices.shape != expected:
-        raise ValueError(f"indices must have the forward output's shape {expected}, "
-                         f"got {indices.shape}")
-    if indices.size:
-        low, high = indices.min(), indices.max()
-        if low < 0 or high >= g.h * g.w:
-            raise ValueError(f"indices must lie in [0, H*W) = [0, {g.h * g.w}) (flat positions "
-                             f"in each {g.h}x{g.w} plane), got values from {low} to {high}")
-    return as_kernel_input(indices.reshape(g.out_shape), np.int64, "indices")
+    return indices
+
+
+def _outside_planes(indices, g):
+    """The error for indices outside their planes (the kernel counts them as it goes)."""
+    low, high = indices.min(), indices.max()
+    return ValueError(f"indices must lie in [0, H*W) = [0, {g.h * g.w}) (flat positions "
+                      f"in each {g.h}x{g.w} plane), got values from {low} to {high}")
 
 
 def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, indices=None,
@@ -223,14 +219,17 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
     """
     x = as_array(x, "x")
     x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, False)
-    d4 = _check_dout(dout, g, x.ndim, dtype)
-    idx = None if indices is None else _check_indices(indices, g, x.ndim)
+    d4 = _forward_shaped(as_array(dout, "dout"), "dout", g, x.ndim, dtype)
+    if indices is not None:
+        indices = _check_indices(indices)
+        idx = _forward_shaped(indices, "indices", g, x.ndim, np.int64)
     dx = empty(x4.shape, dtype, "dx")
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)
-    if idx is not None:
-        _pool.max_pool2d_backward(d4, idx, dx, n_threads)
+    if indices is not None:
+        if _pool.max_pool2d_backward(d4, idx, dx, _kernel_geometry(g), n_threads):
+            raise _outside_planes(indices, g)
     else:
         _pool.max_pool2d_backward_recompute(d4, as_kernel_input(x4, dtype, "x"), dx,
                                             _kernel_geometry(g), n_threads)
@@ -286,7 +285,7 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
     dtype = float_dtype(d)
     x4, _, restore = batch_views(np.broadcast_to(np.zeros((), dtype), x_shape))
     g = pool_geometry(x4.shape, size, stride, padding, 1, False)
-    d4 = _check_dout(d, g, len(x_shape), dtype)
+    d4 = _forward_shaped(d, "dout", g, len(x_shape), dtype)
     dx = empty(x4.shape, dtype, "dx")
     if dx.size == 0:
         return restore(dx)

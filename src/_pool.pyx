@@ -1,9 +1,12 @@
 """Max and average pooling kernels (NCHW), forward and backward.
 
-Each kernel runs the plane functions of ``_pool_planes.h`` over the N*C
-(H, W) planes in parallel: a plane is read and written by one thread only, in
-a fixed order, so results do not depend on the thread count. The wrapper
-checks every argument; ``geom`` is (fh, fw, sh, sw, dh, dw, top, left).
+Each kernel runs plane functions over the N*C (H, W) planes in parallel: the
+vector kernels of ``_pool_simd.h`` where they serve the geometry and the CPU,
+else the portable ones of ``_pool_planes.h``. A plane (or, in the vector
+forward kernels with fewer planes than threads, a band of its output rows) is
+written by one thread only, each output computed the same way whatever the
+split, so results do not depend on the thread count. The wrapper checks every
+argument; ``geom`` is (fh, fw, sh, sw, dh, dw, top, left).
 """
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
@@ -24,23 +27,88 @@ ctypedef fused floating:
 SCRATCH = "the pooling workspace (per thread)"
 
 
-cdef extern from "_pool_planes.h" nogil:
+cdef extern from "_pool_simd.h" nogil:
     ctypedef struct pc_geom:
         Py_ssize_t h, w, oh, ow, fh, fw, sh, sw, dh, dw, top, left
+    int pc_forced_isa
+    int pc_isa()
+    int pc_cpu_isa()
+    int pc_simd_geometry(const pc_geom *g)
+    Py_ssize_t pc_share_size(const pc_geom *g)
+    int pc_simd_pool_rows_f32(const float *x, const pc_geom *g, int avg, Py_ssize_t i0,
+                              Py_ssize_t i1, float *out)
+    int pc_simd_pool_rows_f64(const double *x, const pc_geom *g, int avg, Py_ssize_t i0,
+                              Py_ssize_t i1, double *out)
+    int pc_simd_backward_plane_f32(const float *dout, const int64_t *idx, const pc_geom *g,
+                                   float *scratch, float *dx)
+    int pc_simd_backward_plane_f64(const double *dout, const int64_t *idx, const pc_geom *g,
+                                   double *scratch, double *dx)
     Py_ssize_t pc_phase_size(const pc_geom *g)
     void pc_max_plane_f(const float *x, const pc_geom *g, float *out, int64_t *idx, float *buf)
     void pc_max_plane_d(const double *x, const pc_geom *g, double *out, int64_t *idx,
                         double *buf)
     void pc_avg_plane_f(const float *x, const pc_geom *g, int count_include_pad, float *out)
     void pc_avg_plane_d(const double *x, const pc_geom *g, int count_include_pad, double *out)
-    void pc_max_backward_plane_f(const float *dout, const int64_t *idx, Py_ssize_t hw,
-                                 Py_ssize_t ohw, float *dx)
-    void pc_max_backward_plane_d(const double *dout, const int64_t *idx, Py_ssize_t hw,
-                                 Py_ssize_t ohw, double *dx)
+    Py_ssize_t pc_max_backward_plane_f(const float *dout, const int64_t *idx, Py_ssize_t hw,
+                                       Py_ssize_t ohw, float *dx)
+    Py_ssize_t pc_max_backward_plane_d(const double *dout, const int64_t *idx, Py_ssize_t hw,
+                                       Py_ssize_t ohw, double *dx)
     void pc_avg_backward_plane_f(const float *dout, const pc_geom *g, int count_include_pad,
                                  float *share, float *dx)
     void pc_avg_backward_plane_d(const double *dout, const pc_geom *g, int count_include_pad,
                                  double *share, double *dx)
+
+
+ISAS = ("baseline", "avx2", "avx512")
+
+
+def available_isas():
+    """Instruction sets this build can run on this CPU, slowest first."""
+    return ISAS[:pc_cpu_isa() + 1]
+
+
+def current_isa():
+    """The instruction set the kernels use now."""
+    return ISAS[pc_isa()]
+
+
+def force_isa(name):
+    """Use instruction set ``name`` (None: the best available); returns the previous setting.
+
+    For tests, which run every variant this CPU supports.
+    """
+    global pc_forced_isa
+    previous = None if pc_forced_isa < 0 else ISAS[pc_forced_isa]
+    if name is None:
+        pc_forced_isa = -1
+    elif name in available_isas():
+        pc_forced_isa = ISAS.index(name)
+    else:
+        raise ValueError(f"isa must be one of {available_isas()} or None, got {name!r}")
+    return previous
+
+
+cdef bint use_simd(const pc_geom *g) noexcept nogil:
+    """Whether the vector kernels of _pool_simd.h serve this call."""
+    return pc_isa() != 0 and pc_simd_geometry(g)
+
+
+cdef void simd_pool(const floating *x, const pc_geom *g, Py_ssize_t planes, int avg,
+                    floating *out, int num_threads) noexcept nogil:
+    """The vector forward kernels over all planes; with fewer planes than threads, each plane
+    is cut into bands of output rows (computed as they would be whole)."""
+    cdef Py_ssize_t t, p, b, bands = 1, hw = g.h * g.w, ohw = g.oh * g.ow
+    if planes < num_threads:
+        bands = min(g.oh, (num_threads + planes - 1) // planes)
+    for t in prange(planes * bands, schedule="static", num_threads=num_threads):
+        p = t // bands
+        b = t % bands
+        if floating is float:
+            pc_simd_pool_rows_f32(x + p * hw, g, avg, b * g.oh // bands,
+                                  (b + 1) * g.oh // bands, out + p * ohw)
+        else:
+            pc_simd_pool_rows_f64(x + p * hw, g, avg, b * g.oh // bands,
+                                  (b + 1) * g.oh // bands, out + p * ohw)
 
 
 cdef pc_geom make_geom(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow, tuple geom):
@@ -65,6 +133,9 @@ def max_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef floating *buf
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
+    elif use_simd(&g):
+        simd_pool(xp, &g, planes, 0, op, num_threads)
+        return
     with nogil, parallel(num_threads=num_threads):
         buf = &scratch[omp_get_thread_num(), 0]
         for p in prange(planes, schedule="static"):
@@ -84,6 +155,9 @@ def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
+    if use_simd(&g):
+        simd_pool(xp, &g, planes, 1, op, num_threads)
+        return
     for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
         if floating is float:
             pc_avg_plane_f(xp + p * hw, &g, count_include_pad, op + p * ohw)
@@ -92,21 +166,39 @@ def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple
 
 
 def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :, ::1] indices,
-                        floating[:, :, :, ::1] dx, int num_threads):
+                        floating[:, :, :, ::1] dx, tuple geom, int num_threads):
     """Fill dx (N, C, H, W) with dout (N, C, OH, OW) summed at the flat plane indices.
 
-    Indices outside [0, H*W) are skipped; the wrapper has refused them already.
+    Returns how many indices lie outside [0, H*W): those are skipped, and the wrapper
+    refuses the call when there are any.
     """
-    cdef Py_ssize_t p, planes = dx.shape[0] * dx.shape[1]
-    cdef Py_ssize_t hw = dx.shape[2] * dx.shape[3], ohw = dout.shape[2] * dout.shape[3]
+    cdef pc_geom g = make_geom(dx.shape[2], dx.shape[3], dout.shape[2], dout.shape[3], geom)
+    cdef Py_ssize_t p, planes = dx.shape[0] * dx.shape[1], outside = 0
+    cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef const int64_t *ip = &indices[0, 0, 0, 0]
     cdef floating *xp = &dx[0, 0, 0, 0]
-    for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
-        if floating is float:
-            pc_max_backward_plane_f(dp + p * ohw, ip + p * ohw, hw, ohw, xp + p * hw)
-        else:
-            pc_max_backward_plane_d(dp + p * ohw, ip + p * ohw, hw, ohw, xp + p * hw)
+    cdef bint simd = use_simd(&g)
+    cdef floating[:, ::1] scratch = empty((num_threads, pc_share_size(&g) if simd else 1),
+                                          np.float32 if floating is float else np.float64,
+                                          SCRATCH)
+    scratch[:, :] = 0  # the vector kernel's padding
+    cdef floating *buf
+    with nogil, parallel(num_threads=num_threads):
+        buf = &scratch[omp_get_thread_num(), 0]
+        for p in prange(planes, schedule="static"):
+            # the vector kernel takes a plane whose indices all lie in their windows
+            if floating is float:
+                if not (simd and pc_simd_backward_plane_f32(dp + p * ohw, ip + p * ohw, &g, buf,
+                                                            xp + p * hw)):
+                    outside += pc_max_backward_plane_f(dp + p * ohw, ip + p * ohw, hw, ohw,
+                                                       xp + p * hw)
+            else:
+                if not (simd and pc_simd_backward_plane_f64(dp + p * ohw, ip + p * ohw, &g, buf,
+                                                            xp + p * hw)):
+                    outside += pc_max_backward_plane_d(dp + p * ohw, ip + p * ohw, hw, ohw,
+                                                       xp + p * hw)
+    return outside
 
 
 def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
@@ -123,6 +215,11 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
     cdef floating[:, ::1] values = empty((num_threads, ohw), dtype, SCRATCH)
     cdef int64_t[:, ::1] winners = empty((num_threads, ohw), np.int64, SCRATCH)
     cdef floating[:, ::1] scratch = empty((num_threads, pc_phase_size(&g)), dtype, SCRATCH)
+    cdef bint simd = use_simd(&g)
+    cdef floating[:, ::1] gather = empty((num_threads, pc_share_size(&g) if simd else 1), dtype,
+                                         SCRATCH)
+    gather[:, :] = 0  # the vector kernel's padding
+    cdef floating *gat
     cdef floating *vals
     cdef floating *buf
     cdef int64_t *wins
@@ -130,13 +227,18 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
         vals = &values[omp_get_thread_num(), 0]
         wins = &winners[omp_get_thread_num(), 0]
         buf = &scratch[omp_get_thread_num(), 0]
+        gat = &gather[omp_get_thread_num(), 0]
         for p in prange(planes, schedule="static"):
             if floating is float:
                 pc_max_plane_f(xp + p * hw, &g, vals, wins, buf)
-                pc_max_backward_plane_f(dp + p * ohw, wins, hw, ohw, gp + p * hw)
+                if not (simd and pc_simd_backward_plane_f32(dp + p * ohw, wins, &g, gat,
+                                                            gp + p * hw)):
+                    pc_max_backward_plane_f(dp + p * ohw, wins, hw, ohw, gp + p * hw)
             else:
                 pc_max_plane_d(xp + p * hw, &g, vals, wins, buf)
-                pc_max_backward_plane_d(dp + p * ohw, wins, hw, ohw, gp + p * hw)
+                if not (simd and pc_simd_backward_plane_f64(dp + p * ohw, wins, &g, gat,
+                                                            gp + p * hw)):
+                    pc_max_backward_plane_d(dp + p * ohw, wins, hw, ohw, gp + p * hw)
 
 
 def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx, tuple geom,
@@ -147,13 +249,21 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef floating *gp = &dx[0, 0, 0, 0]
-    cdef floating[:, ::1] share = np.empty((num_threads, g.ow),
-                                           np.float32 if floating is float else np.float64)
+    cdef bint simd = use_simd(&g)
+    cdef floating[:, ::1] share = empty((num_threads, pc_share_size(&g) if simd else g.ow),
+                                        np.float32 if floating is float else np.float64,
+                                        SCRATCH)
+    share[:, :] = 0  # the vector kernel's padding
     cdef floating *buf
     with nogil, parallel(num_threads=num_threads):
         buf = &share[omp_get_thread_num(), 0]
         for p in prange(planes, schedule="static"):
-            if floating is float:
+            if simd:
+                if floating is float:
+                    pc_simd_backward_plane_f32(dp + p * ohw, NULL, &g, buf, gp + p * hw)
+                else:
+                    pc_simd_backward_plane_f64(dp + p * ohw, NULL, &g, buf, gp + p * hw)
+            elif floating is float:
                 pc_avg_backward_plane_f(dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
             else:
                 pc_avg_backward_plane_d(dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)

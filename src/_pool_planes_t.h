@@ -247,15 +247,19 @@ PC_CLONES static void PC_NAME(pc_avg_plane)(const T *x, const pc_geom *g, int co
 }
 
 /* dx (h, w) = sum of dout (oh, ow) over the flat indices idx (oh, ow), in
- * output order; an index outside [0, h * w) is skipped (never written). */
-static void PC_NAME(pc_max_backward_plane)(const T *dout, const int64_t *idx, ptrdiff_t hw,
-                                      ptrdiff_t ohw, T *dx)
+ * output order; an index outside [0, h * w) is skipped (never written), and
+ * the count of those is returned. */
+static ptrdiff_t PC_NAME(pc_max_backward_plane)(const T *dout, const int64_t *idx, ptrdiff_t hw,
+                                                ptrdiff_t ohw, T *dx)
 {
+    ptrdiff_t skipped = 0;
     memset(dx, 0, (size_t)hw * sizeof(T));
     for (ptrdiff_t k = 0; k < ohw; k++) {
         uint64_t t = (uint64_t)idx[k];
         if (t < (uint64_t)hw) dx[t] = dx[t] + dout[k];
+        else skipped++;
     }
+    return skipped;
 }
 
 /* dxr[j * sw + off] += share[j] for the output columns j < ow where that is inside the row. */

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv
+from pyconv import _pool
 from pyconv.reference import (avg_pool2d_backward_naive, avg_pool2d_naive,
                               max_pool2d_backward_naive, max_pool2d_naive)
 
@@ -18,6 +19,17 @@ GEOMETRIES = [
 ]
 # (N, C, H, W): batch 1, odd sizes, widths around and above the vector widths
 SHAPES = [(1, 1, 7, 9), (2, 3, 11, 13), (1, 2, 6, 71)]
+
+
+ISAS = _pool.available_isas()
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run the test with each instruction-set variant this CPU supports."""
+    previous = _pool.force_isa(request.param)
+    yield request.param
+    _pool.force_isa(previous)
 
 
 def _grid(rng, shape, dtype):
@@ -184,19 +196,23 @@ def test_avg_pool_backward_passes_gradcheck(size, stride, padding, count_include
                      dout)
 
 
+@pytest.mark.parametrize("padding", [0, 1])  # 0: the vector kernels
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_results_do_not_depend_on_thread_count(dtype):
+def test_results_do_not_depend_on_thread_count(dtype, padding):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 5, 23, 29)).astype(dtype)
+    opts = dict(stride=2, padding=padding)
+    out, idx = pyconv.max_pool2d(x, 3, return_indices=True, strict=False, **opts)
+    dout = rng.standard_normal(out.shape).astype(dtype)
     calls = [
-        lambda n: pyconv.max_pool2d(x, 3, stride=2, padding=1, return_indices=True,
-                                    num_threads=n),
-        lambda n: pyconv.avg_pool2d(x, 3, stride=2, padding=1, num_threads=n),
-        lambda n: pyconv.max_pool2d_backward(np.ones((3, 5, 12, 15), dtype), x, 3, stride=2,
-                                             padding=1, num_threads=n),
-        lambda n: pyconv.avg_pool2d_backward(np.ones((3, 5, 12, 15), dtype), x.shape, 3,
-                                             stride=2, padding=1, count_include_pad=False,
-                                             num_threads=n),
+        lambda n: pyconv.max_pool2d(x, 3, return_indices=True, strict=False, num_threads=n,
+                                    **opts),
+        lambda n: pyconv.max_pool2d(x, 3, strict=False, num_threads=n, **opts),
+        lambda n: pyconv.avg_pool2d(x, 3, strict=False, num_threads=n, **opts),
+        lambda n: pyconv.max_pool2d_backward(dout, x, 3, num_threads=n, **opts),
+        lambda n: pyconv.max_pool2d_backward(dout, x, 3, indices=idx, num_threads=n, **opts),
+        lambda n: pyconv.avg_pool2d_backward(dout, x.shape, 3, count_include_pad=False,
+                                             num_threads=n, **opts),
     ]
     for call in calls:
         one = call(1)
@@ -268,3 +284,71 @@ def test_valid_indices_from_elsewhere_are_accepted():
     idx = np.array([[[[15, 15], [0, 15]]]])
     dx = pyconv.max_pool2d_backward(np.ones((1, 1, 2, 2)), np.zeros((1, 1, 4, 4)), 2, indices=idx)
     assert dx[0, 0, 3, 3] == 3 and dx[0, 0, 0, 0] == 1 and dx.sum() == 4
+
+
+# geometries of the vector kernels (no padding or dilation, window <= 3x3, column stride 1 or
+# 2): (size, stride)
+VECTOR_GEOMETRIES = [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((3, 3), (1, 1)), ((1, 3), (3, 2)),
+                     ((2, 1), (1, 1)), ((3, 2), (2, 1))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size, stride", VECTOR_GEOMETRIES)
+def test_vector_kernels_every_tail_length_bitwise(isa, size, stride, dtype):
+    # output widths 1..17, 32 and 33: every remainder of 16 (AVX-512 float) and 8, 4 lanes,
+    # alone and after whole vectors; plane k has a NaN at column k (body and tail lanes)
+    rng = np.random.default_rng(7)
+    (fh, fw), (sh, sw) = size, stride
+    for ow in list(range(1, 18)) + [32, 33]:
+        w = (ow - 1) * sw + fw + rng.integers(0, sw)
+        h = 2 * sh + fh
+        x = _grid(rng, (2, w, h, w), dtype)
+        x[:, np.arange(w), 0, np.arange(w)] = np.nan
+        opts = dict(stride=stride, strict=False)
+        ref, ref_idx = max_pool2d_naive(x, size, return_indices=True, **opts)
+        np.testing.assert_array_equal(pyconv.max_pool2d(x, size, **opts), ref)
+        assert np.isnan(ref).any() and not np.isnan(ref).all()
+        dout = rng.standard_normal(ref.shape).astype(dtype)
+        opts = dict(stride=stride)
+        expected = max_pool2d_backward_naive(dout, x, size, **opts)
+        np.testing.assert_array_equal(
+            pyconv.max_pool2d_backward(dout, x, size, indices=ref_idx, **opts), expected)
+        np.testing.assert_array_equal(pyconv.max_pool2d_backward(dout, x, size, **opts),
+                                      expected)
+        # indices outside their windows: the kernel falls back to scattering them
+        elsewhere = rng.integers(0, h * w, ref_idx.shape)
+        np.testing.assert_array_equal(
+            pyconv.max_pool2d_backward(dout, x, size, indices=elsewhere, **opts),
+            max_pool2d_backward_naive(dout, x, size, indices=elsewhere, **opts))
+        x = rng.standard_normal(x.shape).astype(dtype)
+        # sums in the oracle's order: equal bit for bit, not just close
+        np.testing.assert_array_equal(pyconv.avg_pool2d(x, size, strict=False, **opts),
+                                      avg_pool2d_naive(x, size, strict=False, **opts))
+        np.testing.assert_array_equal(pyconv.avg_pool2d_backward(dout, x.shape, size, **opts),
+                                      avg_pool2d_backward_naive(dout, x.shape, size, **opts))
+
+
+def test_forcing_an_instruction_set():
+    assert ISAS[0] == "baseline" and _pool.current_isa() == ISAS[-1]
+    previous = _pool.force_isa("baseline")
+    try:
+        assert _pool.current_isa() == "baseline"
+    finally:
+        _pool.force_isa(previous)
+    with pytest.raises(ValueError, match="isa must be one of"):
+        _pool.force_isa("sse9")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_single_plane_split_into_bands_of_rows(dtype):
+    # fewer planes than threads: the vector forward kernels cut each plane into row bands
+    rng = np.random.default_rng(8)
+    x = _grid(rng, (1, 2, 37, 41), dtype)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    for n in (1, 2, 3, 5, -1):
+        np.testing.assert_array_equal(
+            pyconv.max_pool2d(x, 3, stride=2, num_threads=n),
+            max_pool2d_naive(x, 3, stride=2))
+        np.testing.assert_array_equal(
+            pyconv.avg_pool2d(x[:1, :1], (2, 3), stride=1, num_threads=n),
+            avg_pool2d_naive(x[:1, :1], (2, 3), stride=1))

@@ -1,0 +1,294 @@
+/* Vector pooling kernels for the common geometries, in AVX-512 and AVX2.
+ *
+ * They cover windows without padding or dilation, at most 3x3, with a
+ * column stride of 1 or 2 (2x2 stride 2, 3x3 stride 2, 3x3 stride 1, ...):
+ * every window tap is inside the input, so each output row is a few whole
+ * vectors of output columns and one masked vector for the remainder, and a
+ * stride-2 tap is split from two loaded vectors by one permute. The taps
+ * are combined in the oracles' order (row-major in the window for the
+ * forward pass; output row-major for the gradients), so results are bitwise
+ * those of the portable kernels of _pool_planes.h, which serve every other
+ * geometry and CPUs without these instruction sets.
+ *
+ * The instruction set is chosen at run time with __builtin_cpu_supports;
+ * tests force each one the CPU has (pc_forced_isa) to compare them.
+ */
+#ifndef PYCONV_POOL_SIMD_H
+#define PYCONV_POOL_SIMD_H
+
+#include "_pool_planes.h"
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define PV_X86 1
+#include <immintrin.h>
+#else
+#define PV_X86 0
+#endif
+
+enum { PV_ISA_BASELINE = 0, PV_ISA_AVX2 = 1, PV_ISA_AVX512 = 2 };
+
+/* Most lanes of any variant (AVX-512 float): scratch is padded by this much. */
+#define PV_MAX_LANES 16
+
+/* -1: the best the CPU has; otherwise the variant tests asked for. */
+static int pc_forced_isa = -1;
+
+static int pc_cpu_isa(void)
+{
+#if PV_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+        return PV_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2"))
+        return PV_ISA_AVX2;
+#endif
+    return PV_ISA_BASELINE;
+}
+
+static int pc_isa(void)
+{
+    return pc_forced_isa >= 0 ? pc_forced_isa : pc_cpu_isa();
+}
+
+/* Whether the vector kernels serve this geometry: no padding or dilation, a
+ * window at most 3x3, column stride 1 or 2. */
+static int pc_simd_geometry(const pc_geom *g)
+{
+    return g->top == 0 && g->left == 0 && g->dh == 1 && g->dw == 1 && g->fh <= 3 && g->fw <= 3
+        && (g->sw == 1 || g->sw == 2) && (g->h - g->fh) / g->sh + 1 == g->oh
+        && (g->w - g->fw) / g->sw + 1 == g->ow;
+}
+
+/* The vector gradients' scratch: per output row, a row of values and one of
+ * winner offsets (integers as wide as the element), each padded on both
+ * sides; zeroed by the caller before the first plane. */
+static ptrdiff_t pc_share_row(const pc_geom *g)
+{
+    ptrdiff_t cols = (g->w + g->sw - 1) / g->sw;
+    return PV_MAX_LANES + (cols > g->ow ? cols : g->ow) + PV_MAX_LANES;
+}
+
+static ptrdiff_t pc_share_size(const pc_geom *g)
+{
+    return 2 * g->oh * pc_share_row(g);
+}
+
+/* Unroll the loop over window taps (at most 9) so the taps combine in registers. */
+#if defined(__clang__)
+#define PV_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__) && __GNUC__ >= 8
+#define PV_UNROLL _Pragma("GCC unroll 9")
+#else
+#define PV_UNROLL
+#endif
+
+#define PV_CAT2(a, b) a##_##b
+#define PV_CAT(a, b) PV_CAT2(a, b)
+
+#if PV_X86
+/* ---- AVX-512 ---- */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx2")
+#endif
+
+#define PV_OPS_AVX512(S, T, RT, V, M, W, ps, si, set1)                                                   \
+static inline M pv_mask_##S(ptrdiff_t n) { return (M)((1u << n) - 1u); }                    \
+static inline V pv_load_##S(const T *p) { return _mm512_loadu_##ps(p); }                     \
+static inline V pv_loadn_##S(const T *p, ptrdiff_t n)                                        \
+{ return _mm512_maskz_loadu_##ps(pv_mask_##S(n), p); }                                       \
+static inline void pv_store_##S(T *p, V v) { _mm512_storeu_##ps(p, v); }                     \
+static inline void pv_storen_##S(T *p, V v, ptrdiff_t n)                                     \
+{ _mm512_mask_storeu_##ps(p, pv_mask_##S(n), v); }                                           \
+static inline __m512i pv_ldi_##S(const void *p) { return _mm512_loadu_si512(p); }            \
+/* acc + d where r == code (acc is never -0, so adding nothing equals adding +0) */          \
+static inline V pv_match_add_##S(V acc, __m512i r, RT code, V d)                             \
+{ return _mm512_mask_add_##ps(acc, _mm512_cmpeq_##si##_mask(r, set1(code)), acc, d); }                                           \
+static inline V pv_zero_##S(void) { return _mm512_setzero_##ps(); }                          \
+static inline V pv_set1_##S(T a) { return _mm512_set1_##ps(a); }                             \
+static inline V pv_add_##S(V a, V b) { return _mm512_add_##ps(a, b); }                       \
+static inline V pv_div_##S(V a, V b) { return _mm512_div_##ps(a, b); }                       \
+static inline V pv_mul_##S(V a, V b) { return _mm512_mul_##ps(a, b); }                       \
+/* b, or c where c is larger or the first NaN */                                             \
+static inline V pv_take_##S(V b, V c)                                                        \
+{                                                                                            \
+    M k = _mm512_cmp_##ps##_mask(b, b, _CMP_ORD_Q);                                          \
+    k = _mm512_mask_cmp_##ps##_mask(k, c, b, _CMP_NLE_UQ);                                   \
+    return _mm512_mask_blend_##ps(k, b, c);                                                  \
+}                                                                                            \
+static inline V pv_even_##S(V lo, V hi)                                                      \
+{ return _mm512_permutex2var_##ps(lo, pv_evens_##S(), hi); }                              \
+static inline V pv_ziplo_##S(V e, V o)                                                       \
+{ return _mm512_permutex2var_##ps(e, pv_zip_##S(0), o); }                                    \
+static inline V pv_ziphi_##S(V e, V o)                                                       \
+{ return _mm512_permutex2var_##ps(e, pv_zip_##S(W / 2), o); }
+
+/* lane j reads lane 2j of the pair (lo, hi) */
+static inline __m512i pv_evens_f32_avx512(void)
+{
+    return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+static inline __m512i pv_evens_f64_avx512(void)
+{
+    return _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+}
+/* lanes e[a], o[a], e[a+1], o[a+1], ... of the pair (e, o) */
+static inline __m512i pv_zip_f32_avx512(int a)
+{
+    return _mm512_setr_epi32(a, a + 16, a + 1, a + 17, a + 2, a + 18, a + 3, a + 19,
+                             a + 4, a + 20, a + 5, a + 21, a + 6, a + 22, a + 7, a + 23);
+}
+static inline __m512i pv_zip_f64_avx512(int a)
+{
+    return _mm512_setr_epi64(a, a + 8, a + 1, a + 9, a + 2, a + 10, a + 3, a + 11);
+}
+PV_OPS_AVX512(f32_avx512, float, int32_t, __m512, __mmask16, 16, ps, epi32, _mm512_set1_epi32)
+PV_OPS_AVX512(f64_avx512, double, int64_t, __m512d, __mmask8, 8, pd, epi64, _mm512_set1_epi64)
+
+#define T float
+#define V __m512
+#define PV_W 16
+#define RT int32_t
+#define PV_SUF f32_avx512
+#include "_pool_simd_t.h"
+#define T double
+#define V __m512d
+#define PV_W 8
+#define RT int64_t
+#define PV_SUF f64_avx512
+#include "_pool_simd_t.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#endif
+
+/* ---- AVX2 ---- */
+static inline __m256i pv_lanes_below(ptrdiff_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline __m256i pv_lanes_below64(ptrdiff_t n)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+#define PV_OPS_AVX2(S, T, RT, V, ps, below, si, set1)                                        \
+static inline __m256i pv_ldi_##S(const void *p) { return _mm256_loadu_si256((const __m256i *)p); } \
+static inline V pv_match_add_##S(V acc, __m256i r, RT code, V d)                             \
+{                                                                                            \
+    V m = _mm256_castsi256_##ps(_mm256_cmpeq_##si(r, set1(code)));                           \
+    return _mm256_add_##ps(acc, _mm256_and_##ps(m, d));                                      \
+}                                                                                            \
+static inline V pv_load_##S(const T *p) { return _mm256_loadu_##ps(p); }                     \
+static inline V pv_loadn_##S(const T *p, ptrdiff_t n)                                        \
+{ return _mm256_maskload_##ps(p, below(n)); }                                                \
+static inline void pv_store_##S(T *p, V v) { _mm256_storeu_##ps(p, v); }                     \
+static inline void pv_storen_##S(T *p, V v, ptrdiff_t n)                                     \
+{ _mm256_maskstore_##ps(p, below(n), v); }                                                   \
+static inline V pv_zero_##S(void) { return _mm256_setzero_##ps(); }                          \
+static inline V pv_set1_##S(T a) { return _mm256_set1_##ps(a); }                             \
+static inline V pv_add_##S(V a, V b) { return _mm256_add_##ps(a, b); }                       \
+static inline V pv_div_##S(V a, V b) { return _mm256_div_##ps(a, b); }                       \
+static inline V pv_mul_##S(V a, V b) { return _mm256_mul_##ps(a, b); }                       \
+static inline V pv_take_##S(V b, V c)                                                        \
+{                                                                                            \
+    V k = _mm256_and_##ps(_mm256_cmp_##ps(b, b, _CMP_ORD_Q), _mm256_cmp_##ps(c, b, _CMP_NLE_UQ)); \
+    return _mm256_blendv_##ps(b, c, k);                                                      \
+}
+PV_OPS_AVX2(f32_avx2, float, int32_t, __m256, ps, pv_lanes_below, epi32, _mm256_set1_epi32)
+PV_OPS_AVX2(f64_avx2, double, int64_t, __m256d, pd, pv_lanes_below64, epi64, _mm256_set1_epi64x)
+
+/* even lanes of (lo, hi); (e, o) interleaved, first and second half */
+static inline __m256 pv_even_f32_avx2(__m256 lo, __m256 hi)
+{
+    __m256 t = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+static inline __m256d pv_even_f64_avx2(__m256d lo, __m256d hi)
+{
+    return _mm256_permute4x64_pd(_mm256_unpacklo_pd(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
+}
+static inline __m256 pv_ziplo_f32_avx2(__m256 e, __m256 o)
+{
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(e, o), _mm256_unpackhi_ps(e, o), 0x20);
+}
+static inline __m256 pv_ziphi_f32_avx2(__m256 e, __m256 o)
+{
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(e, o), _mm256_unpackhi_ps(e, o), 0x31);
+}
+static inline __m256d pv_ziplo_f64_avx2(__m256d e, __m256d o)
+{
+    return _mm256_permute2f128_pd(_mm256_unpacklo_pd(e, o), _mm256_unpackhi_pd(e, o), 0x20);
+}
+static inline __m256d pv_ziphi_f64_avx2(__m256d e, __m256d o)
+{
+    return _mm256_permute2f128_pd(_mm256_unpacklo_pd(e, o), _mm256_unpackhi_pd(e, o), 0x31);
+}
+
+#define T float
+#define V __m256
+#define PV_W 8
+#define RT int32_t
+#define PV_SUF f32_avx2
+#include "_pool_simd_t.h"
+#define T double
+#define V __m256d
+#define PV_W 4
+#define RT int64_t
+#define PV_SUF f64_avx2
+#include "_pool_simd_t.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif /* PV_X86 */
+
+/* Per element type: the vector kernel for the CPU (or the forced variant), or 0 where the
+ * baseline is chosen and the caller runs the portable kernel. */
+#if PV_X86
+#define PV_DISPATCH(TS, name, args)                                                          \
+    do {                                                                                     \
+        int isa_ = pc_isa();                                                                 \
+        if (isa_ == PV_ISA_AVX512) return PV_CAT(name, PV_CAT(TS, avx512)) args;           \
+        if (isa_ == PV_ISA_AVX2) return PV_CAT(name, PV_CAT(TS, avx2)) args;               \
+        return 0;                                                                            \
+    } while (0)
+#else
+#define PV_DISPATCH(TS, name, args) return 0
+#endif
+
+#define PV_ENTRY_POINTS(TS, T)                                                               \
+/* out (oh, ow) = window max (avg 0) or mean (avg 1) of x (h, w); 0 if not handled */       \
+static int pc_simd_pool_plane_##TS(const T *x, const pc_geom *g, int avg, T *out)            \
+{                                                                                            \
+    PV_DISPATCH(TS, pv_pool_plane, (x, g, avg, out));                                        \
+}                                                                                            \
+/* Output rows [i0, i1) of pc_simd_pool_plane: out points at the plane's first row. */       \
+static int pc_simd_pool_rows_##TS(const T *x, const pc_geom *g, int avg, ptrdiff_t i0,       \
+                                  ptrdiff_t i1, T *out)                                      \
+{                                                                                            \
+    pc_geom band = *g;                                                                       \
+    band.oh = i1 - i0;                                                                       \
+    return pc_simd_pool_plane_##TS(x + i0 * g->sh * g->w, &band, avg, out + i0 * g->ow);     \
+}                                                                                            \
+/* dx (h, w) = gradient of average pooling (idx NULL) or of max pooling with winners idx  \
+ * (oh, ow) for dout (oh, ow); scratch: pc_share_size(g) zeroed elements. 0 if not handled \
+ * (then dx is untouched). */                                                              \
+static int pc_simd_backward_plane_##TS(const T *dout, const int64_t *idx, const pc_geom *g,  \
+                                       T *scratch, T *dx)                                    \
+{                                                                                            \
+    PV_DISPATCH(TS, pv_backward_plane, (dout, idx, g, scratch, dx));                         \
+}
+PV_ENTRY_POINTS(f32, float)
+PV_ENTRY_POINTS(f64, double)
+
+#endif
