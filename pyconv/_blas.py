@@ -1,9 +1,10 @@
-"""Run NumPy's BLAS on a chosen number of threads, between OpenMP regions.
+"""Run a block with every BLAS library of the process on a chosen number of threads.
 
-The im2col path alternates OpenMP loops (im2col, col2im) with NumPy matrix
-products; the two never run at once, and both use the thread count the
-caller asked for. threadpoolctl changes the BLAS thread count of the running
-process (OpenBLAS, MKL or BLIS alike), which NumPy offers no API for.
+The im2col backward calls SciPy's BLAS (``cython_blas``) from inside its
+OpenMP threads, so while it runs each BLAS must stay on one thread, or the two
+thread pools would oversubscribe the cores. threadpoolctl changes the BLAS
+thread count of the running process (OpenBLAS, MKL or BLIS alike, NumPy's and
+SciPy's copies both), which neither library offers an API for.
 """
 import contextlib
 import threading
@@ -23,7 +24,7 @@ def _blas_controller():
 # BLAS thread counts are process-wide, so the blocks of concurrent Python threads
 # share one saved state: the first block in saves it, the last one out restores it
 # (a thread-local save let two overlapping blocks restore each other's limit and
-# leave NumPy's BLAS on a conv's thread count for good). While blocks overlap,
+# leave the BLAS on a conv's thread count for good). While blocks overlap,
 # the BLAS runs on the latest caller's count.
 _lock = threading.Lock()
 _active = 0
@@ -32,7 +33,7 @@ _saved = None
 
 @contextlib.contextmanager
 def blas_threads(n):
-    """Run the block with NumPy's BLAS on ``n`` threads, restoring the count afterwards."""
+    """Run the block with every BLAS on ``n`` threads, restoring the counts afterwards."""
     global _active, _saved
     libs = _blas_controller().lib_controllers
     with _lock:

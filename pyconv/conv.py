@@ -1,8 +1,9 @@
 """2-D convolution (cross-correlation), forward and backward, NCHW.
 
-Two methods compute the same function: ``"im2col"`` copies the input windows
-into a column buffer with an OpenMP kernel and multiplies it by the filters
-with NumPy's BLAS; ``"direct"`` loops over the output without a workspace.
+Two methods compute the same function: ``"im2col"`` multiplies the filters with
+the input's im2col columns (read as shifted views of the phase-split padded
+input in the forward, by pyconv's own GEMM tile; packed per thread for SciPy's
+BLAS in the backward); ``"direct"`` loops over the output without a workspace.
 ``"auto"`` picks one by shape. The oracles are :func:`pyconv.reference.conv2d_naive`,
 :func:`pyconv.reference.conv2d_im2col` and
 :func:`pyconv.reference.conv2d_backward_naive`.
@@ -52,7 +53,11 @@ def _check_workspace_limit(nbytes):
 
 
 def get_workspace_limit():
-    """Bytes the im2col column buffer may take (64 MiB unless set).
+    """Bytes the im2col method's workspace may take (64 MiB unless set).
+
+    The workspace is the forward's phase-split copy of the input (a chunk of
+    images at a time, at least one) and the backward's per-thread column
+    blocks and partial filter gradients.
 
     Returns
     -------
@@ -69,7 +74,7 @@ def get_workspace_limit():
 
 
 def set_workspace_limit(nbytes):
-    """Set the im2col column-buffer limit for the whole process.
+    """Set the im2col workspace limit for the whole process.
 
     Parameters
     ----------
@@ -90,7 +95,7 @@ def set_workspace_limit(nbytes):
 
 @contextlib.contextmanager
 def workspace_limit(nbytes):
-    """Bound the im2col column buffer to ``nbytes`` inside a ``with`` block.
+    """Bound the im2col workspace to ``nbytes`` inside a ``with`` block.
 
     Parameters
     ----------
