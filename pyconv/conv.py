@@ -274,6 +274,10 @@ def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
     convolution (_input_grad_as_forward); otherwise, per (run of images, group, block of
     channels), pack, multiply and unpack; dw is summed over the runs' partial gradients in
     order."""
+    if g.n == 0:  # dx is empty; dw sums nothing
+        if dw is not None:
+            dw[...] = 0
+        return
     if dx is not None and _input_grad_as_forward(dout, w, dx, g, num_threads):
         dx = None
         if dw is None:
@@ -284,10 +288,6 @@ def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
     nb = _block_positions(cb * ff, g, x.itemsize)
     work, threads = _workspace(cb * ff, nb, g, x.dtype, num_threads)
     # one partial filter gradient per run of images, within half the workspace limit
-    if g.n == 0:
-        if dw is not None:
-            dw[...] = 0
-        return
     runs = 1
     if dw is not None:
         runs = max(1, min(g.n, get_workspace_limit() // 2 // (dw.size * dw.itemsize)))

@@ -67,45 +67,18 @@ cdef inline Py_ssize_t _end_col(Py_ssize_t off, Py_ssize_t width, Py_ssize_t sw,
     return end if end < ow else ow
 
 
-cdef inline void put(floating *col, Py_ssize_t rows, Py_ssize_t r, Py_ssize_t nr,
-                     Py_ssize_t pp, Py_ssize_t count, const floating *src,
-                     Py_ssize_t stride) noexcept nogil:
-    """Write positions pp .. pp+count-1 of row r of a panel-packed block (zeros if src is
-    NULL, else src[0], src[stride], ...)."""
-    cdef Py_ssize_t q, off, seg, t
-    cdef floating *dst
-    while count > 0:
-        q = pp // nr
-        off = pp - q * nr
-        seg = min(count, nr - off)
-        dst = col + (q * rows + r) * nr + off
-        if src == NULL:
-            memset(dst, 0, seg * sizeof(floating))
-        elif stride == 1:
-            memcpy(dst, src, seg * sizeof(floating))
-            src = src + seg
-        else:
-            for t in range(seg):
-                dst[t] = src[t * stride]
-            src = src + seg * stride
-        pp = pp + seg
-        count = count - seg
-
-
 cdef void pack(const floating *xn, Py_ssize_t channels, const Geometry *g, Py_ssize_t p0,
-               Py_ssize_t p1, Py_ssize_t nr, floating *col) noexcept nogil:
-    """Fill col with the columns (channels*FH*FW rows) of positions p0 .. p1-1 of the planes
-    at xn (channels, H, W), in panels of nr positions: value (r, p) at
-    col[((p - p0) // nr * rows + r) * nr + (p - p0) % nr], zeros past p1 in the last panel.
-    With nr >= p1 - p0 that is the row-major block (rows, nr)."""
-    cdef Py_ssize_t rows = channels * g.fh * g.fw, nb = p1 - p0
-    cdef Py_ssize_t pad = (nb + nr - 1) // nr * nr - nb
-    cdef Py_ssize_t c, u, v, r, i, ja, jb, a, e, lo, hi, off, row_in
+               Py_ssize_t p1, floating *col) noexcept nogil:
+    """Fill col (channels*FH*FW, p1 - p0), row-major, with the columns of positions
+    p0 .. p1-1 of the planes at xn (channels, H, W)."""
+    cdef Py_ssize_t nb = p1 - p0, c, u, v, i, j, ja, jb, a, e, lo, hi, off, row_in
+    cdef floating *dst
     cdef const floating *src
     for c in range(channels):
         for u in range(g.fh):
             for v in range(g.fw):
-                r = (c * g.fh + u) * g.fw + v
+                # dst[i*ow + j] is output position (i, j)
+                dst = col + ((c * g.fh + u) * g.fw + v) * nb - p0
                 off = v * g.dw - g.pl
                 lo = _first_col(off, g.sw)
                 hi = _end_col(off, g.w, g.sw, g.ow)
@@ -114,16 +87,19 @@ cdef void pack(const floating *xn, Py_ssize_t channels, const Geometry *g, Py_ss
                     ja = max(p0 - i * g.ow, 0)
                     jb = min(p1 - i * g.ow, g.ow)
                     row_in = i * g.sh - g.pt + u * g.dh
-                    if row_in < 0 or row_in >= g.h:
-                        put(col, rows, r, nr, i * g.ow + ja - p0, jb - ja, NULL, 0)
-                        continue
-                    src = xn + (c * g.h + row_in) * g.w + off
                     a = min(max(lo, ja), jb)  # zeros before a, pixels a .. e-1, zeros after
                     e = min(max(hi, a), jb)
-                    put(col, rows, r, nr, i * g.ow + ja - p0, a - ja, NULL, 0)
-                    put(col, rows, r, nr, i * g.ow + a - p0, e - a, src + a * g.sw, g.sw)
-                    put(col, rows, r, nr, i * g.ow + e - p0, jb - e, NULL, 0)
-                put(col, rows, r, nr, nb, pad, NULL, 0)
+                    if row_in < 0 or row_in >= g.h:  # a padding row: all zeros
+                        a = e = jb
+                    memset(dst + i * g.ow + ja, 0, (a - ja) * sizeof(floating))
+                    if e > a:
+                        src = xn + (c * g.h + row_in) * g.w + off
+                        if g.sw == 1:
+                            memcpy(dst + i * g.ow + a, src + a, (e - a) * sizeof(floating))
+                        else:
+                            for j in range(a, e):
+                                dst[i * g.ow + j] = src[j * g.sw]
+                    memset(dst + i * g.ow + e, 0, (jb - e) * sizeof(floating))
 
 
 cdef void unpack_add(const floating *col, Py_ssize_t channels, const Geometry *g,
@@ -287,7 +263,7 @@ def backward(const floating[:, :, ::1] dout, const floating[:, :, :, ::1] x,
                             cols = &x[n, grp * cg + c0, 0, 0] + p0
                             ld = p
                         else:
-                            pack(&x[n, grp * cg + c0, 0, 0], c1 - c0, &g, p0, p1, p1 - p0, col)
+                            pack(&x[n, grp * cg + c0, 0, 0], c1 - c0, &g, p0, p1, col)
                             cols = col
                             ld = p1 - p0
                         # dw[r, grp][:, rows of c0..c1] (+)= dout block @ columns^T
