@@ -227,16 +227,37 @@ def _phase_layout(g):
     return eh, ew, hq, wq, (channel + tap.ravel()).ravel().astype(np.intp)
 
 
+def _edge_layout(g, nr):
+    """The forward's view of the input for stride 1 with OW == W (a "same" padding): the
+    unpadded planes themselves, column row (c, u, v) at output position p reading offset
+    ``off[r] + p``, where the pixel is inside the image. Returns off and the column masks
+    (OW, FW): bit t of mask[r, v] is set when tap column v of position r + t (of a row
+    that starts at a multiple of OW) falls inside the image."""
+    (dh, dw), pt, pl = g.dilation, g.pad[0], g.pad[2]
+    ru = np.arange(g.fh)[:, None] * dh - pt
+    rv = np.arange(g.fw)[None, :] * dw - pl
+    channel = np.arange(g.c // g.groups)[:, None] * (g.h * g.w)
+    off = (channel + (ru * g.w + rv).ravel()).ravel().astype(np.intp)
+    col = (np.arange(g.ow)[:, None, None] + np.arange(nr)) % g.ow + rv.reshape(1, -1, 1)
+    inside = (col >= 0) & (col < g.w)
+    masks = (inside.astype(np.uint64) << np.arange(nr, dtype=np.uint64)).sum(axis=2)
+    return off, np.ascontiguousarray(masks, dtype=np.uint64)
+
+
 def _im2col_forward(x, w, b, out, g, num_threads):
     """Fill out (N, K, OH, OW): per chunk of images, the phase-split input (unless stride 1
-    and no padding: then x itself), then per (image, group, block of positions) one GEMM
-    on the implicit columns."""
+    and no padding, or a "same" padding at stride 1: then x itself), then per (image,
+    group, block of positions) one GEMM on the implicit columns."""
     isa = _conv_direct.ISAS.index(_conv_direct.current_isa())
     mr, nr = _conv_im2col.tile_shape(isa, x.itemsize)
     eh, ew, hq, wq, off = _phase_layout(g)
     per_image = g.c * eh * ew * hq * wq
+    colmask = np.empty((0, 1), np.uint64)
     if g.stride == (1, 1) and g.pad == (0, 0, 0, 0):
         chunk, xq = max(g.n, 1), np.empty(0, x.dtype)
+    elif g.stride == (1, 1) and g.ow == g.w:
+        chunk, xq, wq = max(g.n, 1), np.empty(0, x.dtype), g.w
+        off, colmask = _edge_layout(g, nr)
     else:
         chunk = int(max(1, min(g.n, get_workspace_limit() // (per_image * x.itemsize))))
         xq = np.empty(chunk * per_image, x.dtype)
@@ -248,8 +269,8 @@ def _im2col_forward(x, w, b, out, g, num_threads):
     for n0 in range(0, g.n, chunk):
         m = min(chunk, g.n - n0)
         _conv_im2col.forward(x, wp, bias, out3, n0, m, xq[:m * per_image], wide, off, g.oh,
-                             g.ow, *_window_args(g)[:4], eh, ew, hq, wq, nbw,
-                             _REDUCTION_BLOCK, isa, num_threads)
+                             g.ow, *_window_args(g)[:4], eh, ew, hq, wq, colmask, g.fh,
+                             g.dilation[0], nbw, _REDUCTION_BLOCK, isa, num_threads)
 
 
 def _input_grad_as_forward(dout, w, dx, g, num_threads):

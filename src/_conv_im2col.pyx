@@ -29,6 +29,17 @@ cdef extern from "conv_gemm.h" nogil:
     void cg_gemm_f64(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
                      const double *b, const Py_ssize_t *off, const double *bias, double *out,
                      Py_ssize_t ldo, Py_ssize_t kc, double *pack)
+    void cg_gemm_same_f32(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
+                          const float *b, const Py_ssize_t *off, const float *bias, float *out,
+                          Py_ssize_t ldo, Py_ssize_t kc, float *pack, Py_ssize_t p0,
+                          Py_ssize_t h, Py_ssize_t w, Py_ssize_t fh, Py_ssize_t fw,
+                          Py_ssize_t dh, Py_ssize_t pt, const unsigned long long *colmask)
+    void cg_gemm_same_f64(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+                          const double *b, const Py_ssize_t *off, const double *bias,
+                          double *out, Py_ssize_t ldo, Py_ssize_t kc, double *pack,
+                          Py_ssize_t p0, Py_ssize_t h, Py_ssize_t w, Py_ssize_t fh,
+                          Py_ssize_t fw, Py_ssize_t dh, Py_ssize_t pt,
+                          const unsigned long long *colmask)
 
 ctypedef fused floating:
     float
@@ -144,14 +155,16 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
             const floating[:, ::1] bias, floating[:, :, ::1] out, Py_ssize_t n0, Py_ssize_t m,
             floating[::1] xq, floating[:, ::1] wide, const Py_ssize_t[::1] off, Py_ssize_t oh,
             Py_ssize_t ow, int sh, int sw, int pt, int pl, Py_ssize_t eh, Py_ssize_t ew,
-            Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t nbw, Py_ssize_t kc, int isa,
-            int num_threads):
+            Py_ssize_t hq, Py_ssize_t wq, const unsigned long long[:, ::1] colmask,
+            Py_ssize_t fh, int dh, Py_ssize_t nbw, Py_ssize_t kc, int isa, int num_threads):
     """out[n0:n0 + m] (m, K, OH*OW) = the conv of x[n0:n0 + m] (m, C, H, W) by the filters
     wp (G, ceil(K/G / MR)*MR * C/G*FH*FW), packed by tile_shape, plus bias
     (G, ceil(K/G / MR)*MR; zeros for none). The columns are read from xq, which gets
     each image's channels' padded planes split into the eh*ew stride phases (hq, wq)
     that the taps read (the first min(stride, kernel reach) along each axis) - or,
-    if xq is empty (stride 1, no padding), from x itself; off (C/G*FH*FW) is where each
+    if xq is empty, from x itself: as it is for stride 1 without padding, and masked
+    at the image's edges by colmask (OW, FW; see cg_gemm_same) when it is not empty
+    (stride 1, OW == W, kernel height fh, dilation dh). off (C/G*FH*FW) is where each
     row of the columns starts, from a group's first channel. wide holds, per thread, a
     block of (ceil(K/G / MR)*MR, nbw) outputs, then kc*NR values for packing."""
     cdef Py_ssize_t groups = wp.shape[0], kk = out.shape[1], kg = kk // groups
@@ -161,7 +174,7 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
     # wide positions q = i*wq + j; those with j >= ow are computed and dropped (the last
     # row's are not computed, so nothing past the last plane is read)
     cdef Py_ssize_t positions = (oh - 1) * wq + ow, blocks = (positions + nbw - 1) // nbw
-    cdef bint phases = xq.shape[0] > 0, direct
+    cdef bint phases = xq.shape[0] > 0, same = colmask.shape[0] > 0, direct
     cdef Py_ssize_t mr = cg_mr(isa)
     cdef Py_ssize_t item, n, c, ph, pw, y, row, lo, hi, z, grp, q0, q1, i, ja, jb, k
     cdef floating *dst
@@ -206,7 +219,20 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
                 cols = &x[n0 + n, grp * cg, 0, 0] + q0
             # a whole block of whole tiles, every position kept: straight into out
             direct = wq == ow and kg % mr == 0 and q1 - q0 == nbw
-            if floating is float:
+            if same:
+                if floating is float:
+                    cg_gemm_same_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0],
+                                     &bias[grp, 0],
+                                     &out[n0 + n, grp * kg, q0] if direct else tile,
+                                     positions if direct else nbw, kc, tile + tile_size, q0,
+                                     h, w, fh, colmask.shape[1], dh, pt, &colmask[0, 0])
+                else:
+                    cg_gemm_same_f64(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0],
+                                     &bias[grp, 0],
+                                     &out[n0 + n, grp * kg, q0] if direct else tile,
+                                     positions if direct else nbw, kc, tile + tile_size, q0,
+                                     h, w, fh, colmask.shape[1], dh, pt, &colmask[0, 0])
+            elif floating is float:
                 cg_gemm_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
                             &out[n0 + n, grp * kg, q0] if direct else tile,
                             positions if direct else nbw, kc, tile + tile_size)

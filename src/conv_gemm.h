@@ -24,6 +24,7 @@
 #define CG_FMA(a, b, c) ((a) * (b) + (c))
 #if defined(__x86_64__)
 #define CG_HAVE_X86_VARIANTS 1
+#include <immintrin.h>
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
 #else
@@ -33,9 +34,11 @@
 #define CG_VBYTES 64
 #define CG_T float
 #define CG_SUFFIX f32_avx512
+#define CG_LOAD_MASKED(src, bits) _mm512_maskz_loadu_ps((__mmask16)(bits), (src))
 #include "conv_gemm_body.h"
 #define CG_T double
 #define CG_SUFFIX f64_avx512
+#define CG_LOAD_MASKED(src, bits) _mm512_maskz_loadu_pd((__mmask8)(bits), (src))
 #include "conv_gemm_body.h"
 #undef CG_VBYTES
 #if defined(__clang__)
@@ -46,12 +49,27 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #endif
+/* AVX2 masks its loads by the sign bit of each lane of a vector */
+static inline __m256 cg_load_masked_f32_avx2(const float *src, unsigned long long bits)
+{
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256i set = _mm256_and_si256(_mm256_set1_epi32((int)bits), lane);
+    return _mm256_maskload_ps(src, _mm256_cmpeq_epi32(set, lane));
+}
+static inline __m256d cg_load_masked_f64_avx2(const double *src, unsigned long long bits)
+{
+    const __m256i lane = _mm256_setr_epi64x(1, 2, 4, 8);
+    __m256i set = _mm256_and_si256(_mm256_set1_epi64x((long long)bits), lane);
+    return _mm256_maskload_pd(src, _mm256_cmpeq_epi64(set, lane));
+}
 #define CG_VBYTES 32
 #define CG_T float
 #define CG_SUFFIX f32_avx2
+#define CG_LOAD_MASKED cg_load_masked_f32_avx2
 #include "conv_gemm_body.h"
 #define CG_T double
 #define CG_SUFFIX f64_avx2
+#define CG_LOAD_MASKED cg_load_masked_f64_avx2
 #include "conv_gemm_body.h"
 #undef CG_VBYTES
 #if defined(__clang__)
@@ -88,8 +106,30 @@
                 out[i * ldo + j] = acc;                                               \
             }                                                                         \
     }
+#define CG_SCALAR_GEMM_SAME(T, suffix)                                                  \
+    static void cg_gemm_same_##suffix(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a, \
+                                      const T *b, const ptrdiff_t *off, const T *bias,   \
+                                      T *out, ptrdiff_t ldo, ptrdiff_t kc_max, T *pack,  \
+                                      ptrdiff_t p0, ptrdiff_t h, ptrdiff_t w,            \
+                                      ptrdiff_t fh, ptrdiff_t fw, ptrdiff_t dh,          \
+                                      ptrdiff_t pt, const unsigned long long *colmask)  \
+    {                                                                                 \
+        ptrdiff_t i, j, k, row;                                                       \
+        for (i = 0; i < m; i++)                                                       \
+            for (j = 0; j < n; j++) {                                                 \
+                T acc = bias[i];                                                      \
+                for (k = 0; k < kk; k++) {                                            \
+                    row = (p0 + j) / w + k / fw % fh * dh - pt;                       \
+                    if (row >= 0 && row < h && colmask[(p0 + j) % w * fw + k % fw] & 1) \
+                        acc += a[(i / 4 * kk + k) * 4 + i % 4] * b[off[k] + j];       \
+                }                                                                     \
+                out[i * ldo + j] = acc;                                               \
+            }                                                                         \
+    }
 CG_SCALAR_GEMM(float, f32_base)
 CG_SCALAR_GEMM(double, f64_base)
+CG_SCALAR_GEMM_SAME(float, f32_base)
+CG_SCALAR_GEMM_SAME(double, f64_base)
 #endif
 
 enum { CG_ISA_BASELINE = 0, CG_ISA_AVX2 = 1, CG_ISA_AVX512 = 2 };
@@ -106,28 +146,50 @@ static ptrdiff_t cg_vector_bytes(int isa)
 static ptrdiff_t cg_mr(int isa) { return cg_vector_bytes(isa) == 64 ? 8 : 4; }
 static ptrdiff_t cg_nr(int isa, size_t elem) { return 3 * cg_vector_bytes(isa) / (ptrdiff_t)elem; }
 
-#define CG_DISPATCH(T, args)                                                \
+#define CG_DISPATCH(fn, T, args)                                            \
     do {                                                                    \
         if (CG_HAVE_X86_VARIANTS && isa == CG_ISA_AVX512)                   \
-            CG_CAT2(cg_gemm, CG_CAT2(T, avx512)) args;                      \
+            CG_CAT2(fn, CG_CAT2(T, avx512)) args;                           \
         else if (CG_HAVE_X86_VARIANTS && isa == CG_ISA_AVX2)                \
-            CG_CAT2(cg_gemm, CG_CAT2(T, avx2)) args;                        \
+            CG_CAT2(fn, CG_CAT2(T, avx2)) args;                             \
         else                                                                \
-            CG_CAT2(cg_gemm, CG_CAT2(T, base)) args;                        \
+            CG_CAT2(fn, CG_CAT2(T, base)) args;                             \
     } while (0)
 
 static void cg_gemm_f32(int isa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
                         const float *b, const ptrdiff_t *off, const float *bias, float *out,
                         ptrdiff_t ldo, ptrdiff_t kc, float *pack)
 {
-    CG_DISPATCH(f32, (m, n, k, a, b, off, bias, out, ldo, kc, pack));
+    CG_DISPATCH(cg_gemm, f32, (m, n, k, a, b, off, bias, out, ldo, kc, pack));
 }
 
 static void cg_gemm_f64(int isa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a,
                         const double *b, const ptrdiff_t *off, const double *bias, double *out,
                         ptrdiff_t ldo, ptrdiff_t kc, double *pack)
 {
-    CG_DISPATCH(f64, (m, n, k, a, b, off, bias, out, ldo, kc, pack));
+    CG_DISPATCH(cg_gemm, f64, (m, n, k, a, b, off, bias, out, ldo, kc, pack));
+}
+
+
+/* cg_gemm_same (see conv_gemm_body.h) for one instruction set and element type. */
+static void cg_gemm_same_f32(int isa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                             const float *b, const ptrdiff_t *off, const float *bias,
+                             float *out, ptrdiff_t ldo, ptrdiff_t kc, float *pack, ptrdiff_t p0,
+                             ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh, ptrdiff_t fw, ptrdiff_t dh,
+                             ptrdiff_t pt, const unsigned long long *colmask)
+{
+    CG_DISPATCH(cg_gemm_same, f32,
+                (m, n, k, a, b, off, bias, out, ldo, kc, pack, p0, h, w, fh, fw, dh, pt, colmask));
+}
+
+static void cg_gemm_same_f64(int isa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a,
+                             const double *b, const ptrdiff_t *off, const double *bias,
+                             double *out, ptrdiff_t ldo, ptrdiff_t kc, double *pack,
+                             ptrdiff_t p0, ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh, ptrdiff_t fw,
+                             ptrdiff_t dh, ptrdiff_t pt, const unsigned long long *colmask)
+{
+    CG_DISPATCH(cg_gemm_same, f64,
+                (m, n, k, a, b, off, bias, out, ldo, kc, pack, p0, h, w, fh, fw, dh, pt, colmask));
 }
 
 #endif

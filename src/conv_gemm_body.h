@@ -53,6 +53,44 @@ CG_TILE(2)
 CG_TILE(3)
 #undef CG_TILE
 
+#ifdef CG_LOAD_MASKED
+#define CG_LOAD_SOME(src, bits) ((CG_V)CG_LOAD_MASKED((src), (bits)))
+#else
+/* One vector: src[t] for the lanes t whose bit is set in bits, zero in the others
+ * (which are never read). */
+static inline CG_V CG_FN(cg_load_some)(const CG_T *src, unsigned long long bits)
+{
+    CG_V v = {0};
+    ptrdiff_t t;
+    for (t = 0; t < CG_VL; t++)
+        if (bits >> t & 1)
+            v[t] = src[t];
+    return v;
+}
+#define CG_LOAD_SOME(src, bits) CG_FN(cg_load_some)((src), (bits))
+#endif
+
+/* The tiles of one packed panel of B (kc rows of NR values, of which the first cols
+ * columns are used) against every A panel: out columns q*NR .. q*NR + cols - 1 of all
+ * round_up(m, MR) rows, for reduction rows k0 .. k0 + kc - 1 of kk. */
+static void CG_FN(cg_panel)(ptrdiff_t m, ptrdiff_t kk, ptrdiff_t k0, ptrdiff_t kc,
+                            ptrdiff_t q, ptrdiff_t cols, const CG_T *a, const CG_T *pack,
+                            const CG_T *bias, CG_T *out, ptrdiff_t ldo)
+{
+    ptrdiff_t blk;
+    for (blk = 0; blk * CG_MR < m; blk++) {
+        const CG_T *ap = a + blk * kk * CG_MR + k0 * CG_MR;
+        CG_T *cp = out + blk * CG_MR * ldo + q * CG_NR;
+        const CG_T *bb = bias + blk * CG_MR;
+        if (cols <= CG_VL)  /* the last panel: as few vectors as cover it */
+            CG_FN(cg_tile1)(kc, ap, pack, cp, ldo, bb, k0 > 0);
+        else if (cols <= 2 * CG_VL)
+            CG_FN(cg_tile2)(kc, ap, pack, cp, ldo, bb, k0 > 0);
+        else
+            CG_FN(cg_tile3)(kc, ap, pack, cp, ldo, bb, k0 > 0);
+    }
+}
+
 /* out (round_up(m, MR), round_up(n, NR)), row stride ldo, = bias + A @ B for rows
  * 0 .. m-1 and columns 0 .. n-1 (the rest is scratch), where A is packed filters
  * (ceil(m/MR) panels of (kk, MR)) and B(k, j) = b[off[k] + j]. The reduction runs in blocks of kc_max rows; each block of a panel
@@ -62,7 +100,7 @@ static void CG_FN(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a
                            const ptrdiff_t *off, const CG_T *bias, CG_T *out, ptrdiff_t ldo,
                            ptrdiff_t kc_max, CG_T *pack)
 {
-    ptrdiff_t k0, kc, k, q, blk, cols;
+    ptrdiff_t k0, kc, k, q, cols;
     for (k0 = 0; k0 < kk; k0 += kc_max) {
         kc = kk - k0 < kc_max ? kk - k0 : kc_max;
         for (q = 0; q * CG_NR < n; q++) {
@@ -78,21 +116,71 @@ static void CG_FN(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a
                 else  /* never read past column n - 1 */
                     memcpy(dst, src, cols * sizeof(CG_T));
             }
-            for (blk = 0; blk * CG_MR < m; blk++) {
-                const CG_T *ap = a + blk * kk * CG_MR + k0 * CG_MR;
-                CG_T *cp = out + blk * CG_MR * ldo + q * CG_NR;
-                const CG_T *bb = bias + blk * CG_MR;
-                if (cols <= CG_VL)  /* the last panel: as few vectors as cover it */
-                    CG_FN(cg_tile1)(kc, ap, pack, cp, ldo, bb, k0 > 0);
-                else if (cols <= 2 * CG_VL)
-                    CG_FN(cg_tile2)(kc, ap, pack, cp, ldo, bb, k0 > 0);
-                else
-                    CG_FN(cg_tile3)(kc, ap, pack, cp, ldo, bb, k0 > 0);
-            }
+            CG_FN(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo);
         }
     }
 }
 
+/* As cg_gemm, for a stride-1 convolution whose output rows are as wide as the input's
+ * (w == OW, a "same" padding), read straight from the unpadded planes: B(k, j) =
+ * b[off[k] + j] where that pixel lies inside the image, else zero. Column j is output
+ * position p0 + j; row k is tap (u, v) = (k / fw % fh, k % fw), whose pixel row is
+ * inside the image for positions [(pt - u*dh)*w, (h + pt - u*dh)*w) and whose pixel
+ * column is inside it where colmask[r*fw + v] has bit t set, r = (position - t) % w.
+ * Lanes outside the image are never read. */
+static void CG_FN(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a,
+                                const CG_T *b, const ptrdiff_t *off, const CG_T *bias,
+                                CG_T *out, ptrdiff_t ldo, ptrdiff_t kc_max, CG_T *pack,
+                                ptrdiff_t p0, ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh,
+                                ptrdiff_t fw, ptrdiff_t dh, ptrdiff_t pt,
+                                const unsigned long long *colmask)
+{
+    const unsigned long long lane = (1ULL << CG_VL) - 1, all = (1ULL << CG_NR) - 1;
+    ptrdiff_t k0, kc, k, q, cols, u, v, pos, lo, hi;
+    unsigned long long rows, bits;
+    const unsigned long long *cm;
+    for (k0 = 0; k0 < kk; k0 += kc_max) {
+        kc = kk - k0 < kc_max ? kk - k0 : kc_max;
+        for (q = 0; q * CG_NR < n; q++) {
+            cols = n - q * CG_NR < CG_NR ? n - q * CG_NR : CG_NR;
+            pos = p0 + q * CG_NR;
+            cm = colmask + pos % w * fw;
+            u = k0 / fw % fh;
+            v = k0 % fw;
+            rows = 0;
+            for (k = 0; k < kc; k++) {
+                const CG_T *src = b + off[k0 + k] + q * CG_NR;
+                CG_V *dst = (CG_V *)(pack + k * CG_NR);
+                if (k == 0 || v == 0) {  /* a new tap row: its columns inside the image */
+                    lo = (pt - u * dh) * w - pos;
+                    hi = (h + pt - u * dh) * w - pos;
+                    lo = lo < 0 ? 0 : lo > cols ? cols : lo;
+                    hi = hi < lo ? lo : hi > cols ? cols : hi;
+                    rows = hi > lo ? ((1ULL << (hi - lo)) - 1) << lo : 0;
+                }
+                bits = rows & cm[v];
+                if (bits == all) {
+                    dst[0] = *(const CG_V *)src;
+                    dst[1] = *(const CG_V *)(src + CG_VL);
+                    dst[2] = *(const CG_V *)(src + 2 * CG_VL);
+                }
+                else {
+                    dst[0] = CG_LOAD_SOME(src, bits & lane);
+                    dst[1] = CG_LOAD_SOME(src + CG_VL, bits >> CG_VL & lane);
+                    dst[2] = CG_LOAD_SOME(src + 2 * CG_VL, bits >> 2 * CG_VL & lane);
+                }
+                if (++v == fw) {
+                    v = 0;
+                    if (++u == fh)
+                        u = 0;
+                }
+            }
+            CG_FN(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo);
+        }
+    }
+}
+
+#undef CG_LOAD_SOME
 #undef CG_VL
 #undef CG_MR
 #undef CG_NR
@@ -100,3 +188,4 @@ static void CG_FN(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a
 #undef CG_FN
 #undef CG_T
 #undef CG_SUFFIX
+#undef CG_LOAD_MASKED

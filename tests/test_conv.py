@@ -78,9 +78,12 @@ def test_forward_matches_oracles(n, c, k, h, w, fh, fw, options, dtype, method):
     (3, 40, {"stride": (2, 3), "padding": (1, 2)}),  # 1, 2 and 3-vector edge panels
     (20, 70, {"stride": 2, "dilation": (2, 1)}),     # phases of a dilated, strided kernel
     (6, 9, {"stride": 5}),                    # stride > kernel: fewer phases than stride
+    (13, 51, {"padding": "same"}),            # OW == W: the unpadded planes, masked
+    (9, 5, {"padding": "same", "dilation": (2, 3)}),  # masks of dilated taps, narrow rows
 ])
 def test_im2col_forward_gemm_tile_on_every_instruction_set(k, w, options, dtype, isa):
-    """The GEMM tile of each instruction set, its edge tiles and the phase-split input."""
+    """The GEMM tile of each instruction set, its edge tiles, the phase-split input and
+    the masked reads of unpadded planes."""
     x, wt, b = _case(2, 5, k, 11, w, 3, 4, options, dtype)
     previous = _conv_direct.force_isa(isa)
     try:
