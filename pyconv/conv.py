@@ -263,7 +263,8 @@ def _im2col_forward(x, w, b, out, g, num_threads):
         xq = np.empty(chunk * per_image, x.dtype)
     wp, bias = _packed_filters(w, b, g, mr)
     rows = bias.shape[1]
-    nbw = max(nr, min(_OUTPUT_BLOCK // (rows * x.itemsize), g.oh * wq + nr - 1) // nr * nr)
+    span = g.oh * wq * (chunk if colmask.size else 1)  # positions one item's blocks cover
+    nbw = max(nr, min(_OUTPUT_BLOCK // (rows * x.itemsize), span + nr - 1) // nr * nr)
     wide = np.empty((num_threads, rows * nbw + _REDUCTION_BLOCK * nr), x.dtype)
     out3 = out.reshape(g.n, g.k, g.oh * g.ow)
     for n0 in range(0, g.n, chunk):

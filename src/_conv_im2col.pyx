@@ -30,13 +30,14 @@ cdef extern from "conv_gemm.h" nogil:
                      const double *b, const Py_ssize_t *off, const double *bias, double *out,
                      Py_ssize_t ldo, Py_ssize_t kc, double *pack)
     void cg_gemm_same_f32(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
-                          const float *b, const Py_ssize_t *off, const float *bias, float *out,
-                          Py_ssize_t ldo, Py_ssize_t kc, float *pack, Py_ssize_t p0,
-                          Py_ssize_t h, Py_ssize_t w, Py_ssize_t fh, Py_ssize_t fw,
-                          Py_ssize_t dh, Py_ssize_t pt, const unsigned long long *colmask)
+                          const float *b, Py_ssize_t istride, Py_ssize_t np, const Py_ssize_t *off,
+                          const float *bias, float *out, Py_ssize_t ldo, Py_ssize_t kc, float *pack,
+                          Py_ssize_t p0, Py_ssize_t h, Py_ssize_t w, Py_ssize_t fh,
+                          Py_ssize_t fw, Py_ssize_t dh, Py_ssize_t pt,
+                          const unsigned long long *colmask)
     void cg_gemm_same_f64(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
-                          const double *b, const Py_ssize_t *off, const double *bias,
-                          double *out, Py_ssize_t ldo, Py_ssize_t kc, double *pack,
+                          const double *b, Py_ssize_t istride, Py_ssize_t np, const Py_ssize_t *off,
+                          const double *bias, double *out, Py_ssize_t ldo, Py_ssize_t kc, double *pack,
                           Py_ssize_t p0, Py_ssize_t h, Py_ssize_t w, Py_ssize_t fh,
                           Py_ssize_t fw, Py_ssize_t dh, Py_ssize_t pt,
                           const unsigned long long *colmask)
@@ -173,8 +174,11 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
     cdef Py_ssize_t tile_size = wide.shape[1] - kc * cg_nr(isa, sizeof(floating))
     # wide positions q = i*wq + j; those with j >= ow are computed and dropped (the last
     # row's are not computed, so nothing past the last plane is read)
-    cdef Py_ssize_t positions = (oh - 1) * wq + ow, blocks = (positions + nbw - 1) // nbw
+    cdef Py_ssize_t positions = (oh - 1) * wq + ow
     cdef bint phases = xq.shape[0] > 0, same = colmask.shape[0] > 0, direct
+    # with masks, blocks run over the m images' positions end to end
+    cdef Py_ssize_t images = 1 if same else m, span = m * positions if same else positions
+    cdef Py_ssize_t blocks = (span + nbw - 1) // nbw
     cdef Py_ssize_t mr = cg_mr(isa)
     cdef Py_ssize_t item, n, c, ph, pw, y, row, lo, hi, z, grp, q0, q1, i, ja, jb, k
     cdef floating *dst
@@ -208,38 +212,46 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
                         memset(dst + hi, 0, (wq - hi) * sizeof(floating))
     with nogil, parallel(num_threads=num_threads):
         tile = &wide[omp_get_thread_num(), 0]
-        for item in prange(m * groups * blocks, schedule="dynamic"):
+        for item in prange(images * groups * blocks, schedule="dynamic"):
             n = item // (groups * blocks)
             grp = item // blocks % groups
             q0 = item % blocks * nbw
-            q1 = min(q0 + nbw, positions)
+            q1 = min(q0 + nbw, span)
+            # a whole block of whole tiles within one image, every position kept:
+            # straight into out
+            direct = wq == ow and kg % mr == 0 and q1 - q0 == nbw
+            if same:
+                direct = direct and q0 // positions == (q1 - 1) // positions
+                dst = &out[n0 + q0 // positions, grp * kg, q0 % positions] if direct else tile
+                if floating is float:
+                    cg_gemm_same_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], &x[n0, grp * cg, 0, 0],
+                                     cc * h * w, positions, &off[0], &bias[grp, 0], dst,
+                                     positions if direct else nbw, kc, tile + tile_size, q0,
+                                     h, w, fh, colmask.shape[1], dh, pt, &colmask[0, 0])
+                else:
+                    cg_gemm_same_f64(isa, kg, q1 - q0, cff, &wp[grp, 0], &x[n0, grp * cg, 0, 0],
+                                     cc * h * w, positions, &off[0], &bias[grp, 0], dst,
+                                     positions if direct else nbw, kc, tile + tile_size, q0,
+                                     h, w, fh, colmask.shape[1], dh, pt, &colmask[0, 0])
+                if not direct:  # each image's share of the block
+                    for i in range(q0 // positions, (q1 - 1) // positions + 1):
+                        ja = max(q0, i * positions)
+                        jb = min(q1, i * positions + positions)
+                        for k in range(kg):
+                            memcpy(&out[n0 + i, grp * kg + k, ja - i * positions],
+                                   tile + k * nbw + ja - q0, (jb - ja) * sizeof(floating))
+                continue
             if phases:
                 cols = &xq[(n * cc + grp * cg) * per_c + q0]
             else:
                 cols = &x[n0 + n, grp * cg, 0, 0] + q0
-            # a whole block of whole tiles, every position kept: straight into out
-            direct = wq == ow and kg % mr == 0 and q1 - q0 == nbw
-            if same:
-                if floating is float:
-                    cg_gemm_same_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0],
-                                     &bias[grp, 0],
-                                     &out[n0 + n, grp * kg, q0] if direct else tile,
-                                     positions if direct else nbw, kc, tile + tile_size, q0,
-                                     h, w, fh, colmask.shape[1], dh, pt, &colmask[0, 0])
-                else:
-                    cg_gemm_same_f64(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0],
-                                     &bias[grp, 0],
-                                     &out[n0 + n, grp * kg, q0] if direct else tile,
-                                     positions if direct else nbw, kc, tile + tile_size, q0,
-                                     h, w, fh, colmask.shape[1], dh, pt, &colmask[0, 0])
-            elif floating is float:
+            dst = &out[n0 + n, grp * kg, q0] if direct else tile
+            if floating is float:
                 cg_gemm_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
-                            &out[n0 + n, grp * kg, q0] if direct else tile,
-                            positions if direct else nbw, kc, tile + tile_size)
+                            dst, positions if direct else nbw, kc, tile + tile_size)
             else:
                 cg_gemm_f64(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
-                            &out[n0 + n, grp * kg, q0] if direct else tile,
-                            positions if direct else nbw, kc, tile + tile_size)
+                            dst, positions if direct else nbw, kc, tile + tile_size)
             if direct:
                 continue
             for i in range(q0 // wq, (q1 - 1) // wq + 1):

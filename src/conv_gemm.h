@@ -108,20 +108,23 @@ static inline __m256d cg_load_masked_f64_avx2(const double *src, unsigned long l
     }
 #define CG_SCALAR_GEMM_SAME(T, suffix)                                                  \
     static void cg_gemm_same_##suffix(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a, \
-                                      const T *b, const ptrdiff_t *off, const T *bias,   \
+                                      const T *b, ptrdiff_t istride, ptrdiff_t np,       \
+                                      const ptrdiff_t *off, const T *bias,               \
                                       T *out, ptrdiff_t ldo, ptrdiff_t kc_max, T *pack,  \
                                       ptrdiff_t p0, ptrdiff_t h, ptrdiff_t w,            \
                                       ptrdiff_t fh, ptrdiff_t fw, ptrdiff_t dh,          \
                                       ptrdiff_t pt, const unsigned long long *colmask)  \
     {                                                                                 \
-        ptrdiff_t i, j, k, row;                                                       \
+        ptrdiff_t i, j, k, row, pos;                                                  \
         for (i = 0; i < m; i++)                                                       \
             for (j = 0; j < n; j++) {                                                 \
                 T acc = bias[i];                                                      \
+                pos = (p0 + j) % np;                                                  \
                 for (k = 0; k < kk; k++) {                                            \
-                    row = (p0 + j) / w + k / fw % fh * dh - pt;                       \
-                    if (row >= 0 && row < h && colmask[(p0 + j) % w * fw + k % fw] & 1) \
-                        acc += a[(i / 4 * kk + k) * 4 + i % 4] * b[off[k] + j];       \
+                    row = pos / w + k / fw % fh * dh - pt;                            \
+                    if (row >= 0 && row < h && colmask[pos % w * fw + k % fw] & 1)    \
+                        acc += a[(i / 4 * kk + k) * 4 + i % 4]                        \
+                               * b[(p0 + j) / np * istride + off[k] + pos];           \
                 }                                                                     \
                 out[i * ldo + j] = acc;                                               \
             }                                                                         \
@@ -173,23 +176,27 @@ static void cg_gemm_f64(int isa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const do
 
 /* cg_gemm_same (see conv_gemm_body.h) for one instruction set and element type. */
 static void cg_gemm_same_f32(int isa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
-                             const float *b, const ptrdiff_t *off, const float *bias,
+                             const float *b, ptrdiff_t istride, ptrdiff_t np,
+                             const ptrdiff_t *off, const float *bias,
                              float *out, ptrdiff_t ldo, ptrdiff_t kc, float *pack, ptrdiff_t p0,
                              ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh, ptrdiff_t fw, ptrdiff_t dh,
                              ptrdiff_t pt, const unsigned long long *colmask)
 {
     CG_DISPATCH(cg_gemm_same, f32,
-                (m, n, k, a, b, off, bias, out, ldo, kc, pack, p0, h, w, fh, fw, dh, pt, colmask));
+                (m, n, k, a, b, istride, np, off, bias, out, ldo, kc, pack, p0, h, w, fh, fw, dh,
+                 pt, colmask));
 }
 
 static void cg_gemm_same_f64(int isa, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *a,
-                             const double *b, const ptrdiff_t *off, const double *bias,
+                             const double *b, ptrdiff_t istride, ptrdiff_t np,
+                             const ptrdiff_t *off, const double *bias,
                              double *out, ptrdiff_t ldo, ptrdiff_t kc, double *pack,
                              ptrdiff_t p0, ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh, ptrdiff_t fw,
                              ptrdiff_t dh, ptrdiff_t pt, const unsigned long long *colmask)
 {
     CG_DISPATCH(cg_gemm_same, f64,
-                (m, n, k, a, b, off, bias, out, ldo, kc, pack, p0, h, w, fh, fw, dh, pt, colmask));
+                (m, n, k, a, b, istride, np, off, bias, out, ldo, kc, pack, p0, h, w, fh, fw, dh,
+                 pt, colmask));
 }
 
 #endif

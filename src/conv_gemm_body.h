@@ -122,52 +122,74 @@ static void CG_FN(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a
 }
 
 /* As cg_gemm, for a stride-1 convolution whose output rows are as wide as the input's
- * (w == OW, a "same" padding), read straight from the unpadded planes: B(k, j) =
- * b[off[k] + j] where that pixel lies inside the image, else zero. Column j is output
- * position p0 + j; row k is tap (u, v) = (k / fw % fh, k % fw), whose pixel row is
- * inside the image for positions [(pt - u*dh)*w, (h + pt - u*dh)*w) and whose pixel
- * column is inside it where colmask[r*fw + v] has bit t set, r = (position - t) % w.
- * Lanes outside the image are never read. */
+ * (w == OW, a "same" padding), read straight from the unpadded planes of a run of
+ * images: column j is position p0 + j of the run's images laid end to end, plane
+ * (p0 + j) / np position (p0 + j) % np, and B(k, j) is b[img*istride + off[k] + pos]
+ * where that pixel lies inside the image, else zero. Row k is tap (u, v) =
+ * (k / fw % fh, k % fw), whose pixel row is inside the image for positions
+ * [(pt - u*dh)*w, (h + pt - u*dh)*w), and whose pixel column is inside it where
+ * colmask[r*fw + v] has bit t set, for the position r + t (r < w). Lanes outside the
+ * image are never read; a panel that spans images merges one masked load per image. */
 static void CG_FN(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a,
-                                const CG_T *b, const ptrdiff_t *off, const CG_T *bias,
-                                CG_T *out, ptrdiff_t ldo, ptrdiff_t kc_max, CG_T *pack,
-                                ptrdiff_t p0, ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh,
-                                ptrdiff_t fw, ptrdiff_t dh, ptrdiff_t pt,
-                                const unsigned long long *colmask)
+                                const CG_T *b, ptrdiff_t istride, ptrdiff_t np,
+                                const ptrdiff_t *off, const CG_T *bias, CG_T *out,
+                                ptrdiff_t ldo, ptrdiff_t kc_max, CG_T *pack, ptrdiff_t p0,
+                                ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh, ptrdiff_t fw,
+                                ptrdiff_t dh, ptrdiff_t pt, const unsigned long long *colmask)
 {
+    typedef long long CG_VI __attribute__((vector_size(CG_VBYTES)));
     const unsigned long long lane = (1ULL << CG_VL) - 1, all = (1ULL << CG_NR) - 1;
-    ptrdiff_t k0, kc, k, q, cols, u, v, pos, lo, hi;
-    unsigned long long rows, bits;
-    const unsigned long long *cm;
+    /* the panel's lanes in runs, one per image: lane t of run r (lo[r] <= t < hi[r]) is
+     * position start[r] + t of the image whose planes begin at base[r] */
+    const CG_T *base[CG_NR];
+    const unsigned long long *cm[CG_NR];
+    ptrdiff_t start[CG_NR], lo[CG_NR], hi[CG_NR];
+    unsigned long long rows[CG_NR], bits;
+    ptrdiff_t k0, kc, k, q, cols, u, v, r, runs, t, at, a_, b_;
     for (k0 = 0; k0 < kk; k0 += kc_max) {
         kc = kk - k0 < kc_max ? kk - k0 : kc_max;
         for (q = 0; q * CG_NR < n; q++) {
             cols = n - q * CG_NR < CG_NR ? n - q * CG_NR : CG_NR;
-            pos = p0 + q * CG_NR;
-            cm = colmask + pos % w * fw;
+            for (runs = 0, t = 0; t < cols; runs++, t = hi[runs - 1]) {
+                at = p0 + q * CG_NR + t;
+                start[runs] = at % np - t;
+                lo[runs] = t;
+                hi[runs] = t + np - at % np < cols ? t + np - at % np : cols;
+                base[runs] = b + at / np * istride + start[runs];
+                cm[runs] = colmask + (start[runs] % w + w) % w * fw;
+            }
             u = k0 / fw % fh;
             v = k0 % fw;
-            rows = 0;
             for (k = 0; k < kc; k++) {
-                const CG_T *src = b + off[k0 + k] + q * CG_NR;
                 CG_V *dst = (CG_V *)(pack + k * CG_NR);
-                if (k == 0 || v == 0) {  /* a new tap row: its columns inside the image */
-                    lo = (pt - u * dh) * w - pos;
-                    hi = (h + pt - u * dh) * w - pos;
-                    lo = lo < 0 ? 0 : lo > cols ? cols : lo;
-                    hi = hi < lo ? lo : hi > cols ? cols : hi;
-                    rows = hi > lo ? ((1ULL << (hi - lo)) - 1) << lo : 0;
-                }
-                bits = rows & cm[v];
-                if (bits == all) {
+                if (k == 0 || v == 0)  /* a new tap row: its lanes inside the image */
+                    for (r = 0; r < runs; r++) {
+                        a_ = (pt - u * dh) * w - start[r];
+                        b_ = (h + pt - u * dh) * w - start[r];
+                        a_ = a_ < lo[r] ? lo[r] : a_ > hi[r] ? hi[r] : a_;
+                        b_ = b_ < a_ ? a_ : b_ > hi[r] ? hi[r] : b_;
+                        rows[r] = b_ > a_ ? ((1ULL << (b_ - a_)) - 1) << a_ : 0;
+                    }
+                bits = rows[0] & cm[0][v];
+                if (runs == 1 && bits == all) {
+                    const CG_T *src = base[0] + off[k0 + k];
                     dst[0] = *(const CG_V *)src;
                     dst[1] = *(const CG_V *)(src + CG_VL);
                     dst[2] = *(const CG_V *)(src + 2 * CG_VL);
                 }
                 else {
-                    dst[0] = CG_LOAD_SOME(src, bits & lane);
-                    dst[1] = CG_LOAD_SOME(src + CG_VL, bits >> CG_VL & lane);
-                    dst[2] = CG_LOAD_SOME(src + 2 * CG_VL, bits >> 2 * CG_VL & lane);
+                    CG_VI acc[3] = {{0}, {0}, {0}};
+                    for (r = 0; r < runs; r++) {
+                        const CG_T *src = base[r] + off[k0 + k];
+                        bits = rows[r] & cm[r][v];
+                        for (t = 0; t < 3; t++)
+                            if (bits >> t * CG_VL & lane)  /* disjoint lanes: merge bits */
+                                acc[t] |= (CG_VI)CG_LOAD_SOME(src + t * CG_VL,
+                                                              bits >> t * CG_VL & lane);
+                    }
+                    dst[0] = (CG_V)acc[0];
+                    dst[1] = (CG_V)acc[1];
+                    dst[2] = (CG_V)acc[2];
                 }
                 if (++v == fw) {
                     v = 0;

@@ -80,6 +80,7 @@ def test_forward_matches_oracles(n, c, k, h, w, fh, fw, options, dtype, method):
     (6, 9, {"stride": 5}),                    # stride > kernel: fewer phases than stride
     (13, 51, {"padding": "same"}),            # OW == W: the unpadded planes, masked
     (9, 5, {"padding": "same", "dilation": (2, 3)}),  # masks of dilated taps, narrow rows
+    (4, 1, {"padding": "same"}),              # one panel across both images' planes
 ])
 def test_im2col_forward_gemm_tile_on_every_instruction_set(k, w, options, dtype, isa):
     """The GEMM tile of each instruction set, its edge tiles, the phase-split input and
