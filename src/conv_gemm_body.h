@@ -15,10 +15,14 @@ typedef CG_T CG_V __attribute__((vector_size(CG_VBYTES), aligned(sizeof(CG_T))))
 /* C (MR, NV vectors) at c, row stride ldc = A (MR, kc) @ B (kc, NV vectors) + (load_c ?
  * C : bias), A packed as kc columns of MR values, B as kc rows of NR values (of which
  * the first NV vectors are used). Each value of C sums its kc products in order, one
- * fused multiply-add at a time. */
+ * fused multiply-add at a time. Meanwhile it asks for the lines of npf rows of the
+ * next panel to pack (NR values at pf + pfo[k], k < npf): rows of the columns lie in
+ * as many places as the kernel has taps, too many for the hardware's prefetchers, and
+ * asked for here they arrive while the tiles compute. */
 #define CG_TILE(NV)                                                                     \
 static void CG_FN(cg_tile##NV)(ptrdiff_t kc, const CG_T *a, const CG_T *b, CG_T *c,    \
-                               ptrdiff_t ldc, const CG_T *bias, int load_c)               \
+                               ptrdiff_t ldc, const CG_T *bias, int load_c,             \
+                               const CG_T *pf, const ptrdiff_t *pfo, ptrdiff_t npf)     \
 {                                                                                       \
     CG_V acc[CG_MR][NV], bv[NV];                                                        \
     ptrdiff_t i, j, k;                                                                  \
@@ -29,6 +33,12 @@ static void CG_FN(cg_tile##NV)(ptrdiff_t kc, const CG_T *a, const CG_T *b, CG_T 
             acc[i][j] = load_c ? *(const CG_V *)(c + i * ldc + j * CG_VL)               \
                                : (CG_V){0} + bias[i];                                   \
     for (k = 0; k < kc; k++) {                                                          \
+        if (k < npf) {                                                                  \
+            __builtin_prefetch(pf + pfo[k], 0, 2);                                      \
+            __builtin_prefetch(pf + pfo[k] + CG_VL, 0, 2);                              \
+            __builtin_prefetch(pf + pfo[k] + 2 * CG_VL, 0, 2);                          \
+            __builtin_prefetch(pf + pfo[k] + CG_NR - 1, 0, 2);                          \
+        }                                                                               \
         _Pragma("GCC unroll 3")                                                         \
         for (j = 0; j < NV; j++)                                                        \
             bv[j] = *(const CG_V *)(b + j * CG_VL);                                     \
@@ -72,22 +82,28 @@ static inline CG_V CG_FN(cg_load_some)(const CG_T *src, unsigned long long bits)
 
 /* The tiles of one packed panel of B (kc rows of NR values, of which the first cols
  * columns are used) against every A panel: out columns q*NR .. q*NR + cols - 1 of all
- * round_up(m, MR) rows, for reduction rows k0 .. k0 + kc - 1 of kk. */
+ * round_up(m, MR) rows, for reduction rows k0 .. k0 + kc - 1 of kk. The tiles share
+ * out the prefetching of the next panel's rows, at pf + off[k0 + k] (none if pf is
+ * NULL). */
 static void CG_FN(cg_panel)(ptrdiff_t m, ptrdiff_t kk, ptrdiff_t k0, ptrdiff_t kc,
                             ptrdiff_t q, ptrdiff_t cols, const CG_T *a, const CG_T *pack,
-                            const CG_T *bias, CG_T *out, ptrdiff_t ldo)
+                            const CG_T *bias, CG_T *out, ptrdiff_t ldo, const CG_T *pf,
+                            const ptrdiff_t *off)
 {
-    ptrdiff_t blk;
+    ptrdiff_t blk, tiles = (m + CG_MR - 1) / CG_MR, share = (kc + tiles - 1) / tiles, npf;
     for (blk = 0; blk * CG_MR < m; blk++) {
         const CG_T *ap = a + blk * kk * CG_MR + k0 * CG_MR;
         CG_T *cp = out + blk * CG_MR * ldo + q * CG_NR;
         const CG_T *bb = bias + blk * CG_MR;
+        const ptrdiff_t *pfo = off + k0 + blk * share;
+        npf = pf == NULL ? 0 : kc - blk * share < share ? kc - blk * share : share;
+        npf = npf < 0 ? 0 : npf;
         if (cols <= CG_VL)  /* the last panel: as few vectors as cover it */
-            CG_FN(cg_tile1)(kc, ap, pack, cp, ldo, bb, k0 > 0);
+            CG_FN(cg_tile1)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
         else if (cols <= 2 * CG_VL)
-            CG_FN(cg_tile2)(kc, ap, pack, cp, ldo, bb, k0 > 0);
+            CG_FN(cg_tile2)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
         else
-            CG_FN(cg_tile3)(kc, ap, pack, cp, ldo, bb, k0 > 0);
+            CG_FN(cg_tile3)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
     }
 }
 
@@ -116,7 +132,8 @@ static void CG_FN(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a
                 else  /* never read past column n - 1 */
                     memcpy(dst, src, cols * sizeof(CG_T));
             }
-            CG_FN(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo);
+            CG_FN(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo,
+                            (q + 1) * CG_NR < n ? b + (q + 1) * CG_NR : NULL, off);
         }
     }
 }
@@ -197,7 +214,9 @@ static void CG_FN(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG
                         u = 0;
                 }
             }
-            CG_FN(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo);
+            /* the next panel's rows, as if it lay in the same image */
+            CG_FN(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo,
+                            (q + 1) * CG_NR < n ? base[0] + CG_NR : NULL, off);
         }
     }
 }
