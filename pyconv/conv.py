@@ -29,9 +29,11 @@ _context_workspace_limit = contextvars.ContextVar("pyconv_workspace_limit", defa
 
 # Forward: a thread's block of outputs (filters of a group x positions) holds about
 # this many bytes, and the GEMM tile sums this many products per pass, so that the
-# block stays in L2 and a pass's packed columns in L1 (48 KiB: 256 x 48 floats).
+# block stays in L2 and a pass's packed columns in half of L1 (24 KiB: 128 x 48
+# floats), beside the filters streaming through and the rows being packed (with 256
+# rows, all of a 48 KiB L1, packing a row took 11 cycles instead of 4).
 _OUTPUT_BLOCK = 128 * 2**10
-_REDUCTION_BLOCK = 256
+_REDUCTION_BLOCK = 128
 # Backward: a thread's column block (about this many bytes, in L2 while BLAS packs
 # it) covers input channels worth about _BACKWARD_ROWS column rows (C*FH*FW).
 _COLUMN_BLOCK = 512 * 2**10
