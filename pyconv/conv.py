@@ -1,8 +1,9 @@
 """2-D convolution (cross-correlation), forward and backward, NCHW.
 
 Two methods compute the same function: ``"im2col"`` multiplies the filters with
-the input's im2col columns (read as shifted views of the phase-split padded
-input in the forward, by pyconv's own GEMM tile; packed per thread for SciPy's
+the input's im2col columns (read as shifted views of the input in the forward,
+masked at its edges or phase-split and padded, by pyconv's own GEMM tile; packed
+per thread for SciPy's
 BLAS in the backward); ``"direct"`` loops over the output without a workspace.
 ``"auto"`` picks one by shape. The oracles are :func:`pyconv.reference.conv2d_naive`,
 :func:`pyconv.reference.conv2d_im2col` and
@@ -57,9 +58,9 @@ def _check_workspace_limit(nbytes):
 def get_workspace_limit():
     """Bytes the im2col method's workspace may take (64 MiB unless set).
 
-    The workspace is the forward's phase-split copy of the input (a chunk of
-    images at a time, at least one) and the backward's per-thread column
-    blocks and partial filter gradients.
+    The workspace is the forward's phase-split copy of the input, when it
+    needs one (a chunk of images at a time, at least one), and the
+    backward's per-thread column blocks and partial filter gradients.
 
     Returns
     -------
@@ -402,13 +403,17 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
 
     Notes
     -----
-    im2col never builds the column matrix. Each channel's zero-padded plane
-    is split once into its stride phases (sh*sw planes of every sh-th row and
-    sw-th column; a copy of about the input's size, for as many images as
-    :func:`get_workspace_limit` allows, at least one; none at all for stride
-    1 without padding), so that the column row of tap (u, v) is that plane
-    read from a fixed offset: outputs are computed at every column of the
-    phase planes, the few past OW dropped. Each thread takes a (image, group,
+    im2col never builds the column matrix. At stride 1 with OW == W (a
+    "same" padding), the column row of tap (u, v) is the input plane itself
+    read from a fixed offset, through load masks that give zeros outside the
+    image, and blocks of positions run across the images of the batch.
+    Otherwise each channel's zero-padded plane is split once into its stride
+    phases (sh*sw planes of every sh-th row and sw-th column; a copy of about
+    the input's size, for as many images as :func:`get_workspace_limit`
+    allows, at least one; none at all for stride 1 without padding), so that
+    the column row of tap (u, v) is that plane read from a fixed offset:
+    outputs are computed at every column of the phase planes, the few past
+    OW dropped. Each thread takes a (image, group,
     block of positions) item and runs a register tile (8 filters x 48
     positions with AVX-512, 4 x 24 with AVX2) over the packed filters and
     L1-sized packed panels of those rows, summing each output in the
