@@ -35,6 +35,10 @@ _context_workspace_limit = contextvars.ContextVar("pyconv_workspace_limit", defa
 # rows, all of a 48 KiB L1, packing a row took 11 cycles instead of 4).
 _OUTPUT_BLOCK = 128 * 2**10
 _REDUCTION_BLOCK = 128
+# and a group's packed filters go in about equal chunks of at most this many bytes,
+# each an item of its own, so that a chunk stays in L2 while the threads run through
+# its blocks of positions (and a layer with few positions still has items for all)
+_FILTER_BLOCK = 2**20
 # Backward: a thread's column block (about this many bytes, in L2 while BLAS packs
 # it) covers input channels worth about _BACKWARD_ROWS column rows (C*FH*FW).
 _COLUMN_BLOCK = 512 * 2**10
@@ -268,13 +272,15 @@ def _im2col_forward(x, w, b, out, g, num_threads):
     rows = bias.shape[1]
     span = g.oh * wq * (chunk if colmask.size else 1)  # positions one item's blocks cover
     nbw = max(nr, min(_OUTPUT_BLOCK // (rows * x.itemsize), span + nr - 1) // nr * nr)
-    wide = np.empty((num_threads, rows * nbw + _REDUCTION_BLOCK * nr), x.dtype)
+    panels, chunks = rows // mr, -(-wp[0].nbytes // _FILTER_BLOCK)
+    fc = -(-panels // chunks) * mr
+    wide = np.empty((num_threads, fc * nbw + _REDUCTION_BLOCK * nr), x.dtype)
     out3 = out.reshape(g.n, g.k, g.oh * g.ow)
     for n0 in range(0, g.n, chunk):
         m = min(chunk, g.n - n0)
         _conv_im2col.forward(x, wp, bias, out3, n0, m, xq[:m * per_image], wide, off, g.oh,
                              g.ow, *_window_args(g)[:4], eh, ew, hq, wq, colmask, g.fh,
-                             g.dilation[0], nbw, _REDUCTION_BLOCK, isa, num_threads)
+                             g.dilation[0], fc, nbw, _REDUCTION_BLOCK, isa, num_threads)
 
 
 def _input_grad_as_forward(dout, w, dx, g, num_threads):

@@ -157,7 +157,8 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
             floating[::1] xq, floating[:, ::1] wide, const Py_ssize_t[::1] off, Py_ssize_t oh,
             Py_ssize_t ow, int sh, int sw, int pt, int pl, Py_ssize_t eh, Py_ssize_t ew,
             Py_ssize_t hq, Py_ssize_t wq, const unsigned long long[:, ::1] colmask,
-            Py_ssize_t fh, int dh, Py_ssize_t nbw, Py_ssize_t kc, int isa, int num_threads):
+            Py_ssize_t fh, int dh, Py_ssize_t fc, Py_ssize_t nbw, Py_ssize_t kc, int isa,
+            int num_threads):
     """out[n0:n0 + m] (m, K, OH*OW) = the conv of x[n0:n0 + m] (m, C, H, W) by the filters
     wp (G, ceil(K/G / MR)*MR * C/G*FH*FW), packed by tile_shape, plus bias
     (G, ceil(K/G / MR)*MR; zeros for none). The columns are read from xq, which gets
@@ -166,8 +167,9 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
     if xq is empty, from x itself: as it is for stride 1 without padding, and masked
     at the image's edges by colmask (OW, FW; see cg_gemm_same) when it is not empty
     (stride 1, OW == W, kernel height fh, dilation dh). off (C/G*FH*FW) is where each
-    row of the columns starts, from a group's first channel. wide holds, per thread, a
-    block of (ceil(K/G / MR)*MR, nbw) outputs, then kc*NR values for packing."""
+    row of the columns starts, from a group's first channel. An item computes fc
+    filters (a multiple of MR) of a group for nbw positions; wide holds, per thread,
+    such a block of (fc, nbw) outputs, then kc*NR values for packing."""
     cdef Py_ssize_t groups = wp.shape[0], kk = out.shape[1], kg = kk // groups
     cdef Py_ssize_t cc = x.shape[1], cg = cc // groups, cff = off.shape[0]
     cdef Py_ssize_t h = x.shape[2], w = x.shape[3], plane = hq * wq, per_c = eh * ew * plane
@@ -178,9 +180,9 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
     cdef bint phases = xq.shape[0] > 0, same = colmask.shape[0] > 0, direct
     # with masks, blocks run over the m images' positions end to end
     cdef Py_ssize_t images = 1 if same else m, span = m * positions if same else positions
-    cdef Py_ssize_t blocks = (span + nbw - 1) // nbw
+    cdef Py_ssize_t blocks = (span + nbw - 1) // nbw, chunks = (kg + fc - 1) // fc
     cdef Py_ssize_t mr = cg_mr(isa)
-    cdef Py_ssize_t item, n, c, ph, pw, y, row, lo, hi, z, grp, q0, q1, i, ja, jb, k
+    cdef Py_ssize_t item, n, c, ph, pw, y, row, lo, hi, z, grp, q0, q1, i, ja, jb, k, f0, mc
     cdef floating *dst
     cdef floating *tile
     cdef const floating *src
@@ -212,54 +214,63 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
                         memset(dst + hi, 0, (wq - hi) * sizeof(floating))
     with nogil, parallel(num_threads=num_threads):
         tile = &wide[omp_get_thread_num(), 0]
-        for item in prange(images * groups * blocks, schedule="dynamic"):
-            n = item // (groups * blocks)
-            grp = item // blocks % groups
+        # items: image, group, chunk of filters (its panels stay in L2 while the
+        # threads go through the blocks of positions), block of positions
+        for item in prange(images * groups * chunks * blocks, schedule="dynamic"):
+            n = item // (groups * chunks * blocks)
+            grp = item // (chunks * blocks) % groups
+            f0 = item // blocks % chunks * fc
+            mc = min(fc, kg - f0)
             q0 = item % blocks * nbw
             q1 = min(q0 + nbw, span)
             # a whole block of whole tiles within one image, every position kept:
             # straight into out
-            direct = wq == ow and kg % mr == 0 and q1 - q0 == nbw
+            direct = wq == ow and mc % mr == 0 and q1 - q0 == nbw
             if same:
                 direct = direct and q0 // positions == (q1 - 1) // positions
-                dst = &out[n0 + q0 // positions, grp * kg, q0 % positions] if direct else tile
+                dst = (&out[n0 + q0 // positions, grp * kg + f0, q0 % positions] if direct
+                       else tile)
                 if floating is float:
-                    cg_gemm_same_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], &x[n0, grp * cg, 0, 0],
-                                     cc * h * w, positions, &off[0], &bias[grp, 0], dst,
-                                     positions if direct else nbw, kc, tile + tile_size, q0,
-                                     h, w, fh, colmask.shape[1], dh, pt, &colmask[0, 0])
+                    cg_gemm_same_f32(isa, mc, q1 - q0, cff, &wp[grp, f0 * cff],
+                                     &x[n0, grp * cg, 0, 0], cc * h * w, positions, &off[0],
+                                     &bias[grp, f0], dst, positions if direct else nbw, kc,
+                                     tile + tile_size, q0, h, w, fh, colmask.shape[1], dh, pt,
+                                     &colmask[0, 0])
                 else:
-                    cg_gemm_same_f64(isa, kg, q1 - q0, cff, &wp[grp, 0], &x[n0, grp * cg, 0, 0],
-                                     cc * h * w, positions, &off[0], &bias[grp, 0], dst,
-                                     positions if direct else nbw, kc, tile + tile_size, q0,
-                                     h, w, fh, colmask.shape[1], dh, pt, &colmask[0, 0])
+                    cg_gemm_same_f64(isa, mc, q1 - q0, cff, &wp[grp, f0 * cff],
+                                     &x[n0, grp * cg, 0, 0], cc * h * w, positions, &off[0],
+                                     &bias[grp, f0], dst, positions if direct else nbw, kc,
+                                     tile + tile_size, q0, h, w, fh, colmask.shape[1], dh, pt,
+                                     &colmask[0, 0])
                 if not direct:  # each image's share of the block
                     for i in range(q0 // positions, (q1 - 1) // positions + 1):
                         ja = max(q0, i * positions)
                         jb = min(q1, i * positions + positions)
-                        for k in range(kg):
-                            memcpy(&out[n0 + i, grp * kg + k, ja - i * positions],
+                        for k in range(mc):
+                            memcpy(&out[n0 + i, grp * kg + f0 + k, ja - i * positions],
                                    tile + k * nbw + ja - q0, (jb - ja) * sizeof(floating))
                 continue
             if phases:
                 cols = &xq[(n * cc + grp * cg) * per_c + q0]
             else:
                 cols = &x[n0 + n, grp * cg, 0, 0] + q0
-            dst = &out[n0 + n, grp * kg, q0] if direct else tile
+            dst = &out[n0 + n, grp * kg + f0, q0] if direct else tile
             if floating is float:
-                cg_gemm_f32(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
-                            dst, positions if direct else nbw, kc, tile + tile_size)
+                cg_gemm_f32(isa, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
+                            &bias[grp, f0], dst, positions if direct else nbw, kc,
+                            tile + tile_size)
             else:
-                cg_gemm_f64(isa, kg, q1 - q0, cff, &wp[grp, 0], cols, &off[0], &bias[grp, 0],
-                            dst, positions if direct else nbw, kc, tile + tile_size)
+                cg_gemm_f64(isa, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
+                            &bias[grp, f0], dst, positions if direct else nbw, kc,
+                            tile + tile_size)
             if direct:
                 continue
             for i in range(q0 // wq, (q1 - 1) // wq + 1):
                 ja = max(q0 - i * wq, 0)
                 jb = min(q1 - i * wq, ow)
                 if jb > ja:
-                    for k in range(kg):
-                        memcpy(&out[n0 + n, grp * kg + k, i * ow + ja],
+                    for k in range(mc):
+                        memcpy(&out[n0 + n, grp * kg + f0 + k, i * ow + ja],
                                tile + k * nbw + i * wq + ja - q0, (jb - ja) * sizeof(floating))
 
 
