@@ -38,9 +38,9 @@ cdef extern from "_pool_simd.h" nogil:
     int pc_simd_geometry(const pc_geom *g)
     Py_ssize_t pc_share_size(const pc_geom *g)
     int pc_simd_pool_rows_f32(const float *x, const pc_geom *g, int avg, Py_ssize_t i0,
-                              Py_ssize_t i1, float *out)
+                              Py_ssize_t i1, float *out, int64_t *idx)
     int pc_simd_pool_rows_f64(const double *x, const pc_geom *g, int avg, Py_ssize_t i0,
-                              Py_ssize_t i1, double *out)
+                              Py_ssize_t i1, double *out, int64_t *idx)
     int pc_simd_avg_backward_plane_f32(const float *dout, const pc_geom *g, float *scratch,
                                        float *dx)
     int pc_simd_avg_backward_plane_f64(const double *dout, const pc_geom *g, double *scratch,
@@ -104,9 +104,10 @@ cdef Py_ssize_t row_bands(Py_ssize_t planes, Py_ssize_t rows, int num_threads) n
 
 
 cdef void simd_pool(const floating *x, const pc_geom *g, Py_ssize_t planes, int avg,
-                    floating *out, int num_threads) noexcept nogil:
-    """The vector forward kernels over all planes, each cut into row_bands bands of output
-    rows (computed as they would be whole)."""
+                    floating *out, int64_t *idx, int num_threads) noexcept nogil:
+    """The vector forward kernels over all planes (with idx, max pooling also gives the
+    indices), each plane cut into row_bands bands of output rows (computed as they would be
+    whole)."""
     cdef Py_ssize_t t, p, b, bands = row_bands(planes, g.oh, num_threads)
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     for t in prange(planes * bands, schedule="static", num_threads=num_threads):
@@ -114,10 +115,12 @@ cdef void simd_pool(const floating *x, const pc_geom *g, Py_ssize_t planes, int 
         b = t % bands
         if floating is float:
             pc_simd_pool_rows_f32(x + p * hw, g, avg, b * g.oh // bands,
-                                  (b + 1) * g.oh // bands, out + p * ohw)
+                                  (b + 1) * g.oh // bands, out + p * ohw,
+                                  idx + p * ohw if idx != NULL else NULL)
         else:
             pc_simd_pool_rows_f64(x + p * hw, g, avg, b * g.oh // bands,
-                                  (b + 1) * g.oh // bands, out + p * ohw)
+                                  (b + 1) * g.oh // bands, out + p * ohw,
+                                  idx + p * ohw if idx != NULL else NULL)
 
 
 cdef pc_geom make_geom(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow, tuple geom):
@@ -136,15 +139,15 @@ def max_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     cdef int64_t *ip = NULL
+    if indices is not None:
+        ip = &indices[0, 0, 0, 0]
+    if use_simd(&g):
+        simd_pool(xp, &g, planes, 0, op, ip, num_threads)
+        return
     cdef floating[:, ::1] scratch = empty((num_threads, pc_phase_size(&g)),
                                           np.float32 if floating is float else np.float64,
                                           SCRATCH)
     cdef floating *buf
-    if indices is not None:
-        ip = &indices[0, 0, 0, 0]
-    elif use_simd(&g):
-        simd_pool(xp, &g, planes, 0, op, num_threads)
-        return
     with nogil, parallel(num_threads=num_threads):
         buf = &scratch[omp_get_thread_num(), 0]
         for p in prange(planes, schedule="static"):
@@ -165,7 +168,7 @@ def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     if use_simd(&g):
-        simd_pool(xp, &g, planes, 1, op, num_threads)
+        simd_pool(xp, &g, planes, 1, op, NULL, num_threads)
         return
     for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
         if floating is float:
@@ -208,7 +211,8 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
                                   tuple geom, int num_threads):
     """Fill dx (N, C, H, W) with dout (N, C, OH, OW) summed at the maxima of x.
 
-    Row bands as in max_pool2d_backward; each band's thread finds the plane's maxima.
+    Row bands as in max_pool2d_backward; each band's thread finds the plane's maxima (with
+    the vector forward kernel where it serves) and scatters into its rows.
     """
     cdef pc_geom g = make_geom(x.shape[2], x.shape[3], dout.shape[2], dout.shape[3], geom)
     cdef Py_ssize_t t, p, b, planes = x.shape[0] * x.shape[1]
@@ -220,7 +224,9 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
     dtype = np.float32 if floating is float else np.float64
     cdef floating[:, ::1] values = empty((num_threads, ohw), dtype, SCRATCH)
     cdef int64_t[:, ::1] winners = empty((num_threads, ohw), np.int64, SCRATCH)
-    cdef floating[:, ::1] scratch = empty((num_threads, pc_phase_size(&g)), dtype, SCRATCH)
+    cdef bint simd = use_simd(&g)
+    cdef floating[:, ::1] scratch = empty((num_threads, 1 if simd else pc_phase_size(&g)), dtype,
+                                          SCRATCH)
     cdef floating *vals
     cdef floating *buf
     cdef int64_t *wins
@@ -232,11 +238,13 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
             p = t // bands
             b = t % bands
             if floating is float:
-                pc_max_plane_f(xp + p * hw, &g, vals, wins, buf)
+                if not (simd and pc_simd_pool_rows_f32(xp + p * hw, &g, 0, 0, g.oh, vals, wins)):
+                    pc_max_plane_f(xp + p * hw, &g, vals, wins, buf)
                 pc_max_backward_rows_f(dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
                                        (b + 1) * g.h // bands * g.w, gp + p * hw)
             else:
-                pc_max_plane_d(xp + p * hw, &g, vals, wins, buf)
+                if not (simd and pc_simd_pool_rows_f64(xp + p * hw, &g, 0, 0, g.oh, vals, wins)):
+                    pc_max_plane_d(xp + p * hw, &g, vals, wins, buf)
                 pc_max_backward_rows_d(dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
                                        (b + 1) * g.h // bands * g.w, gp + p * hw)
 

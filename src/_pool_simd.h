@@ -56,10 +56,12 @@ static int pc_isa(void)
 }
 
 /* Whether the vector kernels serve this geometry: no padding or dilation, a
- * window at most 3x3, column stride 1 or 2. */
+ * window at most 3x3, column stride 1 or 2 (and rows short enough that a
+ * tap's offset 2 * w + 2 fits the 32-bit lanes that track float maxima). */
 static int pc_simd_geometry(const pc_geom *g)
 {
     return g->top == 0 && g->left == 0 && g->dh == 1 && g->dw == 1 && g->fh <= 3 && g->fw <= 3
+        && g->w <= ((ptrdiff_t)1 << 29)
         && (g->sw == 1 || g->sw == 2) && (g->h - g->fh) / g->sh + 1 == g->oh
         && (g->w - g->fw) / g->sw + 1 == g->ow;
 }
@@ -98,7 +100,7 @@ static ptrdiff_t pc_share_size(const pc_geom *g)
 #pragma GCC target("avx512f,avx512dq,avx2")
 #endif
 
-#define PV_OPS_AVX512(S, T, V, M, W, ps)                                                      \
+#define PV_OPS_AVX512(S, T, V, M, W, ps, RT, epi)                                             \
 static inline M pv_mask_##S(ptrdiff_t n) { return (M)((1u << n) - 1u); }                    \
 static inline V pv_load_##S(const T *p) { return _mm512_loadu_##ps(p); }                     \
 static inline V pv_loadn_##S(const T *p, ptrdiff_t n)                                        \
@@ -118,6 +120,16 @@ static inline V pv_take_##S(V b, V c)                                           
     k = _mm512_mask_cmp_##ps##_mask(k, c, b, _CMP_NLE_UQ);                                   \
     return _mm512_mask_blend_##ps(k, b, c);                                                  \
 }                                                                                            \
+/* pv_take, and *at = code in the lanes where c is taken */                                 \
+static inline V pv_take_at_##S(V b, V c, __m512i *at, RT code)                               \
+{                                                                                            \
+    M k = _mm512_cmp_##ps##_mask(b, b, _CMP_ORD_Q);                                          \
+    k = _mm512_mask_cmp_##ps##_mask(k, c, b, _CMP_NLE_UQ);                                   \
+    *at = _mm512_mask_mov_##epi(*at, k, _mm512_set1_##epi(code));                            \
+    return _mm512_mask_blend_##ps(k, b, c);                                                  \
+}                                                                                            \
+static inline __m512i pv_izero_##S(void) { return _mm512_setzero_si512(); }                  \
+static inline void pv_istore_##S(RT *p, __m512i v) { _mm512_storeu_si512(p, v); }            \
 static inline V pv_even_##S(V lo, V hi)                                                      \
 { return _mm512_permutex2var_##ps(lo, pv_evens_##S(), hi); }                              \
 static inline V pv_ziplo_##S(V e, V o)                                                       \
@@ -144,16 +156,20 @@ static inline __m512i pv_zip_f64_avx512(int a)
 {
     return _mm512_setr_epi64(a, a + 8, a + 1, a + 9, a + 2, a + 10, a + 3, a + 11);
 }
-PV_OPS_AVX512(f32_avx512, float, __m512, __mmask16, 16, ps)
-PV_OPS_AVX512(f64_avx512, double, __m512d, __mmask8, 8, pd)
+PV_OPS_AVX512(f32_avx512, float, __m512, __mmask16, 16, ps, int32_t, epi32)
+PV_OPS_AVX512(f64_avx512, double, __m512d, __mmask8, 8, pd, int64_t, epi64)
 
 #define T float
 #define V __m512
+#define PV_I __m512i
+#define RT int32_t
 #define PV_W 16
 #define PV_SUF f32_avx512
 #include "_pool_simd_t.h"
 #define T double
 #define V __m512d
+#define PV_I __m512i
+#define RT int64_t
 #define PV_W 8
 #define PV_SUF f64_avx512
 #include "_pool_simd_t.h"
@@ -177,7 +193,10 @@ static inline __m256i pv_lanes_below64(ptrdiff_t n)
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
 }
 
-#define PV_OPS_AVX2(S, T, V, ps, below)                                                      \
+/* a lane mask as float lanes (a double lane's mask sets both its halves) */
+static inline __m256 pv_ps_mask(__m256 k) { return k; }
+
+#define PV_OPS_AVX2(S, T, V, ps, below, RT, set1, tops)                                      \
 static inline V pv_load_##S(const T *p) { return _mm256_loadu_##ps(p); }                     \
 static inline V pv_loadn_##S(const T *p, ptrdiff_t n)                                        \
 { return _mm256_maskload_##ps(p, below(n)); }                                                \
@@ -193,9 +212,18 @@ static inline V pv_take_##S(V b, V c)                                           
 {                                                                                            \
     V k = _mm256_and_##ps(_mm256_cmp_##ps(b, b, _CMP_ORD_Q), _mm256_cmp_##ps(c, b, _CMP_NLE_UQ)); \
     return _mm256_blendv_##ps(b, c, k);                                                      \
-}
-PV_OPS_AVX2(f32_avx2, float, __m256, ps, pv_lanes_below)
-PV_OPS_AVX2(f64_avx2, double, __m256d, pd, pv_lanes_below64)
+}                                                                                            \
+static inline V pv_take_at_##S(V b, V c, __m256i *at, RT code)                               \
+{                                                                                            \
+    V k = _mm256_and_##ps(_mm256_cmp_##ps(b, b, _CMP_ORD_Q), _mm256_cmp_##ps(c, b, _CMP_NLE_UQ)); \
+    *at = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(*at),                    \
+                                               _mm256_castsi256_ps(set1(code)), tops(k)));   \
+    return _mm256_blendv_##ps(b, c, k);                                                      \
+}                                                                                            \
+static inline __m256i pv_izero_##S(void) { return _mm256_setzero_si256(); }                  \
+static inline void pv_istore_##S(RT *p, __m256i v) { _mm256_storeu_si256((__m256i *)p, v); }
+PV_OPS_AVX2(f32_avx2, float, __m256, ps, pv_lanes_below, int32_t, _mm256_set1_epi32, pv_ps_mask)
+PV_OPS_AVX2(f64_avx2, double, __m256d, pd, pv_lanes_below64, int64_t, _mm256_set1_epi64x, _mm256_castpd_ps)
 
 /* even lanes of (lo, hi); (e, o) interleaved, first and second half */
 static inline __m256 pv_even_f32_avx2(__m256 lo, __m256 hi)
@@ -226,11 +254,15 @@ static inline __m256d pv_ziphi_f64_avx2(__m256d e, __m256d o)
 
 #define T float
 #define V __m256
+#define PV_I __m256i
+#define RT int32_t
 #define PV_W 8
 #define PV_SUF f32_avx2
 #include "_pool_simd_t.h"
 #define T double
 #define V __m256d
+#define PV_I __m256i
+#define RT int64_t
 #define PV_W 4
 #define PV_SUF f64_avx2
 #include "_pool_simd_t.h"
@@ -257,18 +289,24 @@ static inline __m256d pv_ziphi_f64_avx2(__m256d e, __m256d o)
 #endif
 
 #define PV_ENTRY_POINTS(TS, T)                                                               \
-/* out (oh, ow) = window max (avg 0) or mean (avg 1) of x (h, w); 0 if not handled */       \
-static int pc_simd_pool_plane_##TS(const T *x, const pc_geom *g, int avg, T *out)            \
+/* out (oh, ow) = window max (avg 0) or mean (avg 1) of x (h, w), and for max pooling with \
+ * idx not NULL, idx (oh, ow) = base + the flat index in x of each maximum; 0 if not       \
+ * handled */                                                                                \
+static int pc_simd_pool_plane_##TS(const T *x, const pc_geom *g, int avg, T *out,            \
+                                   int64_t *idx, int64_t base)                               \
 {                                                                                            \
-    PV_DISPATCH(TS, pv_pool_plane, (x, g, avg, out));                                        \
+    PV_DISPATCH(TS, pv_pool_plane, (x, g, avg, out, idx, base));                             \
 }                                                                                            \
-/* Output rows [i0, i1) of pc_simd_pool_plane: out points at the plane's first row. */       \
+/* Output rows [i0, i1) of pc_simd_pool_plane (base 0): out and idx point at the plane's     \
+ * first row. */                                                                             \
 static int pc_simd_pool_rows_##TS(const T *x, const pc_geom *g, int avg, ptrdiff_t i0,       \
-                                  ptrdiff_t i1, T *out)                                      \
+                                  ptrdiff_t i1, T *out, int64_t *idx)                        \
 {                                                                                            \
     pc_geom band = *g;                                                                       \
     band.oh = i1 - i0;                                                                       \
-    return pc_simd_pool_plane_##TS(x + i0 * g->sh * g->w, &band, avg, out + i0 * g->ow);     \
+    return pc_simd_pool_plane_##TS(x + i0 * g->sh * g->w, &band, avg, out + i0 * g->ow,      \
+                                   idx ? idx + i0 * g->ow : NULL,                            \
+                                   (int64_t)(i0 * g->sh * g->w));                            \
 }                                                                                            \
 /* dx (h, w) = gradient of average pooling for dout (oh, ow); scratch:                      \
  * pc_share_size(g) zeroed elements. 0 if not handled (then dx is untouched). */             \

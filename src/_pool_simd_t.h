@@ -1,6 +1,7 @@
 /* Vector pooling kernels for one element type and instruction set; included
- * by _pool_simd.h with T (element), V (vector), PV_W (lanes) and PV_SUF (the
- * name suffix of its vector operations) defined, and undefines them. The
+ * by _pool_simd.h with T (element), V (vector), PV_I (the integer vector),
+ * RT (the signed integer as wide as T), PV_W (lanes) and PV_SUF (the name
+ * suffix of its vector operations) defined, and undefines them. The
  * geometry is one that pc_simd_geometry accepts. */
 #define PV_F(name) PV_CAT(name, PV_SUF)
 
@@ -38,6 +39,33 @@ PC_INLINE V PV_F(pv_window)(const T *p, ptrdiff_t w, ptrdiff_t avail, const int 
     return b;
 }
 
+/* pv_window for max pooling that also sets *at, in each lane, to the winner's
+ * offset u * w + v from its window's corner (its tap, in the same order). */
+PC_INLINE V PV_F(pv_window_at)(const T *p, ptrdiff_t w, ptrdiff_t avail, const int FH,
+                               const int FW, const int SW, const int FULL, PV_I *at)
+{
+    V b = PV_F(pv_tap)(p, avail, SW, FULL);
+    PV_I a = PV_F(pv_izero)();
+    PV_UNROLL
+    for (int t = 1; t < FH * FW; t++) {
+        const int u = t / FW, v = t % FW;
+        V c = PV_F(pv_tap)(p + u * w + v, avail - v, SW, FULL);
+        b = PV_F(pv_take_at)(b, c, &a, (RT)(u * w + v));
+    }
+    *at = a;
+    return b;
+}
+
+/* q[l] = corner + l * SW + at[l] for the first n (1..PV_W) lanes: flat indices of the
+ * winners of windows whose corners are SW apart from corner on. */
+PC_INLINE void PV_F(pv_put_at)(int64_t *q, PV_I at, int64_t corner, const int SW, ptrdiff_t n)
+{
+    RT a[PV_W];
+    PV_F(pv_istore)(a, at);
+    if (n >= PV_W) n = PV_W;
+    for (ptrdiff_t l = 0; l < n; l++) q[l] = corner + l * SW + (int64_t)a[l];
+}
+
 /* The plane for an FH x FW window, column stride SW: whole vectors of
  * output columns while every tap's loads stay inside the row, then masked
  * ones. The mean divides the sum by the window size, or multiplies it by the
@@ -45,8 +73,9 @@ PC_INLINE V PV_F(pv_window)(const T *p, ptrdiff_t w, ptrdiff_t avail, const int 
  * first prefetches the SH input rows it advances by, PV_PREFETCH bytes
  * ahead: the hardware prefetcher stops at page boundaries, and with the
  * input streaming from memory this cuts the time by about a third. */
-PC_INLINE void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, const int FH,
-                                     const int FW, const int SW, const int AVG)
+PC_INLINE void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, int64_t *idx,
+                                     int64_t base, const int FH, const int FW, const int SW,
+                                     const int AVG, const int IDX)
 {
     const ptrdiff_t w = g->w, ow = g->ow;
     const int pow2 = ((FH * FW) & (FH * FW - 1)) == 0;
@@ -57,30 +86,50 @@ PC_INLINE void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, const
     for (ptrdiff_t i = 0; i < g->oh; i++) {
         const T *row = x + i * g->sh * w;
         T *o = out + i * ow;
+        int64_t *q = IDX ? idx + i * ow : NULL;
+        const int64_t corner = base + (int64_t)(i * g->sh * w);
         const char *ahead = (const char *)row + PV_PREFETCH;
         for (ptrdiff_t b = 0; b < (ptrdiff_t)(g->sh * w * sizeof(T)); b += 64)
             __builtin_prefetch(ahead + b, 0, 3);
         ptrdiff_t j0 = 0;
         for (; j0 <= full; j0 += PV_W) {
-            V b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 1);
+            V b;
+            if (IDX) {
+                PV_I at;
+                b = PV_F(pv_window_at)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, 1, &at);
+                PV_F(pv_put_at)(q + j0, at, corner + j0 * SW, SW, PV_W);
+            } else {
+                b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 1);
+            }
             if (AVG) b = pow2 ? PV_F(pv_mul)(b, div) : PV_F(pv_div)(b, div);
             PV_F(pv_store)(o + j0, b);
         }
         for (; j0 < ow; j0 += PV_W) {
-            V b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 0);
+            V b;
+            if (IDX) {
+                PV_I at;
+                b = PV_F(pv_window_at)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, 0, &at);
+                PV_F(pv_put_at)(q + j0, at, corner + j0 * SW, SW, ow - j0);
+            } else {
+                b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 0);
+            }
             if (AVG) b = pow2 ? PV_F(pv_mul)(b, div) : PV_F(pv_div)(b, div);
             PV_F(pv_put)(o + j0, b, ow - j0);
         }
     }
 }
 
-static int PV_F(pv_pool_plane)(const T *x, const pc_geom *g, int avg, T *out)
+/* out = window max (avg 0; with idx, also the flat indices of the maxima plus base) or mean
+ * (avg 1); 0 if the window or stride has no vector kernel. */
+static int PV_F(pv_pool_plane)(const T *x, const pc_geom *g, int avg, T *out, int64_t *idx,
+                               int64_t base)
 {
-#define PV_CASE(FH_, FW_, SW_)                                                  \
-    if (g->fh == FH_ && g->fw == FW_ && g->sw == SW_) {                       \
-        if (avg) PV_F(pv_pool_plane_k)(x, g, out, FH_, FW_, SW_, 1);           \
-        else PV_F(pv_pool_plane_k)(x, g, out, FH_, FW_, SW_, 0);               \
-        return 1;                                                             \
+#define PV_CASE(FH_, FW_, SW_)                                                       \
+    if (g->fh == FH_ && g->fw == FW_ && g->sw == SW_) {                            \
+        if (avg) PV_F(pv_pool_plane_k)(x, g, out, NULL, 0, FH_, FW_, SW_, 1, 0);    \
+        else if (idx) PV_F(pv_pool_plane_k)(x, g, out, idx, base, FH_, FW_, SW_, 0, 1); \
+        else PV_F(pv_pool_plane_k)(x, g, out, NULL, 0, FH_, FW_, SW_, 0, 0);        \
+        return 1;                                                                  \
     }
 #define PV_CASES(FH_) PV_CASE(FH_, 1, 1) PV_CASE(FH_, 2, 1) PV_CASE(FH_, 3, 1) \
                       PV_CASE(FH_, 1, 2) PV_CASE(FH_, 2, 2) PV_CASE(FH_, 3, 2)
@@ -161,5 +210,7 @@ static int PV_F(pv_avg_backward_plane)(const T *dout, const pc_geom *g, T *scrat
 #undef PV_F
 #undef T
 #undef V
+#undef PV_I
+#undef RT
 #undef PV_W
 #undef PV_SUF

@@ -307,6 +307,9 @@ def test_vector_kernels_every_tail_length_bitwise(isa, size, stride, dtype):
         opts = dict(stride=stride, strict=False)
         ref, ref_idx = max_pool2d_naive(x, size, return_indices=True, **opts)
         np.testing.assert_array_equal(pyconv.max_pool2d(x, size, **opts), ref)
+        out, idx = pyconv.max_pool2d(x, size, return_indices=True, **opts)
+        np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(idx, ref_idx)  # ties and NaNs: the first
         assert np.isnan(ref).any() and not np.isnan(ref).all()
         dout = rng.standard_normal(ref.shape).astype(dtype)
         opts = dict(stride=stride)
@@ -351,6 +354,9 @@ def test_a_single_plane_split_into_bands_of_rows(dtype):
     elsewhere = rng.integers(0, 37 * 41, ref.shape)  # gradients land in any band
     for n in (1, 2, 3, 5, -1):
         np.testing.assert_array_equal(pyconv.max_pool2d(x, 3, stride=2, num_threads=n), ref)
+        out, idx = pyconv.max_pool2d(x, 3, stride=2, return_indices=True, num_threads=n)
+        np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(idx, ref_idx)
         np.testing.assert_array_equal(
             pyconv.avg_pool2d(x[:1, :1], (2, 3), stride=1, num_threads=n),
             avg_pool2d_naive(x[:1, :1], (2, 3), stride=1))
