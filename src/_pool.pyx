@@ -7,8 +7,8 @@ else the portable ones of ``_pool_planes.h`` (and always the scatter of
 vector forward kernels and the max-pooling gradients with fewer planes than
 threads, a band of its rows) is written by one thread only, each output
 computed the same way whatever the split, so results do not depend on the
-thread count. The wrapper checks every
-argument; ``geom`` is (fh, fw, sh, sw, dh, dw, top, left).
+thread count. The wrapper checks every argument; ``geom`` is (fh, fw, sh, sw,
+dh, dw, top, left).
 """
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t

@@ -223,7 +223,8 @@ static inline V pv_take_at_##S(V b, V c, __m256i *at, RT code)                  
 static inline __m256i pv_izero_##S(void) { return _mm256_setzero_si256(); }                  \
 static inline void pv_istore_##S(RT *p, __m256i v) { _mm256_storeu_si256((__m256i *)p, v); }
 PV_OPS_AVX2(f32_avx2, float, __m256, ps, pv_lanes_below, int32_t, _mm256_set1_epi32, pv_ps_mask)
-PV_OPS_AVX2(f64_avx2, double, __m256d, pd, pv_lanes_below64, int64_t, _mm256_set1_epi64x, _mm256_castpd_ps)
+PV_OPS_AVX2(f64_avx2, double, __m256d, pd, pv_lanes_below64, int64_t, _mm256_set1_epi64x,
+            _mm256_castpd_ps)
 
 /* even lanes of (lo, hi); (e, o) interleaved, first and second half */
 static inline __m256 pv_even_f32_avx2(__m256 lo, __m256 hi)
