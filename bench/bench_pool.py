@@ -5,7 +5,9 @@ Run from the repository root after building::
     python bench/bench_pool.py [--pool max|avg] [--repeats 30] [--threads N] [--clock wall|thread]
 
 For each pooling, layer, dtype and pass it prints the median time and GB/s of
-input (bytes of x / time) of pyconv on NCHW input, PyTorch's ``max_pool2d`` or
+input (bytes of x / time) of pyconv on NCHW input (for max pooling also with
+``return_indices=True``, which PyTorch's forward always computes, and the
+gradient without the indices), PyTorch's ``max_pool2d`` or
 ``avg_pool2d`` on NCHW and on channels-last input (backward: autograd, from
 the saved indices for max pooling), and a NumPy strided-slicing max (forward
 only), and pyconv's speed-up over each.
@@ -82,6 +84,8 @@ def max_contenders(x, size, stride, threads):
         "pyconv": (lambda: pyconv.max_pool2d(x, size, stride=stride, num_threads=threads),
                    lambda: pyconv.max_pool2d_backward(dout, x, size, stride=stride, indices=idx,
                                                       num_threads=threads)),
+        "pyconv_indices": (lambda: pyconv.max_pool2d(x, size, stride=stride, return_indices=True,
+                                                     num_threads=threads), None),
         "pyconv_recompute": (None, lambda: pyconv.max_pool2d_backward(
             dout, x, size, stride=stride, num_threads=threads)),
         "torch_nchw": torch_pair(pool, t_nchw, size, stride),

@@ -246,18 +246,24 @@ PC_CLONES static void PC_NAME(pc_avg_plane)(const T *x, const pc_geom *g, int co
     }
 }
 
-/* dx (h, w) = sum of dout (oh, ow) over the flat indices idx (oh, ow), in
- * output order; an index outside [0, h * w) is skipped (never written), and
- * the count of those is returned. */
-static ptrdiff_t PC_NAME(pc_max_backward_plane)(const T *dout, const int64_t *idx, ptrdiff_t hw,
-                                                ptrdiff_t ohw, T *dx)
+/* dx[lo:hi] of a plane dx (h, w) = sum of dout (oh, ow) over the flat
+ * indices idx (oh, ow) that fall in [lo, hi), in output order, as the
+ * oracle's np.add.at adds them (a scatter: each gradient read once, each dx
+ * element written from zero in L1; faster than gathering the terms per
+ * input element, even where windows overlap). Several calls on disjoint
+ * ranges of one plane give the same dx as one call on the whole plane.
+ * Returns the count of indices outside [0, h * w), which are skipped. */
+static ptrdiff_t PC_NAME(pc_max_backward_rows)(const T *PC_RESTRICT dout,
+                                               const int64_t *PC_RESTRICT idx, ptrdiff_t hw,
+                                               ptrdiff_t ohw, ptrdiff_t lo, ptrdiff_t hi,
+                                               T *PC_RESTRICT dx)
 {
     ptrdiff_t skipped = 0;
-    memset(dx, 0, (size_t)hw * sizeof(T));
+    memset(dx + lo, 0, (size_t)(hi - lo) * sizeof(T));
     for (ptrdiff_t k = 0; k < ohw; k++) {
-        uint64_t t = (uint64_t)idx[k];
-        if (t < (uint64_t)hw) dx[t] = dx[t] + dout[k];
-        else skipped++;
+        int64_t t = idx[k];
+        if ((uint64_t)(t - lo) < (uint64_t)(hi - lo)) dx[t] = dx[t] + dout[k];
+        skipped += (uint64_t)t >= (uint64_t)hw;
     }
     return skipped;
 }

@@ -6,9 +6,11 @@
  * vectors of output columns and one masked vector for the remainder, and a
  * stride-2 tap is split from two loaded vectors by one permute. The taps
  * are combined in the oracles' order (row-major in the window for the
- * forward pass; output row-major for the gradients), so results are bitwise
- * those of the portable kernels of _pool_planes.h, which serve every other
- * geometry and CPUs without these instruction sets.
+ * forward pass; output row-major for the gradient of average pooling), so
+ * results are bitwise those of the portable kernels of _pool_planes.h, which
+ * serve every other geometry and CPUs without these instruction sets. (The
+ * gradient of max pooling is a scalar scatter, pc_max_backward_rows, for
+ * every geometry: it beats a vector gather.)
  *
  * The instruction set is chosen at run time with __builtin_cpu_supports;
  * tests force each one the CPU has (pc_forced_isa) to compare them.
@@ -29,6 +31,9 @@ enum { PV_ISA_BASELINE = 0, PV_ISA_AVX2 = 1, PV_ISA_AVX512 = 2 };
 
 /* Most lanes of any variant (AVX-512 float): scratch is padded by this much. */
 #define PV_MAX_LANES 16
+
+/* How far ahead of the rows it reads the forward kernel prefetches (bytes). */
+#define PV_PREFETCH 8192
 
 /* -1: the best the CPU has; otherwise the variant tests asked for. */
 static int pc_forced_isa = -1;
@@ -51,17 +56,18 @@ static int pc_isa(void)
 }
 
 /* Whether the vector kernels serve this geometry: no padding or dilation, a
- * window at most 3x3, column stride 1 or 2. */
+ * window at most 3x3, column stride 1 or 2 (and rows short enough that a
+ * tap's offset 2 * w + 2 fits the 32-bit lanes that track float maxima). */
 static int pc_simd_geometry(const pc_geom *g)
 {
     return g->top == 0 && g->left == 0 && g->dh == 1 && g->dw == 1 && g->fh <= 3 && g->fw <= 3
+        && g->w <= ((ptrdiff_t)1 << 29)
         && (g->sw == 1 || g->sw == 2) && (g->h - g->fh) / g->sh + 1 == g->oh
         && (g->w - g->fw) / g->sw + 1 == g->ow;
 }
 
-/* The vector gradients' scratch: per output row, a row of values and one of
- * winner offsets (integers as wide as the element), each padded on both
- * sides; zeroed by the caller before the first plane. */
+/* The vector gradient's scratch: per output row, a row of shares padded on
+ * both sides; zeroed by the caller before the first plane. */
 static ptrdiff_t pc_share_row(const pc_geom *g)
 {
     ptrdiff_t cols = (g->w + g->sw - 1) / g->sw;
@@ -70,7 +76,7 @@ static ptrdiff_t pc_share_row(const pc_geom *g)
 
 static ptrdiff_t pc_share_size(const pc_geom *g)
 {
-    return 2 * g->oh * pc_share_row(g);
+    return g->oh * pc_share_row(g);
 }
 
 /* Unroll the loop over window taps (at most 9) so the taps combine in registers. */
@@ -94,7 +100,7 @@ static ptrdiff_t pc_share_size(const pc_geom *g)
 #pragma GCC target("avx512f,avx512dq,avx2")
 #endif
 
-#define PV_OPS_AVX512(S, T, RT, V, M, W, ps, si, set1)                                                   \
+#define PV_OPS_AVX512(S, T, V, M, W, ps, RT, epi)                                             \
 static inline M pv_mask_##S(ptrdiff_t n) { return (M)((1u << n) - 1u); }                    \
 static inline V pv_load_##S(const T *p) { return _mm512_loadu_##ps(p); }                     \
 static inline V pv_loadn_##S(const T *p, ptrdiff_t n)                                        \
@@ -102,10 +108,6 @@ static inline V pv_loadn_##S(const T *p, ptrdiff_t n)                           
 static inline void pv_store_##S(T *p, V v) { _mm512_storeu_##ps(p, v); }                     \
 static inline void pv_storen_##S(T *p, V v, ptrdiff_t n)                                     \
 { _mm512_mask_storeu_##ps(p, pv_mask_##S(n), v); }                                           \
-static inline __m512i pv_ldi_##S(const void *p) { return _mm512_loadu_si512(p); }            \
-/* acc + d where r == code (acc is never -0, so adding nothing equals adding +0) */          \
-static inline V pv_match_add_##S(V acc, __m512i r, RT code, V d)                             \
-{ return _mm512_mask_add_##ps(acc, _mm512_cmpeq_##si##_mask(r, set1(code)), acc, d); }                                           \
 static inline V pv_zero_##S(void) { return _mm512_setzero_##ps(); }                          \
 static inline V pv_set1_##S(T a) { return _mm512_set1_##ps(a); }                             \
 static inline V pv_add_##S(V a, V b) { return _mm512_add_##ps(a, b); }                       \
@@ -118,6 +120,16 @@ static inline V pv_take_##S(V b, V c)                                           
     k = _mm512_mask_cmp_##ps##_mask(k, c, b, _CMP_NLE_UQ);                                   \
     return _mm512_mask_blend_##ps(k, b, c);                                                  \
 }                                                                                            \
+/* pv_take, and *at = code in the lanes where c is taken */                                 \
+static inline V pv_take_at_##S(V b, V c, __m512i *at, RT code)                               \
+{                                                                                            \
+    M k = _mm512_cmp_##ps##_mask(b, b, _CMP_ORD_Q);                                          \
+    k = _mm512_mask_cmp_##ps##_mask(k, c, b, _CMP_NLE_UQ);                                   \
+    *at = _mm512_mask_mov_##epi(*at, k, _mm512_set1_##epi(code));                            \
+    return _mm512_mask_blend_##ps(k, b, c);                                                  \
+}                                                                                            \
+static inline __m512i pv_izero_##S(void) { return _mm512_setzero_si512(); }                  \
+static inline void pv_istore_##S(RT *p, __m512i v) { _mm512_storeu_si512(p, v); }            \
 static inline V pv_even_##S(V lo, V hi)                                                      \
 { return _mm512_permutex2var_##ps(lo, pv_evens_##S(), hi); }                              \
 static inline V pv_ziplo_##S(V e, V o)                                                       \
@@ -144,19 +156,21 @@ static inline __m512i pv_zip_f64_avx512(int a)
 {
     return _mm512_setr_epi64(a, a + 8, a + 1, a + 9, a + 2, a + 10, a + 3, a + 11);
 }
-PV_OPS_AVX512(f32_avx512, float, int32_t, __m512, __mmask16, 16, ps, epi32, _mm512_set1_epi32)
-PV_OPS_AVX512(f64_avx512, double, int64_t, __m512d, __mmask8, 8, pd, epi64, _mm512_set1_epi64)
+PV_OPS_AVX512(f32_avx512, float, __m512, __mmask16, 16, ps, int32_t, epi32)
+PV_OPS_AVX512(f64_avx512, double, __m512d, __mmask8, 8, pd, int64_t, epi64)
 
 #define T float
 #define V __m512
-#define PV_W 16
+#define PV_I __m512i
 #define RT int32_t
+#define PV_W 16
 #define PV_SUF f32_avx512
 #include "_pool_simd_t.h"
 #define T double
 #define V __m512d
-#define PV_W 8
+#define PV_I __m512i
 #define RT int64_t
+#define PV_W 8
 #define PV_SUF f64_avx512
 #include "_pool_simd_t.h"
 
@@ -179,13 +193,10 @@ static inline __m256i pv_lanes_below64(ptrdiff_t n)
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
 }
 
-#define PV_OPS_AVX2(S, T, RT, V, ps, below, si, set1)                                        \
-static inline __m256i pv_ldi_##S(const void *p) { return _mm256_loadu_si256((const __m256i *)p); } \
-static inline V pv_match_add_##S(V acc, __m256i r, RT code, V d)                             \
-{                                                                                            \
-    V m = _mm256_castsi256_##ps(_mm256_cmpeq_##si(r, set1(code)));                           \
-    return _mm256_add_##ps(acc, _mm256_and_##ps(m, d));                                      \
-}                                                                                            \
+/* a lane mask as float lanes (a double lane's mask sets both its halves) */
+static inline __m256 pv_ps_mask(__m256 k) { return k; }
+
+#define PV_OPS_AVX2(S, T, V, ps, below, RT, set1, tops)                                      \
 static inline V pv_load_##S(const T *p) { return _mm256_loadu_##ps(p); }                     \
 static inline V pv_loadn_##S(const T *p, ptrdiff_t n)                                        \
 { return _mm256_maskload_##ps(p, below(n)); }                                                \
@@ -201,9 +212,19 @@ static inline V pv_take_##S(V b, V c)                                           
 {                                                                                            \
     V k = _mm256_and_##ps(_mm256_cmp_##ps(b, b, _CMP_ORD_Q), _mm256_cmp_##ps(c, b, _CMP_NLE_UQ)); \
     return _mm256_blendv_##ps(b, c, k);                                                      \
-}
-PV_OPS_AVX2(f32_avx2, float, int32_t, __m256, ps, pv_lanes_below, epi32, _mm256_set1_epi32)
-PV_OPS_AVX2(f64_avx2, double, int64_t, __m256d, pd, pv_lanes_below64, epi64, _mm256_set1_epi64x)
+}                                                                                            \
+static inline V pv_take_at_##S(V b, V c, __m256i *at, RT code)                               \
+{                                                                                            \
+    V k = _mm256_and_##ps(_mm256_cmp_##ps(b, b, _CMP_ORD_Q), _mm256_cmp_##ps(c, b, _CMP_NLE_UQ)); \
+    *at = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(*at),                    \
+                                               _mm256_castsi256_ps(set1(code)), tops(k)));   \
+    return _mm256_blendv_##ps(b, c, k);                                                      \
+}                                                                                            \
+static inline __m256i pv_izero_##S(void) { return _mm256_setzero_si256(); }                  \
+static inline void pv_istore_##S(RT *p, __m256i v) { _mm256_storeu_si256((__m256i *)p, v); }
+PV_OPS_AVX2(f32_avx2, float, __m256, ps, pv_lanes_below, int32_t, _mm256_set1_epi32, pv_ps_mask)
+PV_OPS_AVX2(f64_avx2, double, __m256d, pd, pv_lanes_below64, int64_t, _mm256_set1_epi64x,
+            _mm256_castpd_ps)
 
 /* even lanes of (lo, hi); (e, o) interleaved, first and second half */
 static inline __m256 pv_even_f32_avx2(__m256 lo, __m256 hi)
@@ -234,14 +255,16 @@ static inline __m256d pv_ziphi_f64_avx2(__m256d e, __m256d o)
 
 #define T float
 #define V __m256
-#define PV_W 8
+#define PV_I __m256i
 #define RT int32_t
+#define PV_W 8
 #define PV_SUF f32_avx2
 #include "_pool_simd_t.h"
 #define T double
 #define V __m256d
-#define PV_W 4
+#define PV_I __m256i
 #define RT int64_t
+#define PV_W 4
 #define PV_SUF f64_avx2
 #include "_pool_simd_t.h"
 
@@ -267,26 +290,31 @@ static inline __m256d pv_ziphi_f64_avx2(__m256d e, __m256d o)
 #endif
 
 #define PV_ENTRY_POINTS(TS, T)                                                               \
-/* out (oh, ow) = window max (avg 0) or mean (avg 1) of x (h, w); 0 if not handled */       \
-static int pc_simd_pool_plane_##TS(const T *x, const pc_geom *g, int avg, T *out)            \
+/* out (oh, ow) = window max (avg 0) or mean (avg 1) of x (h, w), and for max pooling with \
+ * idx not NULL, idx (oh, ow) = base + the flat index in x of each maximum; 0 if not       \
+ * handled */                                                                                \
+static int pc_simd_pool_plane_##TS(const T *x, const pc_geom *g, int avg, T *out,            \
+                                   int64_t *idx, int64_t base)                               \
 {                                                                                            \
-    PV_DISPATCH(TS, pv_pool_plane, (x, g, avg, out));                                        \
+    PV_DISPATCH(TS, pv_pool_plane, (x, g, avg, out, idx, base));                             \
 }                                                                                            \
-/* Output rows [i0, i1) of pc_simd_pool_plane: out points at the plane's first row. */       \
+/* Output rows [i0, i1) of pc_simd_pool_plane (base 0): out and idx point at the plane's     \
+ * first row. */                                                                             \
 static int pc_simd_pool_rows_##TS(const T *x, const pc_geom *g, int avg, ptrdiff_t i0,       \
-                                  ptrdiff_t i1, T *out)                                      \
+                                  ptrdiff_t i1, T *out, int64_t *idx)                        \
 {                                                                                            \
     pc_geom band = *g;                                                                       \
     band.oh = i1 - i0;                                                                       \
-    return pc_simd_pool_plane_##TS(x + i0 * g->sh * g->w, &band, avg, out + i0 * g->ow);     \
+    return pc_simd_pool_plane_##TS(x + i0 * g->sh * g->w, &band, avg, out + i0 * g->ow,      \
+                                   idx ? idx + i0 * g->ow : NULL,                            \
+                                   (int64_t)(i0 * g->sh * g->w));                            \
 }                                                                                            \
-/* dx (h, w) = gradient of average pooling (idx NULL) or of max pooling with winners idx  \
- * (oh, ow) for dout (oh, ow); scratch: pc_share_size(g) zeroed elements. 0 if not handled \
- * (then dx is untouched). */                                                              \
-static int pc_simd_backward_plane_##TS(const T *dout, const int64_t *idx, const pc_geom *g,  \
-                                       T *scratch, T *dx)                                    \
+/* dx (h, w) = gradient of average pooling for dout (oh, ow); scratch:                      \
+ * pc_share_size(g) zeroed elements. 0 if not handled (then dx is untouched). */             \
+static int pc_simd_avg_backward_plane_##TS(const T *dout, const pc_geom *g, T *scratch,     \
+                                           T *dx)                                            \
 {                                                                                            \
-    PV_DISPATCH(TS, pv_backward_plane, (dout, idx, g, scratch, dx));                         \
+    PV_DISPATCH(TS, pv_avg_backward_plane, (dout, g, scratch, dx));                          \
 }
 PV_ENTRY_POINTS(f32, float)
 PV_ENTRY_POINTS(f64, double)

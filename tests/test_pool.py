@@ -307,6 +307,9 @@ def test_vector_kernels_every_tail_length_bitwise(isa, size, stride, dtype):
         opts = dict(stride=stride, strict=False)
         ref, ref_idx = max_pool2d_naive(x, size, return_indices=True, **opts)
         np.testing.assert_array_equal(pyconv.max_pool2d(x, size, **opts), ref)
+        out, idx = pyconv.max_pool2d(x, size, return_indices=True, **opts)
+        np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(idx, ref_idx)  # ties and NaNs: the first
         assert np.isnan(ref).any() and not np.isnan(ref).all()
         dout = rng.standard_normal(ref.shape).astype(dtype)
         opts = dict(stride=stride)
@@ -315,7 +318,7 @@ def test_vector_kernels_every_tail_length_bitwise(isa, size, stride, dtype):
             pyconv.max_pool2d_backward(dout, x, size, indices=ref_idx, **opts), expected)
         np.testing.assert_array_equal(pyconv.max_pool2d_backward(dout, x, size, **opts),
                                       expected)
-        # indices outside their windows: the kernel falls back to scattering them
+        # indices outside their windows (the scatter takes any index in the plane)
         elsewhere = rng.integers(0, h * w, ref_idx.shape)
         np.testing.assert_array_equal(
             pyconv.max_pool2d_backward(dout, x, size, indices=elsewhere, **opts),
@@ -341,14 +344,24 @@ def test_forcing_an_instruction_set():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_a_single_plane_split_into_bands_of_rows(dtype):
-    # fewer planes than threads: the vector forward kernels cut each plane into row bands
+    # fewer planes than threads: the vector forward kernels and the max-pooling gradients
+    # cut each plane into row bands
     rng = np.random.default_rng(8)
     x = _grid(rng, (1, 2, 37, 41), dtype)
     x[rng.random(x.shape) < 0.05] = np.nan
+    ref, ref_idx = max_pool2d_naive(x, 3, stride=2, return_indices=True)
+    dout = rng.standard_normal(ref.shape).astype(dtype)
+    elsewhere = rng.integers(0, 37 * 41, ref.shape)  # gradients land in any band
     for n in (1, 2, 3, 5, -1):
-        np.testing.assert_array_equal(
-            pyconv.max_pool2d(x, 3, stride=2, num_threads=n),
-            max_pool2d_naive(x, 3, stride=2))
+        np.testing.assert_array_equal(pyconv.max_pool2d(x, 3, stride=2, num_threads=n), ref)
+        out, idx = pyconv.max_pool2d(x, 3, stride=2, return_indices=True, num_threads=n)
+        np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(idx, ref_idx)
         np.testing.assert_array_equal(
             pyconv.avg_pool2d(x[:1, :1], (2, 3), stride=1, num_threads=n),
             avg_pool2d_naive(x[:1, :1], (2, 3), stride=1))
+        for indices in (None, ref_idx, elsewhere):
+            np.testing.assert_array_equal(
+                pyconv.max_pool2d_backward(dout, x, 3, stride=2, indices=indices,
+                                           num_threads=n),
+                max_pool2d_backward_naive(dout, x, 3, stride=2, indices=indices))
