@@ -24,6 +24,29 @@ CD_INLINE void CD_FN(cd_store)(CD_T *p, CD_V v)
     memcpy(p, &v, sizeof v);
 }
 
+/* Set n elements to zero / copy n elements: inline vector loops, as rows
+ * here are too short to pay for a library call each. */
+CD_INLINE void CD_FN(cd_zero)(CD_T *d, ptrdiff_t n)
+{
+    ptrdiff_t k = 0;
+    for (; k + CD_VL <= n; k += CD_VL)
+        CD_FN(cd_store)(d + k, (CD_V){0});
+    for (; k < n; k++)
+        d[k] = 0;
+}
+
+CD_INLINE void CD_FN(cd_copy)(CD_T *d, const CD_T *s, ptrdiff_t n)
+{
+    ptrdiff_t k = 0;
+    for (; k + CD_VL <= n; k += CD_VL)
+        CD_FN(cd_store)(d + k, CD_FN(cd_load)(s + k));
+    if (k < n && n >= CD_VL)
+        CD_FN(cd_store)(d + n - CD_VL, CD_FN(cd_load)(s + n - CD_VL));
+    else
+        for (; k < n; k++)
+            d[k] = s[k];
+}
+
 /* Copy source rows first .. first + nrows - 1 (in band coordinates, see
  * cd_conv) of one channel plane into nrows zero-padded, phase-split rows. */
 static void CD_FN(cd_fill)(const cd_conv *p, const CD_T *src, CD_T *dst, ptrdiff_t first,
@@ -35,19 +58,30 @@ static void CD_FN(cd_fill)(const cd_conv *p, const CD_T *src, CD_T *dst, ptrdiff
     for (r = 0; r < nrows; r++) {
         CD_T *d = dst + r * rl;
         const CD_T *s;
-        ptrdiff_t idx = first + r;
-        if (idx < 0 || idx % qh != 0 || idx / qh >= in_h) {
-            memset(d, 0, (size_t)rl * sizeof(CD_T));
+        ptrdiff_t row = first + r;
+        if (qh > 1)  /* (divisions only here: they cost as much as a row's copy) */
+            row = row >= 0 && row % qh == 0 ? row / qh : -1;
+        if (row < 0 || row >= in_h) {
+            CD_FN(cd_zero)(d, rl);
             continue;
         }
-        s = src + (idx / qh) * in_w;
+        s = src + row * in_w;
         if (qw == 1 && sw == 1) {
             ptrdiff_t lo = pw < 0 ? 0 : (pw > rl ? rl : pw);
             ptrdiff_t hi = pw + in_w;
             hi = hi < lo ? lo : (hi > rl ? rl : hi);
-            memset(d, 0, (size_t)lo * sizeof(CD_T));
-            memcpy(d + lo, s + (lo - pw), (size_t)(hi - lo) * sizeof(CD_T));
-            memset(d + hi, 0, (size_t)(rl - hi) * sizeof(CD_T));
+            if (lo <= CD_VL && rl - hi <= CD_VL && rl >= CD_VL) {
+                /* the padding as two vector stores, before the copy overwrites
+                 * the parts of them that are not padding */
+                if (lo > 0)
+                    CD_FN(cd_store)(d, (CD_V){0});
+                if (hi < rl)
+                    CD_FN(cd_store)(d + rl - CD_VL, (CD_V){0});
+            } else {
+                CD_FN(cd_zero)(d, lo);
+                CD_FN(cd_zero)(d + hi, rl - hi);
+            }
+            CD_FN(cd_copy)(d + lo, s + (lo - pw), hi - lo);
         } else if (qw == 1) {
             /* a strided forward pass: split the padded row into sw phases */
             for (q = 0; q < sw; q++) {
@@ -179,6 +213,186 @@ static void CD_FN(cd_tap_offsets)(const cd_conv *p, ptrdiff_t *voff)
     }
 }
 
+/* Prefetch the cache lines of a[0 .. n - 1] (which may lie past the end of
+ * the array: prefetches never fault), for writing if `write`. */
+CD_INLINE void CD_FN(cd_prefetch)(const CD_T *a, ptrdiff_t n, int write)
+{
+    const char *c = (const char *)a;
+    ptrdiff_t q;
+    for (q = 0; q < n * (ptrdiff_t)sizeof(CD_T); q += 64) {
+        if (write)
+            __builtin_prefetch(c + q, 1, 3);
+        else
+            __builtin_prefetch(c + q, 0, 3);
+    }
+}
+
+/* Depthwise layers (one input and one output channel per group, no zero
+ * rows between the source's rows): each plane is streamed once, its rows
+ * copied, zero-padded, into a small ring as the output rows reach them.
+ *
+ * RB output rows x JT vectors, at columns j0 + t * VL for t < JT - 1 and
+ * jl for the last: out[r * ow + col + lane] = bias + the sum, taps in
+ * row-major order, of wt[u * fw + v] * rows[r * sh + u * dh][voff[v] + col
+ * + lane]; only the first nstore lanes of each row are stored (nstore < VL
+ * only with JT == 1). K3, when set, says the filter is 3 x 3 with column
+ * taps at 0, 1, 2 (no dilation or stride along the width), so that every
+ * load has a constant offset from one of a few pointers. */
+CD_INLINE void CD_FN(cd_dwk)(const int K3, const int RB, const int JT, const cd_conv *p,
+                             const CD_T *const *rows, const ptrdiff_t *voff, ptrdiff_t j0,
+                             ptrdiff_t jl, const CD_T *wt, CD_T b, CD_T *out,
+                             ptrdiff_t nstore)
+{
+    const ptrdiff_t nu = K3 ? 3 : p->fh, nv = K3 ? 3 : p->fw, ow = p->ow;
+    CD_V acc[2][4];
+    ptrdiff_t u, v;
+    int r, t;
+    for (r = 0; r < RB; r++)
+        for (t = 0; t < JT; t++)
+            acc[r][t] = (CD_V){0} + b;
+#pragma GCC unroll 3
+    for (u = 0; u < nu; u++) {
+        const CD_T *x[2], *xl[2];
+        for (r = 0; r < RB; r++) {
+            x[r] = rows[r * p->sh + u * p->dh] + j0;
+            xl[r] = x[r] + (jl - j0);
+        }
+#pragma GCC unroll 3
+        for (v = 0; v < nv; v++) {
+            const CD_T s = wt[u * nv + v];
+            const ptrdiff_t off = K3 ? v : voff[v];
+            for (r = 0; r < RB; r++) {
+                for (t = 0; t < JT - 1; t++)
+                    acc[r][t] = acc[r][t] + CD_FN(cd_load)(x[r] + off + t * CD_VL) * s;
+                acc[r][JT - 1] = acc[r][JT - 1] + CD_FN(cd_load)(xl[r] + off) * s;
+            }
+        }
+    }
+    for (r = 0; r < RB; r++) {
+        if (nstore == CD_VL) {
+            for (t = 0; t < JT - 1; t++)
+                CD_FN(cd_store)(out + r * ow + j0 + t * CD_VL, acc[r][t]);
+            CD_FN(cd_store)(out + r * ow + jl, acc[r][JT - 1]);
+        } else {
+            CD_T lanes[CD_VBYTES / sizeof(CD_T)];
+            CD_FN(cd_store)(lanes, acc[r][0]);
+            memcpy(out + r * ow + j0, lanes, (size_t)nstore * sizeof(CD_T));
+        }
+    }
+}
+
+/* RB output rows along the whole width, four vectors at a time; where a
+ * vector does not divide the width the last one overlaps its left
+ * neighbour (recomputing identical values); a row narrower than a vector
+ * is one partial store. */
+CD_INLINE void CD_FN(cd_dw_rows)(const int K3, const int RB, const cd_conv *p,
+                                 const CD_T *const *rows, const ptrdiff_t *voff,
+                                 const CD_T *wt, CD_T b, CD_T *out)
+{
+    const ptrdiff_t ow = p->ow, nj = (ow + CD_VL - 1) / CD_VL;
+    ptrdiff_t k = 0;
+    if (ow < CD_VL) {
+        CD_FN(cd_dwk)(K3, RB, 1, p, rows, voff, 0, 0, wt, b, out, ow);
+        return;
+    }
+#define CD_DW_LAST(k, jt) ((k) + (jt) < nj ? ((k) + (jt) - 1) * CD_VL : ow - CD_VL)
+    for (; k + 4 <= nj; k += 4)
+        CD_FN(cd_dwk)(K3, RB, 4, p, rows, voff, k * CD_VL, CD_DW_LAST(k, 4), wt, b, out,
+                      CD_VL);
+    if (nj - k == 3)
+        CD_FN(cd_dwk)(K3, RB, 3, p, rows, voff, k * CD_VL, CD_DW_LAST(k, 3), wt, b, out,
+                      CD_VL);
+    else if (nj - k == 2)
+        CD_FN(cd_dwk)(K3, RB, 2, p, rows, voff, k * CD_VL, CD_DW_LAST(k, 2), wt, b, out,
+                      CD_VL);
+    else if (nj - k == 1)
+        CD_FN(cd_dwk)(K3, RB, 1, p, rows, voff, k * CD_VL, CD_DW_LAST(k, 1), wt, b, out,
+                      CD_VL);
+#undef CD_DW_LAST
+}
+
+/* Output rows i0 .. i1 - 1 of channel c of image n, two at a time. Source
+ * row k (of the p->dw_span rows the two read, from k0 on) is rows[k -
+ * k0]: a slot (k mod p->dw_ring, a power of two) of buf that holds the row
+ * zero-padded, copied when first needed, or the zero row after the ring for
+ * rows outside the plane. */
+CD_INLINE void CD_FN(cd_dw_band)(const int K3, const cd_conv *p, ptrdiff_t n,
+                                 ptrdiff_t c, ptrdiff_t i0, ptrdiff_t i1, CD_T *buf)
+{
+    const ptrdiff_t span = p->dw_span, ring = p->dw_ring, rl = p->rl, ow = p->ow;
+    const ptrdiff_t taps = p->fh * p->fw;
+    const CD_T *plane = (const CD_T *)p->src + (n * p->in_c + c) * p->in_h * p->in_w;
+    const CD_T *w = (const CD_T *)p->w + c * p->wg;
+    const CD_T b = p->bias ? ((const CD_T *)p->bias)[c] : (CD_T)0;
+    const CD_T *zero = buf + ring * rl;
+    CD_T *out = (CD_T *)p->out + ((n * p->out_c + c) * p->oh + i0) * ow;
+    const CD_T *rows[span];
+    ptrdiff_t voff[p->fw];
+    CD_T wt[taps];
+    ptrdiff_t i, k, u, v, copied = PTRDIFF_MIN;
+    for (u = 0; u < p->fh; u++)
+        for (v = 0; v < p->fw; v++)
+            wt[u * p->fw + v] = w[u * p->wu + v * p->wv];
+    CD_FN(cd_tap_offsets)(p, voff);
+    for (i = i0; i < i1; i += 2, out += 2 * ow) {
+        const ptrdiff_t k0 = i * p->sh - p->ph;
+        const int rb = i + 2 <= i1 ? 2 : 1;
+        const ptrdiff_t nk = (rb - 1) * p->sh + (p->fh - 1) * p->dh + 1;
+        for (k = k0; k < k0 + nk; k++) {
+            CD_T *slot = buf + (k & (ring - 1)) * rl;
+            if (k < 0 || k >= p->in_h) {
+                rows[k - k0] = zero;
+                continue;
+            }
+            if (k > copied) {
+                CD_FN(cd_prefetch)(plane + (k + p->dw_pf_in) * p->in_w, p->in_w, 0);
+                CD_FN(cd_fill)(p, plane, slot, k, 1);
+                copied = k;
+            }
+            rows[k - k0] = slot;
+        }
+        CD_FN(cd_prefetch)(out + p->dw_pf_out * ow, 2 * ow, 1);
+        if (rb == 2)
+            CD_FN(cd_dw_rows)(K3, 2, p, rows, voff, wt, b, out);
+        else
+            CD_FN(cd_dw_rows)(K3, 1, p, rows, voff, wt, b, out);
+    }
+}
+
+static void CD_FN(cd_dw_band_33)(const cd_conv *p, ptrdiff_t n, ptrdiff_t c, ptrdiff_t i0,
+                                 ptrdiff_t i1, CD_T *buf)
+{
+    CD_FN(cd_dw_band)(1, p, n, c, i0, i1, buf);
+}
+
+static void CD_FN(cd_dw_band_any)(const cd_conv *p, ptrdiff_t n, ptrdiff_t c, ptrdiff_t i0,
+                                  ptrdiff_t i1, CD_T *buf)
+{
+    CD_FN(cd_dw_band)(0, p, n, c, i0, i1, buf);
+}
+
+/* Depthwise task: items task * p->dw_ipt .. (plane, band of output rows)
+ * in order, planes (n, c) in memory order. buf holds p->buf_elems
+ * elements. */
+static void CD_FN(cd_dw_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
+{
+    CD_T *buf = (CD_T *)vbuf;
+    const ptrdiff_t items = p->n * p->groups * p->nbands;
+    const ptrdiff_t t0 = task * p->dw_ipt;
+    const ptrdiff_t t1 = t0 + p->dw_ipt < items ? t0 + p->dw_ipt : items;
+    ptrdiff_t t;
+    CD_FN(cd_zero)(buf + p->dw_ring * p->rl, p->rl);
+    for (t = t0; t < t1; t++) {
+        const ptrdiff_t plane = t / p->nbands, band = t % p->nbands;
+        const ptrdiff_t i0 = band * p->band;
+        const ptrdiff_t i1 = i0 + p->band < p->oh ? i0 + p->band : p->oh;
+        if (p->fh == 3 && p->fw == 3 && p->dw == 1 && p->sw == 1)
+            CD_FN(cd_dw_band_33)(p, plane / p->groups, plane % p->groups, i0, i1, buf);
+        else
+            CD_FN(cd_dw_band_any)(p, plane / p->groups, plane % p->groups, i0, i1, buf);
+    }
+}
+
 /* Task (n, g, band): every output row of the band, every output channel of
  * group g, image n. buf holds p->buf_elems elements. */
 static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
@@ -195,6 +409,10 @@ static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
     const CD_T *bias = p->bias ? (const CD_T *)p->bias + g * p->ocg : NULL;
     ptrdiff_t voff[p->fw], uall[p->fh], ulist[p->fh];
     ptrdiff_t c, o, i, u;
+    if (p->dwise) {
+        CD_FN(cd_dw_task)(p, task, buf);
+        return;
+    }
     CD_FN(cd_tap_offsets)(p, voff);
     for (c = 0; c < p->icg; c++)
         CD_FN(cd_fill)(p, src + (n * p->in_c + g * p->icg + c) * p->in_h * p->in_w,
