@@ -18,7 +18,10 @@
  * whole planes, copying each source row once into a small ring of padded
  * rows just before the output rows that read it, with the source and the
  * output prefetched ahead (cd_dw_task). This path serves the forward pass
- * and the input gradient of unit-row-stride convolutions.
+ * and the input gradient of unit-row-stride convolutions; the weight
+ * gradient of 3 x 3 depthwise filters with unit column stride and dilation
+ * streams the same rows against dout's, one vector of sums per tap
+ * (cd_dw_wgrad_task).
  * Known weak spots: the input gradient of a stride-s convolution still
  * multiplies the zeros between dout's columns (s_w times the work), and
  * rows narrower than a vector (OW < 16 floats) waste lanes.
@@ -208,7 +211,9 @@ static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
     /* lanes cover max(ow, vl) outputs; a tap reaches (fw-1)*dw/sw further */
     p->wq = (p->ow > p->vl ? p->ow : p->vl) + (p->fw - 1) * p->dw / p->sw + 1;
     p->rl = p->wq * p->sw;
-    p->dwise = !weight_grad && p->icg == 1 && p->ocg == 1 && p->qh == 1;
+    p->dwise = p->icg == 1 && p->ocg == 1 && p->qh == 1;
+    if (weight_grad)  /* the weight gradient's path: 3 x 3 filters, unit column steps */
+        p->dwise = p->dwise && p->fh == 3 && p->fw == 3 && p->dw == 1 && p->sw == 1;
     if (p->dwise) {
         const ptrdiff_t planes = p->n * p->groups;
         ptrdiff_t items;
@@ -225,6 +230,8 @@ static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
         p->buf_elems = (p->dw_ring + 1) * p->rl;
         p->dw_pf_in = CD_DW_PREFETCH / (p->in_w * (ptrdiff_t)elem) + 1;
         p->dw_pf_out = 2 * CD_DW_PREFETCH / (p->ow * (ptrdiff_t)elem) + 1;
+        if (weight_grad)
+            p->ntasks = p->groups;
         return;
     }
     chans = weight_grad ? 1 : p->icg;

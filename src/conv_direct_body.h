@@ -311,25 +311,55 @@ CD_INLINE void CD_FN(cd_dw_rows)(const int K3, const int RB, const cd_conv *p,
 #undef CD_DW_LAST
 }
 
-/* Output rows i0 .. i1 - 1 of channel c of image n, two at a time. Source
- * row k (of the p->dw_span rows the two read, from k0 on) is rows[k -
- * k0]: a slot (k mod p->dw_ring, a power of two) of buf that holds the row
- * zero-padded, copied when first needed, or the zero row after the ring for
- * rows outside the plane. */
+/* Row t of a plane of h rows of w elements, or row t - h of the plane read
+ * after it, `next`. */
+CD_INLINE const CD_T *CD_FN(cd_dw_row)(const CD_T *plane, const CD_T *next, ptrdiff_t h,
+                                       ptrdiff_t w, ptrdiff_t t)
+{
+    return t < h ? plane + t * w : next + (t - h) * w;
+}
+
+/* Point rows[0 .. nk - 1] at the source rows k0 .. k0 + nk - 1 of `plane`:
+ * slots (k mod p->dw_ring, a power of two) of buf holding them zero-padded,
+ * each copied, and the row p->dw_pf_in further on (perhaps in the plane
+ * read next, `next`) prefetched, when first needed (rows past *copied); or
+ * the zero row after the ring, for rows outside the plane. */
+CD_INLINE void CD_FN(cd_dw_ring)(const cd_conv *p, const CD_T *plane, const CD_T *next,
+                                 CD_T *buf, ptrdiff_t k0, ptrdiff_t nk, const CD_T **rows,
+                                 ptrdiff_t *copied)
+{
+    const ptrdiff_t rl = p->rl, in_h = p->in_h, in_w = p->in_w;
+    ptrdiff_t k;
+    for (k = k0; k < k0 + nk; k++) {
+        CD_T *slot = buf + (k & (p->dw_ring - 1)) * rl;
+        if (k < 0 || k >= in_h) {
+            rows[k - k0] = buf + p->dw_ring * rl;
+            continue;
+        }
+        if (k > *copied) {
+            CD_FN(cd_prefetch)(CD_FN(cd_dw_row)(plane, next, in_h, in_w, k + p->dw_pf_in), in_w,
+                               0);
+            CD_FN(cd_fill)(p, plane, slot, k, 1);
+            *copied = k;
+        }
+        rows[k - k0] = slot;
+    }
+}
+
+/* Output rows i0 .. i1 - 1 of channel c of image n, two at a time, from the
+ * ring of source rows (cd_dw_ring). */
 CD_INLINE void CD_FN(cd_dw_band)(const int K3, const cd_conv *p, ptrdiff_t n,
                                  ptrdiff_t c, ptrdiff_t i0, ptrdiff_t i1, CD_T *buf)
 {
-    const ptrdiff_t span = p->dw_span, ring = p->dw_ring, rl = p->rl, ow = p->ow;
-    const ptrdiff_t taps = p->fh * p->fw;
+    const ptrdiff_t span = p->dw_span, ow = p->ow, taps = p->fh * p->fw;
     const CD_T *plane = (const CD_T *)p->src + (n * p->in_c + c) * p->in_h * p->in_w;
     const CD_T *w = (const CD_T *)p->w + c * p->wg;
     const CD_T b = p->bias ? ((const CD_T *)p->bias)[c] : (CD_T)0;
-    const CD_T *zero = buf + ring * rl;
     CD_T *out = (CD_T *)p->out + ((n * p->out_c + c) * p->oh + i0) * ow;
     const CD_T *rows[span];
     ptrdiff_t voff[p->fw];
     CD_T wt[taps];
-    ptrdiff_t i, k, u, v, copied = PTRDIFF_MIN;
+    ptrdiff_t i, u, v, copied = PTRDIFF_MIN;
     for (u = 0; u < p->fh; u++)
         for (v = 0; v < p->fw; v++)
             wt[u * p->fw + v] = w[u * p->wu + v * p->wv];
@@ -338,19 +368,7 @@ CD_INLINE void CD_FN(cd_dw_band)(const int K3, const cd_conv *p, ptrdiff_t n,
         const ptrdiff_t k0 = i * p->sh - p->ph;
         const int rb = i + 2 <= i1 ? 2 : 1;
         const ptrdiff_t nk = (rb - 1) * p->sh + (p->fh - 1) * p->dh + 1;
-        for (k = k0; k < k0 + nk; k++) {
-            CD_T *slot = buf + (k & (ring - 1)) * rl;
-            if (k < 0 || k >= p->in_h) {
-                rows[k - k0] = zero;
-                continue;
-            }
-            if (k > copied) {
-                CD_FN(cd_prefetch)(plane + (k + p->dw_pf_in) * p->in_w, p->in_w, 0);
-                CD_FN(cd_fill)(p, plane, slot, k, 1);
-                copied = k;
-            }
-            rows[k - k0] = slot;
-        }
+        CD_FN(cd_dw_ring)(p, plane, plane + p->in_h * p->in_w, buf, k0, nk, rows, &copied);
         CD_FN(cd_prefetch)(out + p->dw_pf_out * ow, 2 * ow, 1);
         if (rb == 2)
             CD_FN(cd_dw_rows)(K3, 2, p, rows, voff, wt, b, out);
@@ -562,6 +580,85 @@ static void CD_FN(cd_wk_any)(int kb, int nv, const cd_conv *p, const CD_T *band,
     }
 }
 
+/* Add to acc[u * 3 + v] the products of dout row d (ow elements) and the
+ * source rows rows[u * dh], shifted by v, over the whole width; the last,
+ * partial vector of a row is masked so no product is counted twice. */
+CD_INLINE void CD_FN(cd_dw_wrow)(const cd_conv *p, const CD_T *const *rows, const CD_T *d,
+                                 CD_IV mask, CD_V acc[9])
+{
+    const ptrdiff_t ow = p->ow, vl = CD_VL;
+    const CD_T *x[3];
+    ptrdiff_t j;
+    int u, v;
+    for (u = 0; u < 3; u++)
+        x[u] = rows[u * p->dh];
+    for (j = 0; j + vl <= ow; j += vl) {
+        const CD_V dv = CD_FN(cd_load)(d + j);
+        for (u = 0; u < 3; u++)
+            for (v = 0; v < 3; v++)
+                acc[u * 3 + v] = acc[u * 3 + v] + dv * CD_FN(cd_load)(x[u] + j + v);
+    }
+    if (ow % vl) {
+        CD_V dv;
+        j = ow >= vl ? ow - vl : 0;
+        if (ow >= vl) {
+            dv = CD_FN(cd_load)(d + j);
+        } else {
+            CD_T lanes[CD_VBYTES / sizeof(CD_T)] = {0};
+            memcpy(lanes, d, (size_t)ow * sizeof(CD_T));
+            dv = CD_FN(cd_load)(lanes);
+        }
+        dv = (CD_V)((CD_IV)dv & mask);
+        for (u = 0; u < 3; u++)
+            for (v = 0; v < 3; v++)
+                acc[u * 3 + v] = acc[u * 3 + v] + dv * CD_FN(cd_load)(x[u] + j + v);
+    }
+}
+
+/* Depthwise weight gradient of a 3 x 3 filter with unit column stride and
+ * dilation, task c: channel c's nine taps, one vector of sums each, over the
+ * images in order, their output rows in order (the source rows streamed
+ * through the ring of cd_dw_ring, the next image's planes prefetched), the
+ * vectors along a row left to right; the lanes summed in order at the end. */
+static void CD_FN(cd_dw_wgrad_task)(const cd_conv *p, ptrdiff_t c, void *vbuf)
+{
+    CD_T *buf = (CD_T *)vbuf;
+    const ptrdiff_t ow = p->ow, oh = p->oh, vl = CD_VL, rem = ow % vl;
+    const ptrdiff_t in_plane = p->in_h * p->in_w, out_plane = oh * ow;
+    const ptrdiff_t nk = 2 * p->dh + 1;
+    const CD_T *src = (const CD_T *)p->src, *dout = (const CD_T *)p->dout;
+    CD_T *dw = (CD_T *)p->out + c * 9;
+    const CD_T *rows[nk];
+    CD_V acc[9];
+    CD_IV mask;
+    ptrdiff_t n, i, t;
+    for (t = 0; t < vl; t++)
+        mask[t] = (ow >= vl ? t >= vl - rem : t < ow) ? (CD_IT)-1 : 0;
+    for (t = 0; t < 9; t++)
+        acc[t] = (CD_V){0};
+    CD_FN(cd_zero)(buf + p->dw_ring * p->rl, p->rl);
+    for (n = 0; n < p->n; n++) {
+        const CD_T *plane = src + (n * p->in_c + c) * in_plane;
+        const CD_T *dplane = dout + (n * p->out_c + c) * out_plane;
+        const ptrdiff_t step = n + 1 < p->n ? 1 : 0;
+        const CD_T *next = plane + step * p->in_c * in_plane;
+        const CD_T *dnext = dplane + step * p->out_c * out_plane;
+        ptrdiff_t copied = PTRDIFF_MIN;
+        for (i = 0; i < oh; i++) {
+            CD_FN(cd_dw_ring)(p, plane, next, buf, i * p->sh - p->ph, nk, rows, &copied);
+            CD_FN(cd_prefetch)(CD_FN(cd_dw_row)(dplane, dnext, oh, ow, i + p->dw_pf_in), ow, 0);
+            CD_FN(cd_dw_wrow)(p, rows, dplane + i * ow, mask, acc);
+        }
+    }
+    for (t = 0; t < 9; t++) {
+        CD_T s = 0;
+        int lane;
+        for (lane = 0; lane < vl; lane++)
+            s = s + acc[t][lane];
+        dw[t] = s;
+    }
+}
+
 /* Task (g, filter block): the weight gradient of up to p->fpt filters of
  * group g, summed over images, then bands, in order. buf holds
  * p->buf_elems elements (one channel's band). */
@@ -577,6 +674,10 @@ static void CD_FN(cd_wgrad_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
     CD_T *dw = (CD_T *)p->out + (g * p->ocg + o0) * dw_k;
     ptrdiff_t voff[p->fw];
     ptrdiff_t n, c, b, u, v0, o;
+    if (p->dwise) {
+        CD_FN(cd_dw_wgrad_task)(p, task, buf);
+        return;
+    }
     CD_FN(cd_tap_offsets)(p, voff);
     memset(dw, 0, (size_t)(nk * dw_k) * sizeof(CD_T));
     for (n = 0; n < p->n; n++) {
