@@ -323,12 +323,17 @@ CD_INLINE const CD_T *CD_FN(cd_dw_row)(const CD_T *plane, const CD_T *next, ptrd
  * slots (k mod p->dw_ring, a power of two) of buf holding them zero-padded,
  * each copied, and the row p->dw_pf_in further on (perhaps in the plane
  * read next, `next`) prefetched, when first needed (rows past *copied); or
- * the zero row after the ring, for rows outside the plane. */
+ * the zero row after the ring, for rows outside the plane. Without a
+ * column stride or spread (plain rows) only the source's columns are
+ * copied: the caller zeroed the ring once (cd_dw_ring_zero). */
 CD_INLINE void CD_FN(cd_dw_ring)(const cd_conv *p, const CD_T *plane, const CD_T *next,
                                  CD_T *buf, ptrdiff_t k0, ptrdiff_t nk, const CD_T **rows,
                                  ptrdiff_t *copied)
 {
     const ptrdiff_t rl = p->rl, in_h = p->in_h, in_w = p->in_w;
+    const int plain = p->sw == 1 && p->qw == 1;
+    const ptrdiff_t lo = p->pw < 0 ? 0 : (p->pw > rl ? rl : p->pw);
+    const ptrdiff_t hi = p->pw + in_w < lo ? lo : (p->pw + in_w > rl ? rl : p->pw + in_w);
     ptrdiff_t k;
     for (k = k0; k < k0 + nk; k++) {
         CD_T *slot = buf + (k & (p->dw_ring - 1)) * rl;
@@ -339,11 +344,22 @@ CD_INLINE void CD_FN(cd_dw_ring)(const cd_conv *p, const CD_T *plane, const CD_T
         if (k > *copied) {
             CD_FN(cd_prefetch)(CD_FN(cd_dw_row)(plane, next, in_h, in_w, k + p->dw_pf_in), in_w,
                                0);
-            CD_FN(cd_fill)(p, plane, slot, k, 1);
+            if (plain) {
+                /* the padding columns stay zero: set when the task began */
+                CD_FN(cd_copy)(slot + lo, plane + k * in_w + (lo - p->pw), hi - lo);
+            } else {
+                CD_FN(cd_fill)(p, plane, slot, k, 1);
+            }
             *copied = k;
         }
         rows[k - k0] = slot;
     }
+}
+
+/* Zero the ring and the zero row after it. */
+CD_INLINE void CD_FN(cd_dw_ring_zero)(const cd_conv *p, CD_T *buf)
+{
+    CD_FN(cd_zero)(buf, (p->dw_ring + 1) * p->rl);
 }
 
 /* Output rows i0 .. i1 - 1 of channel c of image n, two at a time, from the
@@ -399,7 +415,7 @@ static void CD_FN(cd_dw_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
     const ptrdiff_t t0 = task * p->dw_ipt;
     const ptrdiff_t t1 = t0 + p->dw_ipt < items ? t0 + p->dw_ipt : items;
     ptrdiff_t t;
-    CD_FN(cd_zero)(buf + p->dw_ring * p->rl, p->rl);
+    CD_FN(cd_dw_ring_zero)(p, buf);
     for (t = t0; t < t1; t++) {
         const ptrdiff_t plane = t / p->nbands, band = t % p->nbands;
         const ptrdiff_t i0 = band * p->band;
@@ -636,7 +652,7 @@ static void CD_FN(cd_dw_wgrad_task)(const cd_conv *p, ptrdiff_t c, void *vbuf)
         mask[t] = (ow >= vl ? t >= vl - rem : t < ow) ? (CD_IT)-1 : 0;
     for (t = 0; t < 9; t++)
         acc[t] = (CD_V){0};
-    CD_FN(cd_zero)(buf + p->dw_ring * p->rl, p->rl);
+    CD_FN(cd_dw_ring_zero)(p, buf);
     for (n = 0; n < p->n; n++) {
         const CD_T *plane = src + (n * p->in_c + c) * in_plane;
         const CD_T *dplane = dout + (n * p->out_c + c) * out_plane;
