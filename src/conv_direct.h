@@ -8,8 +8,8 @@
  * along the output width. A stride along the width is removed in the same
  * copy by storing each padded row as `sw` phases (columns p with p % sw ==
  * q together), so taps of strided convolutions are contiguous too. The
- * microkernels keep 4 output channels x 2 vectors, or (one channel, as in
- * depthwise layers) 4 rows x 2 vectors, of outputs in registers and sum over
+ * microkernels keep 4 output channels x 2 vectors, or (one channel per
+ * group) 4 rows x 2 vectors, of outputs in registers and sum over
  * input channels and taps in a fixed order; the weight gradient keeps up to
  * 4 filters x 4 taps (x 2 rows) of partial sums in registers along the width.
  * Depthwise layers (one input and one output channel per group, as in
@@ -211,7 +211,12 @@ static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
     /* lanes cover max(ow, vl) outputs; a tap reaches (fw-1)*dw/sw further */
     p->wq = (p->ow > p->vl ? p->ow : p->vl) + (p->fw - 1) * p->dw / p->sw + 1;
     p->rl = p->wq * p->sw;
-    p->dwise = p->icg == 1 && p->ocg == 1 && p->qh == 1;
+    /* the depthwise path, where its ring of rows is no larger than a band */
+    p->dw_span = p->sh + (p->fh - 1) * p->dh + 1;
+    for (p->dw_ring = 1; p->dw_ring < p->dw_span; p->dw_ring *= 2)
+        ;
+    p->dwise = p->icg == 1 && p->ocg == 1 && p->qh == 1
+               && (p->dw_ring + 1) * p->rl <= CD_BAND_CAP;
     if (weight_grad)  /* the weight gradient's path: 3 x 3 filters, unit column steps */
         p->dwise = p->dwise && p->fh == 3 && p->fw == 3 && p->dw == 1 && p->sw == 1;
     if (p->dwise) {
@@ -224,9 +229,6 @@ static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
         items = planes * p->nbands;
         p->dw_ipt = items > CD_DW_TASKS ? items / CD_DW_TASKS : 1;
         p->ntasks = (items + p->dw_ipt - 1) / p->dw_ipt;
-        p->dw_span = p->sh + (p->fh - 1) * p->dh + 1;
-        for (p->dw_ring = 1; p->dw_ring < p->dw_span; p->dw_ring *= 2)
-            ;
         p->buf_elems = (p->dw_ring + 1) * p->rl;
         p->dw_pf_in = CD_DW_PREFETCH / (p->in_w * (ptrdiff_t)elem) + 1;
         p->dw_pf_out = 2 * CD_DW_PREFETCH / (p->ow * (ptrdiff_t)elem) + 1;

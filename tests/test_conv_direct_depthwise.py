@@ -55,8 +55,8 @@ def test_widths_and_padding(isa, dtype, width, padding):
     check_against_oracles(x, w, b, dict(padding=padding, groups=3), dtype)
 
 
-# Filters other than 3 x 3, dilation, strides (the strided input gradient
-# takes the general kernel), padding wider than the filter (rows and whole
+# Filters other than 3 x 3, dilation, strides, larger than the filter too
+# (the strided input gradient takes the general kernel), padding wider than the filter (rows and whole
 # outputs of nothing but padding), batch 1, one channel, more planes than
 # tasks (tasks of several planes) and fewer (planes cut into bands).
 CASES = [
@@ -71,6 +71,7 @@ CASES = [
     ((1, 2, 12, 30), (2, 1, 3, 3), dict(stride=(1, 2), padding=1)),
     ((1, 2, 12, 30), (2, 1, 3, 3), dict(stride=(2, 1), padding=1)),
     ((1, 3, 9, 30), (3, 1, 1, 1), dict(stride=3)),
+    ((1, 2, 23, 30), (2, 1, 2, 2), dict(stride=(5, 3), padding=1)),
     ((1, 2, 4, 17), (2, 1, 3, 3), dict(padding=4)),
     ((3, 50, 6, 9), (50, 1, 3, 3), dict(padding=1)),
     ((1, 2, 40, 20), (2, 1, 3, 3), dict(padding=1)),
