@@ -213,17 +213,17 @@ static void CD_FN(cd_tap_offsets)(const cd_conv *p, ptrdiff_t *voff)
     }
 }
 
-/* Prefetch the cache lines of a[0 .. n - 1] (which may lie past the end of
- * the array: prefetches never fault), for writing if `write`. */
-CD_INLINE void CD_FN(cd_prefetch)(const CD_T *a, ptrdiff_t n, int write)
+/* Prefetch the cache lines of n elements from address a (an integer: it may
+ * lie past the end of the array, and prefetches never fault), for writing
+ * if `write`. */
+CD_INLINE void CD_FN(cd_prefetch)(uintptr_t a, ptrdiff_t n, int write)
 {
-    const char *c = (const char *)a;
     ptrdiff_t q;
     for (q = 0; q < n * (ptrdiff_t)sizeof(CD_T); q += 64) {
         if (write)
-            __builtin_prefetch(c + q, 1, 3);
+            __builtin_prefetch((const void *)(a + (uintptr_t)q), 1, 3);
         else
-            __builtin_prefetch(c + q, 0, 3);
+            __builtin_prefetch((const void *)(a + (uintptr_t)q), 0, 3);
     }
 }
 
@@ -311,12 +311,14 @@ CD_INLINE void CD_FN(cd_dw_rows)(const int K3, const int RB, const cd_conv *p,
 #undef CD_DW_LAST
 }
 
-/* Row t of a plane of h rows of w elements, or row t - h of the plane read
- * after it, `next`. */
-CD_INLINE const CD_T *CD_FN(cd_dw_row)(const CD_T *plane, const CD_T *next, ptrdiff_t h,
-                                       ptrdiff_t w, ptrdiff_t t)
+/* The address of row t of a plane of h rows of w elements, or of row t - h
+ * of the plane read after it, `next` (perhaps past its end: for prefetches
+ * only). */
+CD_INLINE uintptr_t CD_FN(cd_dw_row)(const CD_T *plane, const CD_T *next, ptrdiff_t h,
+                                     ptrdiff_t w, ptrdiff_t t)
 {
-    return t < h ? plane + t * w : next + (t - h) * w;
+    return t < h ? (uintptr_t)(plane + t * w)
+                 : (uintptr_t)next + (uintptr_t)((t - h) * w) * sizeof(CD_T);
 }
 
 /* Point rows[0 .. nk - 1] at the source rows k0 .. k0 + nk - 1 of `plane`:
@@ -385,7 +387,8 @@ CD_INLINE void CD_FN(cd_dw_band)(const int K3, const cd_conv *p, ptrdiff_t n,
         const int rb = i + 2 <= i1 ? 2 : 1;
         const ptrdiff_t nk = (rb - 1) * p->sh + (p->fh - 1) * p->dh + 1;
         CD_FN(cd_dw_ring)(p, plane, plane + p->in_h * p->in_w, buf, k0, nk, rows, &copied);
-        CD_FN(cd_prefetch)(out + p->dw_pf_out * ow, 2 * ow, 1);
+        CD_FN(cd_prefetch)((uintptr_t)out + (uintptr_t)(p->dw_pf_out * ow) * sizeof(CD_T),
+                           2 * ow, 1);
         if (rb == 2)
             CD_FN(cd_dw_rows)(K3, 2, p, rows, voff, wt, b, out);
         else
