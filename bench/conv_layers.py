@@ -3,7 +3,8 @@
 Run: ``PYTHONPATH=. python bench/conv_layers.py [--repeat 7] [--dtype float32 float64]
 [--layers vgg depthwise] [--backward]``. Prints the median time of each implementation and its
 GFLOP/s (2*N*K*OH*OW*C/groups*FH*FW flops per forward; twice that for dx + dw), then
-pyconv's ratio to PyTorch (>1 is faster). The implementations take turns, one call each per
+pyconv's ratio to PyTorch (>1 is faster), and for grouped layers to PyTorch on channels-last
+input too. The implementations take turns, one call each per
 round, so that a shared machine's changing load falls on all of them alike.
 """
 import argparse
@@ -107,6 +108,9 @@ def main():
                              for m, t in results.items())
             ratios = "  ".join(f"{m}/torch {results['torch'] / results[m]:.2f}"
                                for m in args.methods)
+            if "torch_cl" in results:
+                ratios += "  " + "  ".join(f"{m}/torch_cl {results['torch_cl'] / results[m]:.2f}"
+                                           for m in args.methods)
             kind = "bwd" if args.backward else "fwd"
             print(f"{dtype} {kind} {name:12s} {line}\n    {ratios}", flush=True)
 

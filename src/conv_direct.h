@@ -8,10 +8,20 @@
  * along the output width. A stride along the width is removed in the same
  * copy by storing each padded row as `sw` phases (columns p with p % sw ==
  * q together), so taps of strided convolutions are contiguous too. The
- * microkernels keep 4 output channels x 2 vectors, or (one channel, as in
- * depthwise layers) 4 rows x 2 vectors, of outputs in registers and sum over
+ * microkernels keep 4 output channels x 2 vectors, or (one channel per
+ * group) 4 rows x 2 vectors, of outputs in registers and sum over
  * input channels and taps in a fixed order; the weight gradient keeps up to
  * 4 filters x 4 taps (x 2 rows) of partial sums in registers along the width.
+ * Depthwise layers (one input and one output channel per group, as in
+ * MobileNets) take their own path: there is nothing to sum over channels,
+ * so the layer is a stream through memory, and each task runs through
+ * whole planes, copying each source row once into a small ring of padded
+ * rows just before the output rows that read it, with the source and the
+ * output prefetched ahead (cd_dw_task). This path serves the forward pass
+ * and the input gradient of unit-row-stride convolutions; the weight
+ * gradient of 3 x 3 depthwise filters with unit column stride and dilation
+ * streams the same rows against dout's, one vector of sums per tap
+ * (cd_dw_wgrad_task).
  * Known weak spots: the input gradient of a stride-s convolution still
  * multiplies the zeros between dout's columns (s_w times the work), and
  * rows narrower than a vector (OW < 16 floats) waste lanes.
@@ -36,6 +46,14 @@
 #define CD_BAND_CAP 32768
 /* Bands are made small enough that a call has at least this many tasks. */
 #define CD_MIN_TASKS 16
+/* A depthwise call has about this many tasks, each a run of whole planes
+ * where there are enough of them. */
+#define CD_DW_TASKS 64
+/* Depthwise tasks prefetch the source this many bytes ahead of the row they
+ * copy, and the output (for writing) twice as far ahead: a plane is too
+ * short a stream for the hardware prefetchers, and without it the writes'
+ * line fills stall the stores (measured: 1.4x faster on the issue's layer). */
+#define CD_DW_PREFETCH 4096
 
 typedef struct {
     /* source array (x, or dout for the input gradient): [N][in_c][in_h][in_w] */
@@ -63,6 +81,13 @@ typedef struct {
     int isa;
     ptrdiff_t vl, wq, rl, band, nbands, ntasks, buf_elems;
     ptrdiff_t fpt;              /* filters per weight-gradient task */
+    /* depthwise plan (one input and one output channel per group, no zero
+     * rows between the source's rows): whether it applies, the source rows
+     * two output rows read, the ring of rows holding them (a power of two),
+     * (plane, band) items per task, how many rows ahead the source and the
+     * output are prefetched */
+    int dwise;
+    ptrdiff_t dw_span, dw_ring, dw_ipt, dw_pf_in, dw_pf_out;
 } cd_conv;
 
 enum { CD_ISA_BASELINE = 0, CD_ISA_AVX2 = 1, CD_ISA_AVX512 = 2 };
@@ -186,6 +211,31 @@ static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
     /* lanes cover max(ow, vl) outputs; a tap reaches (fw-1)*dw/sw further */
     p->wq = (p->ow > p->vl ? p->ow : p->vl) + (p->fw - 1) * p->dw / p->sw + 1;
     p->rl = p->wq * p->sw;
+    /* the depthwise path, where its ring of rows is no larger than a band */
+    p->dw_span = p->sh + (p->fh - 1) * p->dh + 1;
+    for (p->dw_ring = 1; p->dw_ring < p->dw_span; p->dw_ring *= 2)
+        ;
+    p->dwise = p->icg == 1 && p->ocg == 1 && p->qh == 1
+               && (p->dw_ring + 1) * p->rl <= CD_BAND_CAP;
+    if (weight_grad)  /* the weight gradient's path: 3 x 3 filters, unit column steps */
+        p->dwise = p->dwise && p->fh == 3 && p->fw == 3 && p->dw == 1 && p->sw == 1;
+    if (p->dwise) {
+        const ptrdiff_t planes = p->n * p->groups;
+        ptrdiff_t items;
+        p->nbands = planes >= CD_MIN_TASKS ? 1 : (CD_MIN_TASKS + planes - 1) / planes;
+        if (p->nbands > p->oh) p->nbands = p->oh;
+        p->band = (p->oh + p->nbands - 1) / p->nbands;
+        p->nbands = (p->oh + p->band - 1) / p->band;
+        items = planes * p->nbands;
+        p->dw_ipt = items > CD_DW_TASKS ? items / CD_DW_TASKS : 1;
+        p->ntasks = (items + p->dw_ipt - 1) / p->dw_ipt;
+        p->buf_elems = (p->dw_ring + 1) * p->rl;
+        p->dw_pf_in = CD_DW_PREFETCH / (p->in_w * (ptrdiff_t)elem) + 1;
+        p->dw_pf_out = 2 * CD_DW_PREFETCH / (p->ow * (ptrdiff_t)elem) + 1;
+        if (weight_grad)
+            p->ntasks = p->groups;
+        return;
+    }
     chans = weight_grad ? 1 : p->icg;
     reach = (p->fh - 1) * p->dh + 1;
     rows_per_band = CD_BAND_CAP / (chans * p->rl);

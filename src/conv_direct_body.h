@@ -24,6 +24,29 @@ CD_INLINE void CD_FN(cd_store)(CD_T *p, CD_V v)
     memcpy(p, &v, sizeof v);
 }
 
+/* Set n elements to zero / copy n elements: inline vector loops, as rows
+ * here are too short to pay for a library call each. */
+CD_INLINE void CD_FN(cd_zero)(CD_T *d, ptrdiff_t n)
+{
+    ptrdiff_t k = 0;
+    for (; k + CD_VL <= n; k += CD_VL)
+        CD_FN(cd_store)(d + k, (CD_V){0});
+    for (; k < n; k++)
+        d[k] = 0;
+}
+
+CD_INLINE void CD_FN(cd_copy)(CD_T *d, const CD_T *s, ptrdiff_t n)
+{
+    ptrdiff_t k = 0;
+    for (; k + CD_VL <= n; k += CD_VL)
+        CD_FN(cd_store)(d + k, CD_FN(cd_load)(s + k));
+    if (k < n && n >= CD_VL)
+        CD_FN(cd_store)(d + n - CD_VL, CD_FN(cd_load)(s + n - CD_VL));
+    else
+        for (; k < n; k++)
+            d[k] = s[k];
+}
+
 /* Copy source rows first .. first + nrows - 1 (in band coordinates, see
  * cd_conv) of one channel plane into nrows zero-padded, phase-split rows. */
 static void CD_FN(cd_fill)(const cd_conv *p, const CD_T *src, CD_T *dst, ptrdiff_t first,
@@ -35,19 +58,30 @@ static void CD_FN(cd_fill)(const cd_conv *p, const CD_T *src, CD_T *dst, ptrdiff
     for (r = 0; r < nrows; r++) {
         CD_T *d = dst + r * rl;
         const CD_T *s;
-        ptrdiff_t idx = first + r;
-        if (idx < 0 || idx % qh != 0 || idx / qh >= in_h) {
-            memset(d, 0, (size_t)rl * sizeof(CD_T));
+        ptrdiff_t row = first + r;
+        if (qh > 1)  /* (divisions only here: they cost as much as a row's copy) */
+            row = row >= 0 && row % qh == 0 ? row / qh : -1;
+        if (row < 0 || row >= in_h) {
+            CD_FN(cd_zero)(d, rl);
             continue;
         }
-        s = src + (idx / qh) * in_w;
+        s = src + row * in_w;
         if (qw == 1 && sw == 1) {
             ptrdiff_t lo = pw < 0 ? 0 : (pw > rl ? rl : pw);
             ptrdiff_t hi = pw + in_w;
             hi = hi < lo ? lo : (hi > rl ? rl : hi);
-            memset(d, 0, (size_t)lo * sizeof(CD_T));
-            memcpy(d + lo, s + (lo - pw), (size_t)(hi - lo) * sizeof(CD_T));
-            memset(d + hi, 0, (size_t)(rl - hi) * sizeof(CD_T));
+            if (lo <= CD_VL && rl - hi <= CD_VL && rl >= CD_VL) {
+                /* the padding as two vector stores, before the copy overwrites
+                 * the parts of them that are not padding */
+                if (lo > 0)
+                    CD_FN(cd_store)(d, (CD_V){0});
+                if (hi < rl)
+                    CD_FN(cd_store)(d + rl - CD_VL, (CD_V){0});
+            } else {
+                CD_FN(cd_zero)(d, lo);
+                CD_FN(cd_zero)(d + hi, rl - hi);
+            }
+            CD_FN(cd_copy)(d + lo, s + (lo - pw), hi - lo);
         } else if (qw == 1) {
             /* a strided forward pass: split the padded row into sw phases */
             for (q = 0; q < sw; q++) {
@@ -179,6 +213,223 @@ static void CD_FN(cd_tap_offsets)(const cd_conv *p, ptrdiff_t *voff)
     }
 }
 
+/* Prefetch the cache lines of n elements from address a (an integer: it may
+ * lie past the end of the array, and prefetches never fault), for writing
+ * if `write`. */
+CD_INLINE void CD_FN(cd_prefetch)(uintptr_t a, ptrdiff_t n, int write)
+{
+    ptrdiff_t q;
+    for (q = 0; q < n * (ptrdiff_t)sizeof(CD_T); q += 64) {
+        if (write)
+            __builtin_prefetch((const void *)(a + (uintptr_t)q), 1, 3);
+        else
+            __builtin_prefetch((const void *)(a + (uintptr_t)q), 0, 3);
+    }
+}
+
+/* Depthwise layers (one input and one output channel per group, no zero
+ * rows between the source's rows): each plane is streamed once, its rows
+ * copied, zero-padded, into a small ring as the output rows reach them.
+ *
+ * RB output rows x JT vectors, at columns j0 + t * VL for t < JT - 1 and
+ * jl for the last: out[r * ow + col + lane] = bias + the sum, taps in
+ * row-major order, of wt[u * fw + v] * rows[r * sh + u * dh][voff[v] + col
+ * + lane]; only the first nstore lanes of each row are stored (nstore < VL
+ * only with JT == 1). K3, when set, says the filter is 3 x 3 with column
+ * taps at 0, 1, 2 (no dilation or stride along the width), so that every
+ * load has a constant offset from one of a few pointers. */
+CD_INLINE void CD_FN(cd_dwk)(const int K3, const int RB, const int JT, const cd_conv *p,
+                             const CD_T *const *rows, const ptrdiff_t *voff, ptrdiff_t j0,
+                             ptrdiff_t jl, const CD_T *wt, CD_T b, CD_T *out,
+                             ptrdiff_t nstore)
+{
+    const ptrdiff_t nu = K3 ? 3 : p->fh, nv = K3 ? 3 : p->fw, ow = p->ow;
+    CD_V acc[2][4];
+    ptrdiff_t u, v;
+    int r, t;
+    for (r = 0; r < RB; r++)
+        for (t = 0; t < JT; t++)
+            acc[r][t] = (CD_V){0} + b;
+#pragma GCC unroll 3
+    for (u = 0; u < nu; u++) {
+        const CD_T *x[2], *xl[2];
+        for (r = 0; r < RB; r++) {
+            x[r] = rows[r * p->sh + u * p->dh] + j0;
+            xl[r] = x[r] + (jl - j0);
+        }
+#pragma GCC unroll 3
+        for (v = 0; v < nv; v++) {
+            const CD_T s = wt[u * nv + v];
+            const ptrdiff_t off = K3 ? v : voff[v];
+            for (r = 0; r < RB; r++) {
+                for (t = 0; t < JT - 1; t++)
+                    acc[r][t] = acc[r][t] + CD_FN(cd_load)(x[r] + off + t * CD_VL) * s;
+                acc[r][JT - 1] = acc[r][JT - 1] + CD_FN(cd_load)(xl[r] + off) * s;
+            }
+        }
+    }
+    for (r = 0; r < RB; r++) {
+        if (nstore == CD_VL) {
+            for (t = 0; t < JT - 1; t++)
+                CD_FN(cd_store)(out + r * ow + j0 + t * CD_VL, acc[r][t]);
+            CD_FN(cd_store)(out + r * ow + jl, acc[r][JT - 1]);
+        } else {
+            CD_T lanes[CD_VBYTES / sizeof(CD_T)];
+            CD_FN(cd_store)(lanes, acc[r][0]);
+            memcpy(out + r * ow + j0, lanes, (size_t)nstore * sizeof(CD_T));
+        }
+    }
+}
+
+/* RB output rows along the whole width, four vectors at a time; where a
+ * vector does not divide the width the last one overlaps its left
+ * neighbour (recomputing identical values); a row narrower than a vector
+ * is one partial store. */
+CD_INLINE void CD_FN(cd_dw_rows)(const int K3, const int RB, const cd_conv *p,
+                                 const CD_T *const *rows, const ptrdiff_t *voff,
+                                 const CD_T *wt, CD_T b, CD_T *out)
+{
+    const ptrdiff_t ow = p->ow, nj = (ow + CD_VL - 1) / CD_VL;
+    ptrdiff_t k = 0;
+    if (ow < CD_VL) {
+        CD_FN(cd_dwk)(K3, RB, 1, p, rows, voff, 0, 0, wt, b, out, ow);
+        return;
+    }
+#define CD_DW_LAST(k, jt) ((k) + (jt) < nj ? ((k) + (jt) - 1) * CD_VL : ow - CD_VL)
+    for (; k + 4 <= nj; k += 4)
+        CD_FN(cd_dwk)(K3, RB, 4, p, rows, voff, k * CD_VL, CD_DW_LAST(k, 4), wt, b, out,
+                      CD_VL);
+    if (nj - k == 3)
+        CD_FN(cd_dwk)(K3, RB, 3, p, rows, voff, k * CD_VL, CD_DW_LAST(k, 3), wt, b, out,
+                      CD_VL);
+    else if (nj - k == 2)
+        CD_FN(cd_dwk)(K3, RB, 2, p, rows, voff, k * CD_VL, CD_DW_LAST(k, 2), wt, b, out,
+                      CD_VL);
+    else if (nj - k == 1)
+        CD_FN(cd_dwk)(K3, RB, 1, p, rows, voff, k * CD_VL, CD_DW_LAST(k, 1), wt, b, out,
+                      CD_VL);
+#undef CD_DW_LAST
+}
+
+/* The address of row t of a plane of h rows of w elements, or of row t - h
+ * of the plane read after it, `next` (perhaps past its end: for prefetches
+ * only). */
+CD_INLINE uintptr_t CD_FN(cd_dw_row)(const CD_T *plane, const CD_T *next, ptrdiff_t h,
+                                     ptrdiff_t w, ptrdiff_t t)
+{
+    return t < h ? (uintptr_t)(plane + t * w)
+                 : (uintptr_t)next + (uintptr_t)((t - h) * w) * sizeof(CD_T);
+}
+
+/* Point rows[0 .. nk - 1] at the source rows k0 .. k0 + nk - 1 of `plane`:
+ * slots (k mod p->dw_ring, a power of two) of buf holding them zero-padded,
+ * each copied, and the row p->dw_pf_in further on (perhaps in the plane
+ * read next, `next`) prefetched, when first needed (rows past *copied); or
+ * the zero row after the ring, for rows outside the plane. Without a
+ * column stride or spread (plain rows) only the source's columns are
+ * copied: the caller zeroed the ring once (cd_dw_ring_zero). */
+CD_INLINE void CD_FN(cd_dw_ring)(const cd_conv *p, const CD_T *plane, const CD_T *next,
+                                 CD_T *buf, ptrdiff_t k0, ptrdiff_t nk, const CD_T **rows,
+                                 ptrdiff_t *copied)
+{
+    const ptrdiff_t rl = p->rl, in_h = p->in_h, in_w = p->in_w;
+    const int plain = p->sw == 1 && p->qw == 1;
+    const ptrdiff_t lo = p->pw < 0 ? 0 : (p->pw > rl ? rl : p->pw);
+    const ptrdiff_t hi = p->pw + in_w < lo ? lo : (p->pw + in_w > rl ? rl : p->pw + in_w);
+    ptrdiff_t k;
+    for (k = k0; k < k0 + nk; k++) {
+        CD_T *slot = buf + (k & (p->dw_ring - 1)) * rl;
+        if (k < 0 || k >= in_h) {
+            rows[k - k0] = buf + p->dw_ring * rl;
+            continue;
+        }
+        if (k > *copied) {
+            CD_FN(cd_prefetch)(CD_FN(cd_dw_row)(plane, next, in_h, in_w, k + p->dw_pf_in), in_w,
+                               0);
+            if (plain) {
+                /* the padding columns stay zero: set when the task began */
+                CD_FN(cd_copy)(slot + lo, plane + k * in_w + (lo - p->pw), hi - lo);
+            } else {
+                CD_FN(cd_fill)(p, plane, slot, k, 1);
+            }
+            *copied = k;
+        }
+        rows[k - k0] = slot;
+    }
+}
+
+/* Zero the ring and the zero row after it. */
+CD_INLINE void CD_FN(cd_dw_ring_zero)(const cd_conv *p, CD_T *buf)
+{
+    CD_FN(cd_zero)(buf, (p->dw_ring + 1) * p->rl);
+}
+
+/* Output rows i0 .. i1 - 1 of channel c of image n, two at a time, from the
+ * ring of source rows (cd_dw_ring). */
+CD_INLINE void CD_FN(cd_dw_band)(const int K3, const cd_conv *p, ptrdiff_t n,
+                                 ptrdiff_t c, ptrdiff_t i0, ptrdiff_t i1, CD_T *buf)
+{
+    const ptrdiff_t span = p->dw_span, ow = p->ow, taps = p->fh * p->fw;
+    const CD_T *plane = (const CD_T *)p->src + (n * p->in_c + c) * p->in_h * p->in_w;
+    const CD_T *w = (const CD_T *)p->w + c * p->wg;
+    const CD_T b = p->bias ? ((const CD_T *)p->bias)[c] : (CD_T)0;
+    CD_T *out = (CD_T *)p->out + ((n * p->out_c + c) * p->oh + i0) * ow;
+    const CD_T *rows[span];
+    ptrdiff_t voff[p->fw];
+    CD_T wt[taps];
+    ptrdiff_t i, u, v, copied = PTRDIFF_MIN;
+    for (u = 0; u < p->fh; u++)
+        for (v = 0; v < p->fw; v++)
+            wt[u * p->fw + v] = w[u * p->wu + v * p->wv];
+    CD_FN(cd_tap_offsets)(p, voff);
+    for (i = i0; i < i1; i += 2, out += 2 * ow) {
+        const ptrdiff_t k0 = i * p->sh - p->ph;
+        const int rb = i + 2 <= i1 ? 2 : 1;
+        const ptrdiff_t nk = (rb - 1) * p->sh + (p->fh - 1) * p->dh + 1;
+        CD_FN(cd_dw_ring)(p, plane, plane + p->in_h * p->in_w, buf, k0, nk, rows, &copied);
+        CD_FN(cd_prefetch)((uintptr_t)out + (uintptr_t)(p->dw_pf_out * ow) * sizeof(CD_T),
+                           2 * ow, 1);
+        if (rb == 2)
+            CD_FN(cd_dw_rows)(K3, 2, p, rows, voff, wt, b, out);
+        else
+            CD_FN(cd_dw_rows)(K3, 1, p, rows, voff, wt, b, out);
+    }
+}
+
+static void CD_FN(cd_dw_band_33)(const cd_conv *p, ptrdiff_t n, ptrdiff_t c, ptrdiff_t i0,
+                                 ptrdiff_t i1, CD_T *buf)
+{
+    CD_FN(cd_dw_band)(1, p, n, c, i0, i1, buf);
+}
+
+static void CD_FN(cd_dw_band_any)(const cd_conv *p, ptrdiff_t n, ptrdiff_t c, ptrdiff_t i0,
+                                  ptrdiff_t i1, CD_T *buf)
+{
+    CD_FN(cd_dw_band)(0, p, n, c, i0, i1, buf);
+}
+
+/* Depthwise task: items task * p->dw_ipt .. (plane, band of output rows)
+ * in order, planes (n, c) in memory order. buf holds p->buf_elems
+ * elements. */
+static void CD_FN(cd_dw_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
+{
+    CD_T *buf = (CD_T *)vbuf;
+    const ptrdiff_t items = p->n * p->groups * p->nbands;
+    const ptrdiff_t t0 = task * p->dw_ipt;
+    const ptrdiff_t t1 = t0 + p->dw_ipt < items ? t0 + p->dw_ipt : items;
+    ptrdiff_t t;
+    CD_FN(cd_dw_ring_zero)(p, buf);
+    for (t = t0; t < t1; t++) {
+        const ptrdiff_t plane = t / p->nbands, band = t % p->nbands;
+        const ptrdiff_t i0 = band * p->band;
+        const ptrdiff_t i1 = i0 + p->band < p->oh ? i0 + p->band : p->oh;
+        if (p->fh == 3 && p->fw == 3 && p->dw == 1 && p->sw == 1)
+            CD_FN(cd_dw_band_33)(p, plane / p->groups, plane % p->groups, i0, i1, buf);
+        else
+            CD_FN(cd_dw_band_any)(p, plane / p->groups, plane % p->groups, i0, i1, buf);
+    }
+}
+
 /* Task (n, g, band): every output row of the band, every output channel of
  * group g, image n. buf holds p->buf_elems elements. */
 static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
@@ -195,6 +446,10 @@ static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
     const CD_T *bias = p->bias ? (const CD_T *)p->bias + g * p->ocg : NULL;
     ptrdiff_t voff[p->fw], uall[p->fh], ulist[p->fh];
     ptrdiff_t c, o, i, u;
+    if (p->dwise) {
+        CD_FN(cd_dw_task)(p, task, buf);
+        return;
+    }
     CD_FN(cd_tap_offsets)(p, voff);
     for (c = 0; c < p->icg; c++)
         CD_FN(cd_fill)(p, src + (n * p->in_c + g * p->icg + c) * p->in_h * p->in_w,
@@ -344,6 +599,85 @@ static void CD_FN(cd_wk_any)(int kb, int nv, const cd_conv *p, const CD_T *band,
     }
 }
 
+/* Add to acc[u * 3 + v] the products of dout row d (ow elements) and the
+ * source rows rows[u * dh], shifted by v, over the whole width; the last,
+ * partial vector of a row is masked so no product is counted twice. */
+CD_INLINE void CD_FN(cd_dw_wrow)(const cd_conv *p, const CD_T *const *rows, const CD_T *d,
+                                 CD_IV mask, CD_V acc[9])
+{
+    const ptrdiff_t ow = p->ow, vl = CD_VL;
+    const CD_T *x[3];
+    ptrdiff_t j;
+    int u, v;
+    for (u = 0; u < 3; u++)
+        x[u] = rows[u * p->dh];
+    for (j = 0; j + vl <= ow; j += vl) {
+        const CD_V dv = CD_FN(cd_load)(d + j);
+        for (u = 0; u < 3; u++)
+            for (v = 0; v < 3; v++)
+                acc[u * 3 + v] = acc[u * 3 + v] + dv * CD_FN(cd_load)(x[u] + j + v);
+    }
+    if (ow % vl) {
+        CD_V dv;
+        j = ow >= vl ? ow - vl : 0;
+        if (ow >= vl) {
+            dv = CD_FN(cd_load)(d + j);
+        } else {
+            CD_T lanes[CD_VBYTES / sizeof(CD_T)] = {0};
+            memcpy(lanes, d, (size_t)ow * sizeof(CD_T));
+            dv = CD_FN(cd_load)(lanes);
+        }
+        dv = (CD_V)((CD_IV)dv & mask);
+        for (u = 0; u < 3; u++)
+            for (v = 0; v < 3; v++)
+                acc[u * 3 + v] = acc[u * 3 + v] + dv * CD_FN(cd_load)(x[u] + j + v);
+    }
+}
+
+/* Depthwise weight gradient of a 3 x 3 filter with unit column stride and
+ * dilation, task c: channel c's nine taps, one vector of sums each, over the
+ * images in order, their output rows in order (the source rows streamed
+ * through the ring of cd_dw_ring, the next image's planes prefetched), the
+ * vectors along a row left to right; the lanes summed in order at the end. */
+static void CD_FN(cd_dw_wgrad_task)(const cd_conv *p, ptrdiff_t c, void *vbuf)
+{
+    CD_T *buf = (CD_T *)vbuf;
+    const ptrdiff_t ow = p->ow, oh = p->oh, vl = CD_VL, rem = ow % vl;
+    const ptrdiff_t in_plane = p->in_h * p->in_w, out_plane = oh * ow;
+    const ptrdiff_t nk = 2 * p->dh + 1;
+    const CD_T *src = (const CD_T *)p->src, *dout = (const CD_T *)p->dout;
+    CD_T *dw = (CD_T *)p->out + c * 9;
+    const CD_T *rows[nk];
+    CD_V acc[9];
+    CD_IV mask;
+    ptrdiff_t n, i, t;
+    for (t = 0; t < vl; t++)
+        mask[t] = (ow >= vl ? t >= vl - rem : t < ow) ? (CD_IT)-1 : 0;
+    for (t = 0; t < 9; t++)
+        acc[t] = (CD_V){0};
+    CD_FN(cd_dw_ring_zero)(p, buf);
+    for (n = 0; n < p->n; n++) {
+        const CD_T *plane = src + (n * p->in_c + c) * in_plane;
+        const CD_T *dplane = dout + (n * p->out_c + c) * out_plane;
+        const ptrdiff_t step = n + 1 < p->n ? 1 : 0;
+        const CD_T *next = plane + step * p->in_c * in_plane;
+        const CD_T *dnext = dplane + step * p->out_c * out_plane;
+        ptrdiff_t copied = PTRDIFF_MIN;
+        for (i = 0; i < oh; i++) {
+            CD_FN(cd_dw_ring)(p, plane, next, buf, i * p->sh - p->ph, nk, rows, &copied);
+            CD_FN(cd_prefetch)(CD_FN(cd_dw_row)(dplane, dnext, oh, ow, i + p->dw_pf_in), ow, 0);
+            CD_FN(cd_dw_wrow)(p, rows, dplane + i * ow, mask, acc);
+        }
+    }
+    for (t = 0; t < 9; t++) {
+        CD_T s = 0;
+        int lane;
+        for (lane = 0; lane < vl; lane++)
+            s = s + acc[t][lane];
+        dw[t] = s;
+    }
+}
+
 /* Task (g, filter block): the weight gradient of up to p->fpt filters of
  * group g, summed over images, then bands, in order. buf holds
  * p->buf_elems elements (one channel's band). */
@@ -359,6 +693,10 @@ static void CD_FN(cd_wgrad_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
     CD_T *dw = (CD_T *)p->out + (g * p->ocg + o0) * dw_k;
     ptrdiff_t voff[p->fw];
     ptrdiff_t n, c, b, u, v0, o;
+    if (p->dwise) {
+        CD_FN(cd_dw_wgrad_task)(p, task, buf);
+        return;
+    }
     CD_FN(cd_tap_offsets)(p, voff);
     memset(dw, 0, (size_t)(nk * dw_k) * sizeof(CD_T));
     for (n = 0; n < p->n; n++) {
