@@ -42,6 +42,11 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
     without ``-ffast-math``. A row holding NaN gives NaN distances; one holding
     ``inf`` gives ``inf``, or NaN against a row with ``inf`` in the same column.
 
+    The result is written past the cache (streaming stores), at any alignment
+    of ``out``: at small d, writing it is much of the work. A fresh result's
+    pages are zeroed by the operating system on first touch, which costs about
+    as much again at d = 32; passing ``out`` avoids that on repeated calls.
+
     ``Y=None`` (or ``Y`` the very array ``X``) with at least 64 columns computes
     only the blocks on and above the diagonal and copies the rest from the
     transposed side, nearly halving the work: ``|x - y|`` and ``|y - x|`` are the
@@ -114,9 +119,11 @@ def l1_topk(X, Y, k, *, num_threads=None):
     k-th kept (or, while fewer than k are kept, against the k-th smallest of the
     block's per-lane minima, an upper bound of the block's k-th); the few
     survivors, ties at the threshold included, are sorted and merged in. With
-    enough rows of X the threads share blocks of X rows; with few, they share
-    chunks of Y and merge their lists. Either way the result is the k first of
-    all pairs in one total order, so it does not depend on the thread count.
+    enough rows of X and d < 512 the threads share blocks of X rows; with few
+    rows, or d >= 512 (where the distances dominate, and top-k then runs in the
+    blocks of :func:`l1_distances`), they share chunks of Y and merge their
+    lists. Either way the result is the k first of all pairs in one total
+    order, so it does not depend on the thread count.
 
     Examples
     --------

@@ -13,10 +13,12 @@
  * no barrier); a thread packs its chunk once, then sweeps X in blocks of XB rows, each computing
  * an XB x NC tile with a register-blocked micro-kernel (MR rows of X x NR rows of Y), k in slabs
  * of KC so one panel slab stays in L1 while the block's rows of X stay in L2. l1 writes the tile
- * straight into D (streaming stores when aligned); top-k writes it into a per-thread buffer and
- * folds each row into that thread's heaps for a super-block of X rows; the heaps of all threads
- * are then merged row by row in a total order (distance, NaN last, then index), so the result
- * does not depend on which thread saw which chunk.
+ * into D with streaming stores (D is written once and not read back: going through the cache
+ * would read every line first and halve the speed at small d): straight from the registers when
+ * all rows of D start at one offset in a 64-byte line (chunks then start on a line), through a
+ * small buffer otherwise. top-k writes the tile into a per-thread buffer and folds each row into
+ * k-best lists (see pc_l1_topk), merged in a total order (distance, NaN last, then index), so
+ * the result does not depend on which thread saw which chunk.
  */
 #ifndef PYCONV_L1_KERNELS_H
 #define PYCONV_L1_KERNELS_H
@@ -47,6 +49,8 @@ static pc_idx pc_num_threads(void) { return 1; }
 #define PC_SYMMETRIC_MIN_D 64        /* below, copying half of D costs more than computing it */
 #define PC_TOPK_XB 64                /* rows of X per top-k block: their tile stays in L2 */
 #define PC_SHARED_BYTES (1 << 23)    /* packed super-chunk of Y shared by the top-k threads: 8 MiB */
+#define PC_TILE_BYTES (1 << 18)      /* a tile of distances in a buffer (top-k, unaligned D): 256 KiB */
+#define PC_TOPK_DEEP 512             /* from this d, top-k shares chunks of Y as l1 does (no barrier) */
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define PC_X86 1
@@ -136,6 +140,28 @@ static ATTR void SFX##_tile(const T *X, pc_idx nx, const T *yp, pc_idx ny, pc_id
                 SFX##_micro(1, X + i * d + k0, d, panel, kc, C + i * ldc + j0, ldc,           \
                             k0 == 0, 0, nc);                                                  \
         }                                                                                     \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* Copy m rows of n values from src (leading dimension lds) to dst (ldd): each destination      \
+ * row's whole 64-byte lines with streaming stores (the result is not read again here), the     \
+ * partial lines at its two ends, which a neighbouring block may share, with plain stores. */   \
+static ATTR void SFX##_put(const T *src, pc_idx lds, pc_idx m, pc_idx n, T *dst, pc_idx ldd)  \
+{                                                                                             \
+    enum { LINE = 64 / (int)sizeof(T) };                                                      \
+    for (pc_idx r = 0; r < m; r++) {                                                          \
+        const T *s = src + r * lds;                                                           \
+        T *o = dst + r * ldd;                                                                 \
+        pc_idx j = (uintptr_t)o % sizeof(T) ? n : (pc_idx)(-(uintptr_t)o % 64 / sizeof(T));   \
+        j = j < n ? j : n;                                                                    \
+        memcpy(o, s, (size_t)j * sizeof(T));                                                  \
+        for (; j + LINE <= n; j += LINE)                                                      \
+            for (int v = 0; v < LINE; v += SFX##_W) {                                         \
+                SFX##_v t;                                                                    \
+                memcpy(&t, s + j + v, VB);                                                    \
+                STREAM(o + j + v, t);                                                         \
+            }                                                                                 \
+        memcpy(o + j, s + j, (size_t)(n - j) * sizeof(T));                                    \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
@@ -406,13 +432,14 @@ typedef struct {                                                                
     int nr, mr;                                                                               \
     void (*pack)(const T *, pc_idx, pc_idx, T *);                                             \
     void (*tile)(const T *, pc_idx, const T *, pc_idx, pc_idx, T *, pc_idx, int);             \
+    void (*put)(const T *, pc_idx, pc_idx, pc_idx, T *, pc_idx);                              \
     pc_idx (*take)(const T *, pc_idx, pc_idx, T *, pc_idx *, pc_idx, pc_idx, T *, pc_idx *);   \
 } pc_##TS##_family;                                                                           \
                                                                                               \
 static pc_##TS##_family pc_##TS##_pick(void)                                                  \
 {                                                                                             \
-    pc_##TS##_family f = {pc_##TS##_base_NR, 4, pc_##TS##_base_pack, pc_##TS##_base_tile, \
-                          pc_##TS##_base_take};                                               \
+    pc_##TS##_family f = {pc_##TS##_base_NR, 4, pc_##TS##_base_pack, pc_##TS##_base_tile,     \
+                          pc_##TS##_base_put, pc_##TS##_base_take};                           \
     PC_PICK_X86(TS)                                                                           \
     return f;                                                                                 \
 }                                                                                             \
@@ -427,6 +454,15 @@ static pc_idx pc_##TS##_chunk(const pc_##TS##_family *f, pc_idx ny, pc_idx d, in
     c = c < balanced ? c : balanced;                                                          \
     c = c / f->nr * f->nr;                                                                    \
     return c > f->nr ? c : f->nr;                                                             \
+}                                                                                             \
+                                                                                              \
+/* Rows of X per tile of nc columns in a buffer (leading dimension nc + 64 bytes): a multiple    \
+ * of MR, at most PC_MAX_XB, the tile within about PC_TILE_BYTES. */                           \
+static pc_idx pc_##TS##_tile_rows(const pc_##TS##_family *f, pc_idx nc)                      \
+{                                                                                             \
+    pc_idx xb = PC_TILE_BYTES / ((nc + 64 / (pc_idx)sizeof(T)) * (pc_idx)sizeof(T));          \
+    xb = xb / f->mr * f->mr;                                                                  \
+    return xb > PC_MAX_XB ? PC_MAX_XB : xb > f->mr ? xb : f->mr;                              \
 }                                                                                             \
                                                                                               \
 static void *pc_alloc_##TS(pc_idx n, size_t size)                                             \
@@ -446,31 +482,55 @@ static int pc_l1_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d, T 
     if (nx == 0 || ny == 0) return 0;                                                         \
     symmetric = symmetric && d >= PC_SYMMETRIC_MIN_D;                                         \
     const pc_idx nc = pc_##TS##_chunk(&f, ny, d, nthreads);                                   \
-    const pc_idx chunks = (ny + nc - 1) / nc;                                                 \
+    /* Rows of D whose lines all start at the same column (the usual case) get streaming stores  \
+     * straight from the micro-kernel: chunks start `head` columns in, on a line, and the head   \
+     * is one more, narrow chunk; other layouts go through a tile and put. */                    \
+    const int uniform = (uintptr_t)D % sizeof(T) == 0 && ny * sizeof(T) % 64 == 0;           \
+    const pc_idx line_head = uniform ? (pc_idx)(-(uintptr_t)D % 64 / sizeof(T)) : 0;          \
+    const int direct = uniform && (line_head == 0 || !symmetric);                             \
+    const pc_idx head = direct ? line_head : 0;                                               \
+    const pc_idx body = (ny - head + nc - 1) / nc;                                            \
+    const pc_idx chunks = body + (head + nc - 1) / nc;                                        \
+    const pc_idx ldt = nc + 64 / (pc_idx)sizeof(T);                                           \
+    const pc_idx xb = direct ? PC_MAX_XB : pc_##TS##_tile_rows(&f, nc);                       \
     T *packed = (T *)pc_alloc_##TS(nthreads * nc * d, sizeof(T));                              \
-    if (!packed) return -1;                                                                   \
+    T *tiles = direct ? NULL : (T *)pc_alloc_##TS(nthreads * xb * ldt, sizeof(T));           \
+    if (!packed || (!direct && !tiles)) {                                                     \
+        free(packed);                                                                         \
+        free(tiles);                                                                          \
+        return -1;                                                                            \
+    }                                                                                         \
     _Pragma("omp parallel num_threads(nthreads)")                                             \
     {                                                                                         \
         T *mine = packed + (pc_idx)pc_thread_num() * nc * d;                                  \
-        /* symmetric: the biggest chunks (the last) first, for balance */                     \
+        T *tile = direct ? NULL : tiles + (pc_idx)pc_thread_num() * xb * ldt;                 \
+        /* symmetric: the biggest chunks (the last) first, for balance; the head's last */     \
         _Pragma("omp for schedule(dynamic, 1)")                                               \
         for (pc_idx c = 0; c < chunks; c++) {                                                 \
-            const pc_idx y0 = (symmetric ? chunks - 1 - c : c) * nc;                          \
-            const pc_idx n = ny - y0 < nc ? ny - y0 : nc;                                     \
+            const pc_idx y0 = c >= body ? (c - body) * nc                                     \
+                                        : head + (symmetric ? body - 1 - c : c) * nc;         \
+            const pc_idx end = c >= body ? head : ny;                                         \
+            const pc_idx n = end - y0 < nc ? end - y0 : nc;                                   \
             const pc_idx rows = symmetric ? y0 + n : nx;                                      \
             for (pc_idx p = 0; p < n; p += f.nr)                                              \
                 f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                             \
-            for (pc_idx x0 = 0; x0 < rows; x0 += PC_MAX_XB)                                   \
-                f.tile(X + x0 * d, nx - x0 < PC_MAX_XB ? nx - x0 : PC_MAX_XB, mine, n, d,     \
-                       D + x0 * ny + y0, ny, 1);                                              \
+            for (pc_idx x0 = 0; x0 < rows; x0 += xb) {                                        \
+                const pc_idx m = nx - x0 < xb ? nx - x0 : xb;                                 \
+                if (direct)                                                                   \
+                    f.tile(X + x0 * d, m, mine, n, d, D + x0 * ny + y0, ny, 1);               \
+                else {                                                                        \
+                    f.tile(X + x0 * d, m, mine, n, d, tile, ldt, 0);                          \
+                    f.put(tile, ldt, m, n, D + x0 * ny + y0, ny);                             \
+                }                                                                             \
+            }                                                                                 \
             PC_FENCE();                                                                       \
         }                                                                                     \
         /* symmetric: block x0 was computed against the chunks ending after x0; the columns   \
          * before (x0 / nc) * nc are copied from the transposed side, computed above. */      \
         if (symmetric) {                                                                      \
             _Pragma("omp for schedule(dynamic, 1)")                                           \
-            for (pc_idx b = (nx - 1) / PC_MAX_XB; b >= 0; b--) {                              \
-                const pc_idx x0 = b * PC_MAX_XB, x1 = nx - x0 < PC_MAX_XB ? nx : x0 + PC_MAX_XB; \
+            for (pc_idx b = (nx - 1) / xb; b >= 0; b--) {                                     \
+                const pc_idx x0 = b * xb, x1 = nx - x0 < xb ? nx : x0 + xb;                   \
                 const pc_idx cols = x0 / nc * nc;                                             \
                 for (pc_idx j0 = 0; j0 < cols; j0 += PC_MIRROR_TB) {                          \
                     const pc_idx j1 = cols - j0 < PC_MIRROR_TB ? cols : j0 + PC_MIRROR_TB;    \
@@ -481,6 +541,7 @@ static int pc_l1_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d, T 
         }                                                                                     \
     }                                                                                         \
     free(packed);                                                                             \
+    free(tiles);                                                                              \
     return 0;                                                                                 \
 }                                                                                             \
                                                                                               \
@@ -501,11 +562,13 @@ static pc_idx pc_##TS##_shared_chunk(const pc_##TS##_family *f, pc_idx d, pc_idx
  * ascending, ties to the smaller index, NaN last. Each row keeps its k best so far, ascending, \
  * and takes in each tile row of distances (see take). Two ways to share the work, the result   \
  * being the k first of all distances in a total order whichever runs:                          \
- * - over rows of X (enough rows for every thread): the threads pack a super-chunk of Y         \
- *   together, then take blocks of X rows through it chunk by chunk, with no barrier; a row's   \
- *   k best live in dist, idx themselves.                                                       \
- * - over chunks of Y (few rows of X): X is taken in super-blocks of sb rows; in each, threads  \
- *   take chunks of Y into private k-best lists, then merge them row by row.                    \
+ * - over rows of X (enough rows for every thread, d < PC_TOPK_DEEP): the threads pack a       \
+ *   super-chunk of Y together, then take blocks of X rows through it chunk by chunk; a row's   \
+ *   k best live in dist, idx themselves. Few, long tiles: cheap per distance when d is small.  \
+ * - over chunks of Y (few rows of X, or d >= PC_TOPK_DEEP, where the distances dominate): X is \
+ *   taken in super-blocks of sb rows; in each, threads take chunks of Y into private k-best    \
+ *   lists, then merge them row by row. The blocks of l1_distances, and no barrier but the one  \
+ *   per super-block (two per super-chunk the other way, where a late thread stalls the rest).  \
  * 0, or -1 if out of memory. */                                                              \
 static int pc_l1_topk_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d,           \
                            pc_idx k, T *dist, pc_idx *idx, int nthreads)                      \
@@ -514,12 +577,14 @@ static int pc_l1_topk_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx 
     if (nx == 0) return 0;                                                                    \
     /* blocks of X rows: at least 8 per thread, of MR to PC_TOPK_XB rows */                   \
     pc_idx xb = (nx + 8 * (pc_idx)nthreads - 1) / (8 * (pc_idx)nthreads);                     \
-    const int over_x = nthreads == 1 || xb >= f.mr;                                           \
+    const int over_x = (nthreads == 1 || xb >= f.mr) && d < PC_TOPK_DEEP;                     \
     xb = (xb + f.mr - 1) / f.mr * f.mr;                                                       \
     xb = xb > PC_TOPK_XB ? PC_TOPK_XB : xb;                                                   \
     pc_idx super = 0;                                                                         \
     const pc_idx nc = over_x ? pc_##TS##_shared_chunk(&f, d, &super)                          \
                              : pc_##TS##_chunk(&f, ny, d, nthreads);                          \
+    if (!over_x) /* the blocks of l1_distances, as far as their tile fits PC_TILE_BYTES */     \
+        xb = pc_##TS##_tile_rows(&f, nc);                                                     \
     pc_idx sb = PC_HEAP_BYTES / (k * (pc_idx)(sizeof(T) + sizeof(pc_idx)));                   \
     sb = over_x || sb > nx ? nx : sb > 1 ? sb : 1;                                            \
     const pc_idx lists = over_x ? 0 : nthreads * sb * k;                                      \
@@ -606,9 +671,11 @@ static int pc_l1_topk_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx 
 #define PC_PICK_X86(TS)                                                                       \
     switch (pc_isa()) {                                                                       \
     case 2: f = (pc_##TS##_family){pc_##TS##_avx512_NR, 8, pc_##TS##_avx512_pack,             \
-                                   pc_##TS##_avx512_tile, pc_##TS##_avx512_take}; break;                     \
+                                   pc_##TS##_avx512_tile, pc_##TS##_avx512_put,               \
+                                   pc_##TS##_avx512_take}; break;                             \
     case 1: f = (pc_##TS##_family){pc_##TS##_avx2_NR, 4, pc_##TS##_avx2_pack,                 \
-                                   pc_##TS##_avx2_tile, pc_##TS##_avx2_take}; break;                         \
+                                   pc_##TS##_avx2_tile, pc_##TS##_avx2_put,                   \
+                                   pc_##TS##_avx2_take}; break;                               \
     default: break;                                                                           \
     }
 #else

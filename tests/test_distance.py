@@ -322,7 +322,9 @@ def test_topk_nan_and_inf_across_chunks(dtype, n_x, num_threads, k):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_x, n_y, d, k", [
     (1, 1, 1, 1), (129, 33, 5, 33), (130, 2049, 2, 1), (127, 2047, 31, 16), (64, 300, 64, 17),
-    (250, 1500, 3072, 4),  # several shared super-chunks of Y (8 MiB)
+    (250, 4200, 500, 4),  # several shared super-chunks of Y (8 MiB)
+    (250, 1500, 3072, 4),  # d >= 512: threads share chunks of Y, as l1_distances does
+    (300, 2600, 512, 2500),  # and several super-blocks of X rows (4 MiB of k-best lists)
 ])
 def test_topk_block_and_chunk_boundaries(dtype, n_x, n_y, d, k):
     rng = np.random.default_rng(9)
@@ -399,3 +401,40 @@ def test_l1_against_itself_with_nan_rows():
     np.testing.assert_array_equal(D, D.T)
     finite = np.isfinite(want)
     assert_close(D[finite], want[finite], np.float64)
+
+
+def offset_out(shape, dtype, offset):
+    """An uninitialised C-contiguous array starting ``offset`` elements past a 64-byte line."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + 128, np.uint8)
+    start = -raw.ctypes.data % 64 + offset * dtype.itemsize
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+# Rows of out all starting at one offset in a 64-byte line (n_y a multiple of 16) are written
+# with streaming stores from a shifted first column; other layouts go through a buffer.
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_y", [160, 37])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_out_at_any_offset_is_bitwise_the_same(each_isa, dtype, n_y, symmetric):
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal((n_y if symmetric else 150, 70)).astype(dtype)
+    Y = None if symmetric else rng.standard_normal((n_y, 70)).astype(dtype)
+    want = pyconv.l1_distances(X, X.copy() if symmetric else Y, num_threads=1)
+    for _ in each_isa():
+        for offset in range(64 // np.dtype(dtype).itemsize):
+            for n_threads in (1, 3):
+                out = offset_out(want.shape, dtype, offset)
+                assert pyconv.l1_distances(X, Y, out=out, num_threads=n_threads) is out
+                same_bits(out, want)
+
+
+def test_out_offset_against_itself_with_many_columns_per_chunk():
+    # one thread: chunks of 256 columns, so the buffered tiles hold fewer than 128 rows and
+    # the copied half of l1_distances(X) is cut in those smaller blocks
+    rng = np.random.default_rng(14)
+    X = rng.standard_normal((2100, 64))
+    want = pyconv.l1_distances(X, X.copy(), num_threads=1)
+    out = offset_out(want.shape, np.float64, 1)
+    same_bits(pyconv.l1_distances(X, out=out, num_threads=1), want)
