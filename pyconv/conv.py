@@ -147,8 +147,10 @@ def _auto_method(g, backward):
     # im2col's tiles hold 8 filters x 48 positions: a group needs enough filters and
     # reduction behind each output (K/G * C/G*FH*FW) to fill them; its backward
     # (per-group BLAS calls) also loses to direct on grouped layers
-    big = g.k // g.groups * (g.c // g.groups * g.fh * g.fw) >= 1024
-    return "im2col" if big and (g.groups == 1 or not backward) else "direct"
+    size = g.k // g.groups * (g.c // g.groups * g.fh * g.fw)
+    if backward:
+        return "im2col" if size >= 1024 and g.groups == 1 else "direct"
+    return "im2col" if size >= 512 else "direct"
 
 
 def _resolve_method(method, g, backward=False):
@@ -428,16 +430,18 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     as for ``"direct"``.
 
     ``method="auto"`` takes im2col when a group's filter matrix is large
-    enough to fill the tiles, (K/groups) * (C/groups)*FH*FW >= 1024, direct
+    enough to fill the tiles, (K/groups) * (C/groups)*FH*FW >= 512, direct
     otherwise (its backward rule is in :func:`conv2d_backward`); the choice
     never depends on the thread count, so neither does the result. Measured
     on this package's 2-core AVX-512 build machine, one thread, CPU time,
-    float32, im2col / direct in ms: AlexNet conv1 (C=3, 11x11, stride 4)
-    17.1 / 24.3; VGG (C=64, 56x56, 3x3, K=64) 16.6 / 29.2; ResNet late layer
-    (C=256, 14x14, 3x3) 18.1 / 32.4; 1x1 (C=256, 28x28, K=128) 5.05 / 22.6;
-    MNIST-like (C=1, 5x5, K=8) 0.46 / 0.40; depthwise (C=128, 3x3) 9.4 /
-    3.98; N=8, 56x56, K=32, 3x3 with C=1: 0.54 / 0.34, C=4: 0.79 / 0.92;
-    64 channels in 16 groups 4.67 / 2.51, in 8 groups 4.22 / 4.16.
+    float32, im2col / direct in ms (that product in brackets): AlexNet conv1
+    (C=3, 11x11, stride 4; 34848) 17.1 / 23.8; VGG (C=64, 56x56, 3x3, K=64;
+    36864) 14.1 / 27.9; ResNet late layer (C=256, 14x14, 3x3; 589824) 15.2 /
+    32.7; 1x1 (C=256, 28x28, K=128; 32768) 3.72 / 20.6; MNIST-like (C=1,
+    5x5, K=8; 200) 0.37 / 0.37; depthwise (C=128, 3x3; 9) 10.4 / 1.96;
+    N=8, 56x56, K=32, 3x3 with C=1 (288): 0.54 / 0.34, C=4 (1152): 0.80 /
+    0.94; 64 channels in 16 groups (144) 6.55 / 3.62, in 8 groups (576)
+    3.96 / 6.53.
     ``bench/conv_layers.py`` reproduces them.
 
     Examples
