@@ -51,6 +51,18 @@ def problem(x_shape, w_shape, dtype, seed=0, bias=True):
     return x, w, b
 
 
+def check_against_oracles(x, w, b, options, dtype, seed=1):
+    """The forward and both gradients of the kernels against the oracles."""
+    g, _ = kernel_args(x, w, options)
+    assert_close(forward(x, w, b, **options), conv2d_im2col(x, w, b, strict=False, **options),
+                 dtype)
+    dout = np.random.default_rng(seed).standard_normal(g.out_shape).astype(dtype)
+    dx, dw = backward(dout, x, w, **options)
+    rdx, rdw, _ = conv2d_backward_naive(dout.astype(np.float64), x, w, **options)
+    assert_close(dx, rdx, dtype)
+    assert_close(dw, rdw, dtype)
+
+
 # (x shape, w shape, options): odd sizes, stride > kernel, asymmetric 'same'
 # padding of even kernels, dilation, grouped and depthwise, batch 1,
 # channels 1, 1x1, FH != FW, rows narrower and wider than a vector.
@@ -122,13 +134,7 @@ def test_hypothesis_shapes(data, dtype, seed):
     if min(g.oh, g.ow) < 1:
         return
     x, w, b = problem(x_shape, w_shape, dtype, seed)
-    assert_close(forward(x, w, b, **options), conv2d_im2col(x, w, b, strict=False, **options),
-                 dtype)
-    dout = np.random.default_rng(seed).standard_normal(g.out_shape).astype(dtype)
-    dx, dw = backward(dout, x, w, **options)
-    rdx, rdw, _ = conv2d_backward_naive(dout.astype(np.float64), x, w, **options)
-    assert_close(dx, rdx, dtype)
-    assert_close(dw, rdw, dtype)
+    check_against_oracles(x, w, b, options, dtype, seed)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -11,33 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyconv import _conv_direct, gradcheck
-from pyconv.reference import conv2d_backward_naive, conv2d_im2col
 
-from _helpers import DTYPES, assert_close
-from test_conv_direct import ISAS, backward, forward, kernel_args, problem
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    """Run the test with each instruction-set variant this CPU supports."""
-    previous = _conv_direct.force_isa(request.param)
-    yield request.param
-    _conv_direct.force_isa(previous)
+from _helpers import DTYPES
+from test_conv_direct import (  # noqa: F401 (isa: the fixture, used by name)
+    ISAS, backward, check_against_oracles, forward, isa, kernel_args, problem)
 
 
 def depthwise(n, c, h, w, fh, fw, dtype, seed=0, multiplier=1):
     return problem((n, c, h, w), (c * multiplier, 1, fh, fw), dtype, seed)
-
-
-def check_against_oracles(x, w, b, options, dtype, seed=1):
-    g, _ = kernel_args(x, w, options)
-    assert_close(forward(x, w, b, **options), conv2d_im2col(x, w, b, strict=False, **options),
-                 dtype)
-    dout = np.random.default_rng(seed).standard_normal(g.out_shape).astype(dtype)
-    dx, dw = backward(dout, x, w, **options)
-    rdx, rdw, _ = conv2d_backward_naive(dout.astype(np.float64), x, w, **options)
-    assert_close(dx, rdx, dtype)
-    assert_close(dw, rdw, dtype)
 
 
 # Row widths around every vector length (4, 8 and 16 lanes): narrower than a
