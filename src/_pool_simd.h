@@ -32,6 +32,10 @@ enum { PV_ISA_BASELINE = 0, PV_ISA_AVX2 = 1, PV_ISA_AVX512 = 2 };
 /* Most lanes of any variant (AVX-512 float): scratch is padded by this much. */
 #define PV_MAX_LANES 16
 
+/* pv_avg_overlap_k: bytes of input rows a band of output rows reads (they
+ * stay in L1 from one column block to the next). */
+#define PV_BAND_BYTES 16384
+
 /* How far ahead of the rows it reads the forward kernel prefetches (bytes). */
 #define PV_PREFETCH 8192
 
@@ -44,7 +48,7 @@ static int pc_cpu_isa(void)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
         return PV_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return PV_ISA_AVX2;
 #endif
     return PV_ISA_BASELINE;
@@ -79,6 +83,22 @@ static ptrdiff_t pc_share_size(const pc_geom *g)
     return g->oh * pc_share_row(g);
 }
 
+/* pv_quot_note: the mean divides the window sum s by d = fh * fw. A vector
+ * division costs 5 to 16 cycles a vector, as much as the rest of the
+ * window, so where d is odd (3, 9) it is done by a multiplication and two
+ * FMAs that round exactly as the division does: with y = RN(1/d),
+ * q = RN(s * y) and the exact residual r = q * d - s, RN(q - r * y) is
+ * RN(s / d) (Markstein's theorem) as long as y is within half an ulp of 1/d
+ * and q within one ulp of s/d. For d = 3 and 9, y's relative error is at
+ * most 2^-p-1 (p: the precision, 24 or 53), which keeps q within one ulp.
+ * Where s / d is subnormal the grid is fixed-point, q is still within one
+ * step and q - r * y within a 2^-p-1 fraction of a step of s / d, which
+ * for an odd d is never half-way between two steps, so it rounds the same.
+ * Zeros keep their sign; an infinite or NaN s gives a NaN residual, and
+ * then q (+-inf or NaN) is the quotient. Tests compare it with the
+ * division over every float32. A d that is a power of two is a
+ * multiplication by its exact inverse; 6 is divided. */
+
 /* Unroll the loop over window taps (at most 9) so the taps combine in registers. */
 #if defined(__clang__)
 #define PV_UNROLL _Pragma("clang loop unroll(full)")
@@ -111,8 +131,16 @@ static inline void pv_storen_##S(T *p, V v, ptrdiff_t n)                        
 static inline V pv_zero_##S(void) { return _mm512_setzero_##ps(); }                          \
 static inline V pv_set1_##S(T a) { return _mm512_set1_##ps(a); }                             \
 static inline V pv_add_##S(V a, V b) { return _mm512_add_##ps(a, b); }                       \
-static inline V pv_div_##S(V a, V b) { return _mm512_div_##ps(a, b); }                       \
 static inline V pv_mul_##S(V a, V b) { return _mm512_mul_##ps(a, b); }                       \
+static inline V pv_div_##S(V a, V b) { return _mm512_div_##ps(a, b); }                       \
+/* s / d for an odd d, rounded as division rounds, from y = 1 / d rounded                    \
+ * (pv_quot_note) */                                                                         \
+static inline V pv_quot_##S(V s, V d, V y)                                                   \
+{                                                                                            \
+    V q = _mm512_mul_##ps(s, y), r = _mm512_fmsub_##ps(q, d, s);                             \
+    return _mm512_mask_blend_##ps(_mm512_cmp_##ps##_mask(r, r, _CMP_UNORD_Q),                \
+                                  _mm512_fnmadd_##ps(r, y, q), q);                           \
+}                                                                                            \
 /* b, or c where c is larger or the first NaN */                                             \
 static inline V pv_take_##S(V b, V c)                                                        \
 {                                                                                            \
@@ -132,12 +160,14 @@ static inline __m512i pv_izero_##S(void) { return _mm512_setzero_si512(); }     
 static inline void pv_istore_##S(RT *p, __m512i v) { _mm512_storeu_si512(p, v); }            \
 static inline V pv_even_##S(V lo, V hi)                                                      \
 { return _mm512_permutex2var_##ps(lo, pv_evens_##S(), hi); }                              \
+static inline V pv_odd_##S(V lo, V hi)                                                       \
+{ return _mm512_permutex2var_##ps(lo, _mm512_add_##epi(pv_evens_##S(), _mm512_set1_##epi(1)), hi); } \
 static inline V pv_ziplo_##S(V e, V o)                                                       \
 { return _mm512_permutex2var_##ps(e, pv_zip_##S(0), o); }                                    \
 static inline V pv_ziphi_##S(V e, V o)                                                       \
 { return _mm512_permutex2var_##ps(e, pv_zip_##S(W / 2), o); }
 
-/* lane j reads lane 2j of the pair (lo, hi) */
+/* lane j reads lane 2j of the pair (lo, hi) (2j + 1: add 1) */
 static inline __m512i pv_evens_f32_avx512(void)
 {
     return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -176,11 +206,11 @@ PV_OPS_AVX512(f64_avx512, double, __m512d, __mmask8, 8, pd, int64_t, epi64)
 
 #if defined(__clang__)
 #pragma clang attribute pop
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #else
 #pragma GCC pop_options
 #pragma GCC push_options
-#pragma GCC target("avx2")
+#pragma GCC target("avx2,fma")
 #endif
 
 /* ---- AVX2 ---- */
@@ -206,8 +236,15 @@ static inline void pv_storen_##S(T *p, V v, ptrdiff_t n)                        
 static inline V pv_zero_##S(void) { return _mm256_setzero_##ps(); }                          \
 static inline V pv_set1_##S(T a) { return _mm256_set1_##ps(a); }                             \
 static inline V pv_add_##S(V a, V b) { return _mm256_add_##ps(a, b); }                       \
-static inline V pv_div_##S(V a, V b) { return _mm256_div_##ps(a, b); }                       \
 static inline V pv_mul_##S(V a, V b) { return _mm256_mul_##ps(a, b); }                       \
+static inline V pv_div_##S(V a, V b) { return _mm256_div_##ps(a, b); }                       \
+/* s / d for an odd d, rounded as division rounds, from y = 1 / d rounded                    \
+ * (pv_quot_note) */                                                                         \
+static inline V pv_quot_##S(V s, V d, V y)                                                   \
+{                                                                                            \
+    V q = _mm256_mul_##ps(s, y), r = _mm256_fmsub_##ps(q, d, s);                             \
+    return _mm256_blendv_##ps(_mm256_fnmadd_##ps(r, y, q), q, _mm256_cmp_##ps(r, r, _CMP_UNORD_Q)); \
+}                                                                                            \
 static inline V pv_take_##S(V b, V c)                                                        \
 {                                                                                            \
     V k = _mm256_and_##ps(_mm256_cmp_##ps(b, b, _CMP_ORD_Q), _mm256_cmp_##ps(c, b, _CMP_NLE_UQ)); \
@@ -226,7 +263,7 @@ PV_OPS_AVX2(f32_avx2, float, __m256, ps, pv_lanes_below, int32_t, _mm256_set1_ep
 PV_OPS_AVX2(f64_avx2, double, __m256d, pd, pv_lanes_below64, int64_t, _mm256_set1_epi64x,
             _mm256_castpd_ps)
 
-/* even lanes of (lo, hi); (e, o) interleaved, first and second half */
+/* even and odd lanes of (lo, hi); (e, o) interleaved, first and second half */
 static inline __m256 pv_even_f32_avx2(__m256 lo, __m256 hi)
 {
     __m256 t = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
@@ -235,6 +272,15 @@ static inline __m256 pv_even_f32_avx2(__m256 lo, __m256 hi)
 static inline __m256d pv_even_f64_avx2(__m256d lo, __m256d hi)
 {
     return _mm256_permute4x64_pd(_mm256_unpacklo_pd(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
+}
+static inline __m256 pv_odd_f32_avx2(__m256 lo, __m256 hi)
+{
+    __m256 t = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+static inline __m256d pv_odd_f64_avx2(__m256d lo, __m256d hi)
+{
+    return _mm256_permute4x64_pd(_mm256_unpackhi_pd(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
 }
 static inline __m256 pv_ziplo_f32_avx2(__m256 e, __m256 o)
 {

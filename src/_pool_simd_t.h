@@ -22,6 +22,14 @@ PC_INLINE void PV_F(pv_put)(T *p, V v, ptrdiff_t n)
     else PV_F(pv_storen)(p, v, n);
 }
 
+/* s / n, rounded as division rounds, for div = n and inv = 1 / n rounded:
+ * a multiplication where n is a power of two, pv_quot where it is odd. */
+PC_INLINE V PV_F(pv_mean)(V s, V div, V inv, const int n)
+{
+    if ((n & (n - 1)) == 0) return PV_F(pv_mul)(s, inv);
+    return n & 1 ? PV_F(pv_quot)(s, div, inv) : PV_F(pv_div)(s, div);
+}
+
 /* One vector of outputs whose windows start at p (a row w wide, avail
  * elements left in it): the taps in row-major window order combined by max
  * (first maximum or first NaN wins) or summed from zero. */
@@ -68,8 +76,8 @@ PC_INLINE void PV_F(pv_put_at)(int64_t *q, PV_I at, int64_t corner, const int SW
 
 /* The plane for an FH x FW window, column stride SW: whole vectors of
  * output columns while every tap's loads stay inside the row, then masked
- * ones. The mean divides the sum by the window size, or multiplies it by the
- * inverse where that is a power of two (which is exact). Each output row
+ * ones. The mean is the sum divided by the window size (pv_mean). Each
+ * output row
  * first prefetches the SH input rows it advances by, PV_PREFETCH bytes
  * ahead: the hardware prefetcher stops at page boundaries, and with the
  * input streaming from memory this cuts the time by about a third. */
@@ -78,8 +86,7 @@ PC_INLINE void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, int64
                                      const int AVG, const int IDX)
 {
     const ptrdiff_t w = g->w, ow = g->ow;
-    const int pow2 = ((FH * FW) & (FH * FW - 1)) == 0;
-    const V div = PV_F(pv_set1)(pow2 ? (T)1 / (T)(FH * FW) : (T)(FH * FW));
+    const V div = PV_F(pv_set1)((T)(FH * FW)), inv = PV_F(pv_set1)((T)1 / (T)(FH * FW));
     /* whole vectors j0 < full: (j0 + PV_W) * SW + FW - 1 <= w */
     ptrdiff_t full = (w - (FW - 1)) / SW - PV_W;
     if (full > ow - PV_W) full = ow - PV_W;
@@ -101,7 +108,7 @@ PC_INLINE void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, int64
             } else {
                 b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 1);
             }
-            if (AVG) b = pow2 ? PV_F(pv_mul)(b, div) : PV_F(pv_div)(b, div);
+            if (AVG) b = PV_F(pv_mean)(b, div, inv, FH * FW);
             PV_F(pv_store)(o + j0, b);
         }
         for (; j0 < ow; j0 += PV_W) {
@@ -113,9 +120,110 @@ PC_INLINE void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, int64
             } else {
                 b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 0);
             }
-            if (AVG) b = pow2 ? PV_F(pv_mul)(b, div) : PV_F(pv_div)(b, div);
+            if (AVG) b = PV_F(pv_mean)(b, div, inv, FH * FW);
             PV_F(pv_put)(o + j0, b, ow - j0);
         }
+    }
+}
+
+/* (*lo, *hi) = the PV_W elements from p and the PV_W after them, reading nothing at
+ * or past p + avail (zeros there); FULL: all are readable. */
+PC_INLINE void PV_F(pv_pair)(const T *p, ptrdiff_t avail, const int FULL, V *lo, V *hi)
+{
+    if (FULL || avail >= 2 * PV_W) {
+        *lo = PV_F(pv_load)(p);
+        *hi = PV_F(pv_load)(p + PV_W);
+    } else if (avail > PV_W) {
+        *lo = PV_F(pv_load)(p);
+        *hi = PV_F(pv_loadn)(p + PV_W, avail - PV_W);
+    } else {
+        *lo = PV_F(pv_loadn)(p, avail);
+        *hi = PV_F(pv_zero)();
+    }
+}
+
+/* t[v] (v < FW), lane l = p[l * SW + v]: the FW taps of one input row for
+ * PV_W output columns whose windows start at p (avail elements readable
+ * from p). At stride 2, taps 0 and 1 are the even and odd lanes of the same
+ * two vectors. */
+PC_INLINE void PV_F(pv_row_taps)(const T *p, ptrdiff_t avail, const int FW, const int SW,
+                                 const int FULL, V *t)
+{
+    if (SW == 1) {
+        PV_UNROLL
+        for (int v = 0; v < FW; v++) t[v] = PV_F(pv_tap)(p + v, avail - v, 1, FULL);
+        return;
+    }
+    V lo, hi;
+    PV_F(pv_pair)(p, avail, FULL, &lo, &hi);
+    t[0] = PV_F(pv_even)(lo, hi);
+    if (FW > 1) t[1] = PV_F(pv_odd)(lo, hi);
+    if (FW > 2) {
+        PV_F(pv_pair)(p + 2, avail - 2, FULL, &lo, &hi);
+        t[2] = PV_F(pv_even)(lo, hi);
+    }
+}
+
+/* Means of output rows [i0, i1), columns j0 .. j0 + PV_W - 1 (those below ow),
+ * for windows that overlap down the columns (FH > SH): walking down, each
+ * input row's taps are formed once and kept in registers for the FH - SH
+ * windows below that still hold it. Each window is summed from zero in
+ * row-major order, as pv_window does. On its way down the first column
+ * block prefetches the rows of the next band, as many rows below. */
+PC_INLINE void PV_F(pv_avg_column)(const T *x, ptrdiff_t w, ptrdiff_t i0, ptrdiff_t i1,
+                                   ptrdiff_t j0, T *out, ptrdiff_t ow, V div, V inv,
+                                   const int FH, const int FW, const int SH, const int SW,
+                                   const int FULL)
+{
+    const ptrdiff_t avail = w - j0 * SW, ahead = (i1 - i0) * SH * w;
+    const T *p = x + i0 * SH * w + j0 * SW;
+    V t[3][3];
+    PV_UNROLL
+    for (int u = 0; u < FH - SH; u++) PV_F(pv_row_taps)(p + u * w, avail, FW, SW, FULL, t[u]);
+    for (ptrdiff_t i = i0; i < i1; i++, p += SH * w) {
+        PV_UNROLL
+        for (int u = FH - SH; u < FH; u++) {
+            if (j0 == 0)
+                for (ptrdiff_t c = 0; c < w; c += 64 / (ptrdiff_t)sizeof(T))
+                    __builtin_prefetch(p + u * w + ahead + c, 0, 3);
+            PV_F(pv_row_taps)(p + u * w, avail, FW, SW, FULL, t[u]);
+        }
+        V b = PV_F(pv_add)(PV_F(pv_zero)(), t[0][0]);
+        PV_UNROLL
+        for (int k = 1; k < FH * FW; k++) b = PV_F(pv_add)(b, t[k / FW][k % FW]);
+        b = PV_F(pv_mean)(b, div, inv, FH * FW);
+        PV_F(pv_put)(out + i * ow + j0, b, ow - j0);
+        PV_UNROLL
+        for (int u = 0; u < FH - SH; u++) {
+            PV_UNROLL
+            for (int v = 0; v < FW; v++) t[u][v] = t[u + SH][v];
+        }
+    }
+}
+
+/* Average pooling where windows overlap down the columns (FH > SH: 3x3
+ * stride 2): pv_avg_column over bands of output rows whose input rows fit
+ * in PV_BAND_BYTES, so that the column blocks after the first find them in
+ * L1. Each input row's taps (loads and, at stride 2, permutes: the bulk of
+ * the work) are formed once per column block instead of once per window
+ * holding it, except for the FH - SH rows a band shares with the next. */
+PC_INLINE void PV_F(pv_avg_overlap_k)(const T *x, const pc_geom *g, T *out, const int FH,
+                                      const int FW, const int SH, const int SW)
+{
+    const ptrdiff_t w = g->w, ow = g->ow, oh = g->oh;
+    const V div = PV_F(pv_set1)((T)(FH * FW)), inv = PV_F(pv_set1)((T)1 / (T)(FH * FW));
+    ptrdiff_t band = ((ptrdiff_t)(PV_BAND_BYTES / sizeof(T)) / w - (FH - SH)) / SH;
+    if (band < 1) band = 1;
+    /* whole vectors j0 <= full: (j0 + PV_W) * SW + FW - 1 <= w */
+    ptrdiff_t full = (w - (FW - 1)) / SW - PV_W;
+    if (full > ow - PV_W) full = ow - PV_W;
+    for (ptrdiff_t i0 = 0; i0 < oh; i0 += band) {
+        const ptrdiff_t i1 = i0 + band < oh ? i0 + band : oh;
+        ptrdiff_t j0 = 0;
+        for (; j0 <= full; j0 += PV_W)
+            PV_F(pv_avg_column)(x, w, i0, i1, j0, out, ow, div, inv, FH, FW, SH, SW, 1);
+        for (; j0 < ow; j0 += PV_W)
+            PV_F(pv_avg_column)(x, w, i0, i1, j0, out, ow, div, inv, FH, FW, SH, SW, 0);
     }
 }
 
@@ -126,7 +234,10 @@ static int PV_F(pv_pool_plane)(const T *x, const pc_geom *g, int avg, T *out, in
 {
 #define PV_CASE(FH_, FW_, SW_)                                                       \
     if (g->fh == FH_ && g->fw == FW_ && g->sw == SW_) {                            \
-        if (avg) PV_F(pv_pool_plane_k)(x, g, out, NULL, 0, FH_, FW_, SW_, 1, 0);    \
+        if (avg && FH_ > 1 && g->sh == 1) PV_F(pv_avg_overlap_k)(x, g, out, FH_, FW_, 1, SW_); \
+        else if (avg && FH_ > 2 && g->sh == 2)                                     \
+            PV_F(pv_avg_overlap_k)(x, g, out, FH_, FW_, 2, SW_);                   \
+        else if (avg) PV_F(pv_pool_plane_k)(x, g, out, NULL, 0, FH_, FW_, SW_, 1, 0); \
         else if (idx) PV_F(pv_pool_plane_k)(x, g, out, idx, base, FH_, FW_, SW_, 0, 1); \
         else PV_F(pv_pool_plane_k)(x, g, out, NULL, 0, FH_, FW_, SW_, 0, 0);        \
         return 1;                                                                  \
