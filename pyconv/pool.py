@@ -6,12 +6,36 @@ index), ties go to the first maximum in row-major window order, and average
 pooling divides by the window size or, with ``count_include_pad=False``, by
 the number of real elements in the window, as PyTorch does.
 """
+import functools
+
 import numpy as np
 
 from . import _pool
 from ._geometry import batch_views, pool_geometry
 from ._validation import as_array, as_kernel_input, check_int, check_shape, empty, float_dtype
 from .threads import resolve_num_threads
+
+
+def _plain(arg):
+    """Whether ``arg`` is None, an int or a tuple of ints (exactly those types)."""
+    return arg is None or type(arg) is int or (
+        type(arg) is tuple and all(type(a) is int for a in arg))
+
+
+@functools.lru_cache(maxsize=128)
+def _cached_geometry(*args):
+    return pool_geometry(*args)
+
+
+def _geometry(x_shape, size, stride, padding, dilation, strict):
+    """``pool_geometry``, remembered for calls whose arguments are plain ints (a network
+    pools the same shapes again and again, and checking them costs more than small
+    kernels); other types (bool, float, NumPy integers, lists) are checked every time, so
+    a cached ``2`` never stands in for ``2.0`` or ``True``."""
+    args = (x_shape, size, stride, padding, dilation, strict)
+    if (strict is True or strict is False) and all(map(_plain, args[:5])):
+        return _cached_geometry(*args)
+    return pool_geometry(*args)
 
 
 def _kernel_geometry(g):
@@ -22,7 +46,7 @@ def _prepare(x, size, stride, padding, dilation, strict):
     x = as_array(x, "x")
     dtype = float_dtype(x)
     x4, _, restore = batch_views(x)
-    g = pool_geometry(x4.shape, size, stride, padding, dilation, strict)
+    g = _geometry(x4.shape, size, stride, padding, dilation, strict)
     return x4, dtype, g, restore
 
 
@@ -284,7 +308,7 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
     d = as_array(dout, "dout")
     dtype = float_dtype(d)
     x4, _, restore = batch_views(np.broadcast_to(np.zeros((), dtype), x_shape))
-    g = pool_geometry(x4.shape, size, stride, padding, 1, False)
+    g = _geometry(x4.shape, size, stride, padding, 1, False)
     d4 = _forward_shaped(d, "dout", g, len(x_shape), dtype)
     dx = empty(x4.shape, dtype, "dx")
     if dx.size == 0:
