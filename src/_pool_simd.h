@@ -34,7 +34,7 @@ enum { PV_ISA_BASELINE = 0, PV_ISA_AVX2 = 1, PV_ISA_AVX512 = 2 };
 
 /* pv_avg_overlap_k: bytes of input rows a band of output rows reads (they
  * stay in L1 from one column block to the next). */
-#define PV_BAND_BYTES 16384
+#define PV_BAND_BYTES 4096
 
 /* How far ahead of the rows it reads the forward kernel prefetches (bytes). */
 #define PV_PREFETCH 8192

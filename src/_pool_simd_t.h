@@ -32,17 +32,70 @@ PC_INLINE V PV_F(pv_mean)(V s, V div, V inv, const int n)
 
 /* One vector of outputs whose windows start at p (a row w wide, avail
  * elements left in it): the taps in row-major window order combined by max
- * (first maximum or first NaN wins) or summed from zero. */
+ * (first maximum or first NaN wins). */
 PC_INLINE V PV_F(pv_window)(const T *p, ptrdiff_t w, ptrdiff_t avail, const int FH,
-                            const int FW, const int SW, const int AVG, const int FULL)
+                            const int FW, const int SW, const int FULL)
 {
     V b = PV_F(pv_tap)(p, avail, SW, FULL);
-    if (AVG) b = PV_F(pv_add)(PV_F(pv_zero)(), b);
     PV_UNROLL
     for (int t = 1; t < FH * FW; t++) {
         const int u = t / FW, v = t % FW;
         V c = PV_F(pv_tap)(p + u * w + v, avail - v, SW, FULL);
-        b = AVG ? PV_F(pv_add)(b, c) : PV_F(pv_take)(b, c);
+        b = PV_F(pv_take)(b, c);
+    }
+    return b;
+}
+
+/* (*lo, *hi) = the PV_W elements from p and the PV_W after them, reading nothing at
+ * or past p + avail (zeros there); FULL: all are readable. */
+PC_INLINE void PV_F(pv_pair)(const T *p, ptrdiff_t avail, const int FULL, V *lo, V *hi)
+{
+    if (FULL || avail >= 2 * PV_W) {
+        *lo = PV_F(pv_load)(p);
+        *hi = PV_F(pv_load)(p + PV_W);
+    } else if (avail > PV_W) {
+        *lo = PV_F(pv_load)(p);
+        *hi = PV_F(pv_loadn)(p + PV_W, avail - PV_W);
+    } else {
+        *lo = PV_F(pv_loadn)(p, avail);
+        *hi = PV_F(pv_zero)();
+    }
+}
+
+/* t[v] (v < FW), lane l = p[l * SW + v]: the FW taps of one input row for
+ * PV_W output columns whose windows start at p (avail elements readable
+ * from p). At stride 2, taps 0 and 1 are the even and odd lanes of the same
+ * two vectors. */
+PC_INLINE void PV_F(pv_row_taps)(const T *p, ptrdiff_t avail, const int FW, const int SW,
+                                 const int FULL, V *t)
+{
+    if (SW == 1) {
+        PV_UNROLL
+        for (int v = 0; v < FW; v++) t[v] = PV_F(pv_tap)(p + v, avail - v, 1, FULL);
+        return;
+    }
+    V lo, hi;
+    PV_F(pv_pair)(p, avail, FULL, &lo, &hi);
+    t[0] = PV_F(pv_even)(lo, hi);
+    if (FW > 1) t[1] = PV_F(pv_odd)(lo, hi);
+    if (FW > 2) {
+        PV_F(pv_pair)(p + 2, avail - 2, FULL, &lo, &hi);
+        t[2] = PV_F(pv_even)(lo, hi);
+    }
+}
+
+/* pv_window's windows summed from zero in row-major window order, each
+ * window row's taps from pv_row_taps. */
+PC_INLINE V PV_F(pv_window_sum)(const T *p, ptrdiff_t w, ptrdiff_t avail, const int FH,
+                                const int FW, const int SW, const int FULL)
+{
+    V b = PV_F(pv_zero)();
+    PV_UNROLL
+    for (int u = 0; u < FH; u++) {
+        V t[3];
+        PV_F(pv_row_taps)(p + u * w, avail, FW, SW, FULL, t);
+        PV_UNROLL
+        for (int v = 0; v < FW; v++) b = PV_F(pv_add)(b, t[v]);
     }
     return b;
 }
@@ -106,7 +159,8 @@ PC_INLINE void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, int64
                 b = PV_F(pv_window_at)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, 1, &at);
                 PV_F(pv_put_at)(q + j0, at, corner + j0 * SW, SW, PV_W);
             } else {
-                b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 1);
+                b = AVG ? PV_F(pv_window_sum)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, 1)
+                        : PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, 1);
             }
             if (AVG) b = PV_F(pv_mean)(b, div, inv, FH * FW);
             PV_F(pv_store)(o + j0, b);
@@ -118,49 +172,12 @@ PC_INLINE void PV_F(pv_pool_plane_k)(const T *x, const pc_geom *g, T *out, int64
                 b = PV_F(pv_window_at)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, 0, &at);
                 PV_F(pv_put_at)(q + j0, at, corner + j0 * SW, SW, ow - j0);
             } else {
-                b = PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, AVG, 0);
+                b = AVG ? PV_F(pv_window_sum)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, 0)
+                        : PV_F(pv_window)(row + j0 * SW, w, w - j0 * SW, FH, FW, SW, 0);
             }
             if (AVG) b = PV_F(pv_mean)(b, div, inv, FH * FW);
             PV_F(pv_put)(o + j0, b, ow - j0);
         }
-    }
-}
-
-/* (*lo, *hi) = the PV_W elements from p and the PV_W after them, reading nothing at
- * or past p + avail (zeros there); FULL: all are readable. */
-PC_INLINE void PV_F(pv_pair)(const T *p, ptrdiff_t avail, const int FULL, V *lo, V *hi)
-{
-    if (FULL || avail >= 2 * PV_W) {
-        *lo = PV_F(pv_load)(p);
-        *hi = PV_F(pv_load)(p + PV_W);
-    } else if (avail > PV_W) {
-        *lo = PV_F(pv_load)(p);
-        *hi = PV_F(pv_loadn)(p + PV_W, avail - PV_W);
-    } else {
-        *lo = PV_F(pv_loadn)(p, avail);
-        *hi = PV_F(pv_zero)();
-    }
-}
-
-/* t[v] (v < FW), lane l = p[l * SW + v]: the FW taps of one input row for
- * PV_W output columns whose windows start at p (avail elements readable
- * from p). At stride 2, taps 0 and 1 are the even and odd lanes of the same
- * two vectors. */
-PC_INLINE void PV_F(pv_row_taps)(const T *p, ptrdiff_t avail, const int FW, const int SW,
-                                 const int FULL, V *t)
-{
-    if (SW == 1) {
-        PV_UNROLL
-        for (int v = 0; v < FW; v++) t[v] = PV_F(pv_tap)(p + v, avail - v, 1, FULL);
-        return;
-    }
-    V lo, hi;
-    PV_F(pv_pair)(p, avail, FULL, &lo, &hi);
-    t[0] = PV_F(pv_even)(lo, hi);
-    if (FW > 1) t[1] = PV_F(pv_odd)(lo, hi);
-    if (FW > 2) {
-        PV_F(pv_pair)(p + 2, avail - 2, FULL, &lo, &hi);
-        t[2] = PV_F(pv_even)(lo, hi);
     }
 }
 
