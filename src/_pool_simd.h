@@ -4,9 +4,12 @@
  * column stride of 1 or 2 (2x2 stride 2, 3x3 stride 2, 3x3 stride 1, ...):
  * every window tap is inside the input, so each output row is a few whole
  * vectors of output columns and one masked vector for the remainder, and a
- * stride-2 tap is split from two loaded vectors by one permute. The taps
- * are combined in the oracles' order (row-major in the window for the
- * forward pass; output row-major for the gradient of average pooling), so
+ * stride-2 tap is split from two loaded vectors by one permute (for average
+ * pooling, the taps of a window row share their loads, and windows that
+ * overlap down the columns share each input row's taps: pv_avg_overlap_k).
+ * The taps are combined in the oracles' order (row-major in the window for
+ * the forward pass; output row-major for the gradient of average pooling),
+ * and the mean is rounded as the division rounds (pv_quot_note), so
  * results are bitwise those of the portable kernels of _pool_planes.h, which
  * serve every other geometry and CPUs without these instruction sets. (The
  * gradient of max pooling is a scalar scatter, pc_max_backward_rows, for

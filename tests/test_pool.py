@@ -357,11 +357,88 @@ def test_a_single_plane_split_into_bands_of_rows(dtype):
         out, idx = pyconv.max_pool2d(x, 3, stride=2, return_indices=True, num_threads=n)
         np.testing.assert_array_equal(out, ref)
         np.testing.assert_array_equal(idx, ref_idx)
-        np.testing.assert_array_equal(
-            pyconv.avg_pool2d(x[:1, :1], (2, 3), stride=1, num_threads=n),
-            avg_pool2d_naive(x[:1, :1], (2, 3), stride=1))
+        for size, stride in (((2, 3), 1), (3, 2)):
+            np.testing.assert_array_equal(
+                pyconv.avg_pool2d(x[:1, :1], size, stride=stride, num_threads=n),
+                avg_pool2d_naive(x[:1, :1], size, stride=stride))
         for indices in (None, ref_idx, elsewhere):
             np.testing.assert_array_equal(
                 pyconv.max_pool2d_backward(dout, x, 3, stride=2, indices=indices,
                                            num_threads=n),
                 max_pool2d_backward_naive(dout, x, 3, stride=2, indices=indices))
+
+
+# average pooling's vector kernels: windows that overlap down the columns (FH > SH) walk
+# bands of output rows (PV_BAND_BYTES of input rows each); the others go row by row.
+# (size, stride): overlapping, non-square, stride > window, and 2x2 stride 2
+AVG_VECTOR_GEOMETRIES = [((3, 3), (2, 2)), ((3, 3), (1, 1)), ((2, 2), (1, 1)),
+                         ((3, 2), (1, 2)), ((2, 3), (1, 2)), ((3, 1), (2, 1)),
+                         ((2, 2), (2, 2)), ((3, 3), (3, 2)), ((2, 2), (3, 2)), ((1, 3), (4, 1))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size, stride", AVG_VECTOR_GEOMETRIES)
+def test_avg_vector_kernels_across_bands_bitwise(isa, size, stride, dtype):
+    # widths 61 and 301 cut the output rows into bands of several rows and of one row
+    # (with the vector body and an odd tail in each output row); 1 and 3 threads, 3 planes:
+    # whole planes and bands of rows per thread
+    rng = np.random.default_rng(9)
+    for w in (61, 301):
+        x = rng.standard_normal((1, 3, 41, w)).astype(dtype)
+        ref = avg_pool2d_naive(x, size, stride=stride, strict=False)
+        for n in (1, 3, 5):
+            # sums in the oracle's order: equal bit for bit, not just close
+            np.testing.assert_array_equal(
+                pyconv.avg_pool2d(x, size, stride=stride, strict=False, num_threads=n), ref)
+
+
+def _special_sums(dtype, rng):
+    """Window sums for the vector kernels' quotient: a sweep over the bit patterns,
+    subnormals, the largest and smallest normals, infinities, NaN and signed zeros."""
+    info = np.finfo(dtype)
+    if dtype == np.float32:
+        sweep = np.arange(0, 2**32, 65537 * 3, dtype=np.uint64).astype(np.uint32).view(dtype)
+        subnormal = rng.integers(1, 2**23, 3000, dtype=np.uint32).view(dtype)
+    else:
+        sweep = rng.integers(0, 2**64, 60000, dtype=np.uint64).view(dtype)
+        subnormal = rng.integers(1, 2**52, 3000, dtype=np.uint64).view(dtype)
+    edges = np.array([0.0, info.smallest_subnormal, info.smallest_normal, info.max,
+                      info.smallest_normal * 3, info.max / 9, np.inf, np.nan], dtype)
+    values = np.concatenate([sweep, subnormal, edges])
+    return np.concatenate([values, -values])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_avg_vector_kernels_divide_exactly(dtype):
+    # the vector kernels divide by 3 and 9 with a multiply and FMAs: every quotient must be
+    # the division's; each window holds at most one nonzero, so its sum is that value
+    rng = np.random.default_rng(10)
+    values = _special_sums(dtype, rng)
+    planes = -(-values.size // 121)
+    x = np.zeros((planes, 41, 41), dtype)
+    x[:, ::4, ::4] = np.resize(values, (planes, 11, 11))
+    for size, stride in [((3, 3), (2, 2)), ((3, 1), (2, 1)), ((1, 3), (1, 2)),
+                         ((3, 3), (1, 1)), ((2, 3), (1, 1)), ((3, 3), (3, 2))]:
+        with np.errstate(invalid="ignore"):  # signalling NaNs among the bit patterns
+            ref = avg_pool2d_naive(x, size, stride=stride, strict=False)
+        for name in ISAS:
+            previous = _pool.force_isa(name)
+            try:
+                out = pyconv.avg_pool2d(x, size, stride=stride, strict=False)
+            finally:
+                _pool.force_isa(previous)
+            np.testing.assert_array_equal(out, ref)
+            assert np.array_equal(np.signbit(out), np.signbit(ref))  # zeros keep their sign
+
+
+def test_checked_geometry_is_remembered_only_for_plain_ints():
+    x = np.arange(16.0).reshape(4, 4)
+    expected = pyconv.avg_pool2d(x, 2)  # remembered
+    with pytest.raises(TypeError, match="size must be an int, got 2.0"):
+        pyconv.avg_pool2d(x, 2.0)
+    with pytest.raises(TypeError, match="size must be an int, got True"):
+        pyconv.max_pool2d(x, True)
+    with pytest.raises(ValueError, match="at most half the pool window"):
+        pyconv.avg_pool2d(x, 2, padding=2)
+    for size in ([2, 2], np.int64(2), (2, np.int32(2))):
+        np.testing.assert_array_equal(pyconv.avg_pool2d(x, size), expected)
