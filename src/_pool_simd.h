@@ -163,6 +163,12 @@ static inline __m512i pv_izero_##S(void) { return _mm512_setzero_si512(); }     
 static inline void pv_istore_##S(RT *p, __m512i v) { _mm512_storeu_si512(p, v); }            \
 static inline V pv_even_##S(V lo, V hi)                                                      \
 { return _mm512_permutex2var_##ps(lo, pv_evens_##S(), hi); }                              \
+/* lanes 1.. of e, then last */                                                              \
+static inline V pv_next_##S(V e, T last)                                                     \
+{                                                                                            \
+    return _mm512_castsi512_##ps(_mm512_alignr_##epi(                                        \
+        _mm512_cast##ps##_si512(_mm512_set1_##ps(last)), _mm512_cast##ps##_si512(e), 1));    \
+}                                                                                            \
 static inline V pv_odd_##S(V lo, V hi)                                                       \
 { return _mm512_permutex2var_##ps(lo, _mm512_add_##epi(pv_evens_##S(), _mm512_set1_##epi(1)), hi); } \
 static inline V pv_ziplo_##S(V e, V o)                                                       \
@@ -275,6 +281,17 @@ static inline __m256 pv_even_f32_avx2(__m256 lo, __m256 hi)
 static inline __m256d pv_even_f64_avx2(__m256d lo, __m256d hi)
 {
     return _mm256_permute4x64_pd(_mm256_unpacklo_pd(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
+}
+/* lanes 1.. of e, then last */
+static inline __m256 pv_next_f32_avx2(__m256 e, float last)
+{
+    __m256 r = _mm256_permutevar8x32_ps(e, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0));
+    return _mm256_blend_ps(r, _mm256_set1_ps(last), 0x80);
+}
+static inline __m256d pv_next_f64_avx2(__m256d e, double last)
+{
+    return _mm256_blend_pd(_mm256_permute4x64_pd(e, _MM_SHUFFLE(0, 3, 2, 1)), _mm256_set1_pd(last),
+                           0x8);
 }
 static inline __m256 pv_odd_f32_avx2(__m256 lo, __m256 hi)
 {

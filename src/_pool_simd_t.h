@@ -64,8 +64,8 @@ PC_INLINE void PV_F(pv_pair)(const T *p, ptrdiff_t avail, const int FULL, V *lo,
 
 /* t[v] (v < FW), lane l = p[l * SW + v]: the FW taps of one input row for
  * PV_W output columns whose windows start at p (avail elements readable
- * from p). At stride 2, taps 0 and 1 are the even and odd lanes of the same
- * two vectors. */
+ * from p). At stride 2 all come from the same two loaded vectors (and one
+ * element), which would otherwise be split loads. */
 PC_INLINE void PV_F(pv_row_taps)(const T *p, ptrdiff_t avail, const int FW, const int SW,
                                  const int FULL, V *t)
 {
@@ -78,10 +78,8 @@ PC_INLINE void PV_F(pv_row_taps)(const T *p, ptrdiff_t avail, const int FW, cons
     PV_F(pv_pair)(p, avail, FULL, &lo, &hi);
     t[0] = PV_F(pv_even)(lo, hi);
     if (FW > 1) t[1] = PV_F(pv_odd)(lo, hi);
-    if (FW > 2) {
-        PV_F(pv_pair)(p + 2, avail - 2, FULL, &lo, &hi);
-        t[2] = PV_F(pv_even)(lo, hi);
-    }
+    /* tap 2 is tap 0 a lane on, and the element after the two vectors */
+    if (FW > 2) t[2] = PV_F(pv_next)(t[0], FULL || avail > 2 * PV_W ? p[2 * PV_W] : (T)0);
 }
 
 /* pv_window's windows summed from zero in row-major window order, each
