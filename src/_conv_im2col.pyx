@@ -152,6 +152,36 @@ def tile_shape(int isa, Py_ssize_t itemsize):
     return cg_mr(isa), cg_nr(isa, itemsize)
 
 
+def pack_filters(const floating[:, :, :, :, :] w, floating[:, ::1] wp, Py_ssize_t mr,
+                 int num_threads):
+    """Fill wp (G, ceil(K/G / mr)*mr * A*FH*FW) with each group's filters w (G, K/G, A, FH,
+    FW; any strides, so that the backward's flipped view needs no copy) in the GEMM's
+    panels: panel p holds filters p*mr .. p*mr + mr-1 as A*FH*FW columns of mr values,
+    the reduction index running over (a, u, v) row-major; zero filters past K/G."""
+    cdef Py_ssize_t kg = w.shape[1], na = w.shape[2], fh = w.shape[3], fw = w.shape[4]
+    cdef Py_ssize_t cff = na * fh * fw, panels = wp.shape[1] // (mr * cff)
+    cdef Py_ssize_t sf = w.strides[1], sa = w.strides[2], su = w.strides[3], sv = w.strides[4]
+    cdef Py_ssize_t item, grp, p, i, live, a, u, v
+    cdef floating *dst
+    cdef const char *src
+    with nogil:
+        for item in prange(w.shape[0] * panels, schedule="static", num_threads=num_threads):
+            grp = item // panels
+            p = item % panels
+            live = min(mr, kg - p * mr)  # filters of this panel that exist
+            dst = &wp[grp, p * cff * mr]
+            src = <const char *>&w[grp, p * mr, 0, 0, 0]
+            for a in range(na):
+                for u in range(fh):
+                    for v in range(fw):
+                        for i in range(live):
+                            dst[i] = (<const floating *>(src + i * sf + a * sa + u * su
+                                                         + v * sv))[0]
+                        for i in range(live, mr):
+                            dst[i] = 0
+                        dst = dst + mr
+
+
 def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
             const floating[:, ::1] bias, floating[:, :, ::1] out, Py_ssize_t n0, Py_ssize_t m,
             floating[::1] xq, floating[:, ::1] wide, const Py_ssize_t[::1] off, Py_ssize_t oh,

@@ -194,6 +194,12 @@ static void CG_FN(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG
                     dst[1] = *(const CG_V *)(src + CG_VL);
                     dst[2] = *(const CG_V *)(src + 2 * CG_VL);
                 }
+                else if (runs == 1) {  /* one image, lanes at its edges left zero */
+                    const CG_T *src = base[0] + off[k0 + k];
+                    dst[0] = CG_LOAD_SOME(src, bits & lane);
+                    dst[1] = CG_LOAD_SOME(src + CG_VL, bits >> CG_VL & lane);
+                    dst[2] = CG_LOAD_SOME(src + 2 * CG_VL, bits >> 2 * CG_VL & lane);
+                }
                 else {
                     CG_VI acc[3] = {{0}, {0}, {0}};
                     for (r = 0; r < runs; r++) {

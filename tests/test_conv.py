@@ -111,6 +111,23 @@ def test_backward_matches_oracle(n, c, k, h, w, fh, fw, options, dtype, method):
         assert_close(got, want, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride", [1, 2])  # dx as a forward conv; dx through col2im
+def test_im2col_backward_in_blocks_of_channels(stride, dtype):
+    """More column rows (C*FH*FW) than one backward block holds: the channels go in
+    blocks, each with its own products and its own rows of dw."""
+    from pyconv.conv import _BACKWARD_ROWS
+    c = _BACKWARD_ROWS // 9 + 2  # two blocks of 3x3 channels, the second one narrower
+    x, wt, _ = _case(2, c, 3, 6, 5, 3, 3, {}, dtype)
+    dout = np.random.default_rng(7).standard_normal(
+        conv2d_im2col(x, wt, stride=stride, padding=1, strict=False).shape).astype(dtype)
+    got = pyconv.conv2d_backward(dout, x, wt, stride=stride, padding=1, method="im2col")
+    expected = conv2d_backward_naive(dout.astype(np.float64), x.astype(np.float64),
+                                     wt.astype(np.float64), stride=stride, padding=1)
+    for g, want in zip(got, expected):
+        assert_close(g, want, dtype)
+
+
 @pytest.mark.parametrize("method", ["im2col", "direct"])  # "auto" runs one of them
 @pytest.mark.parametrize("n, c, k, h, w, fh, fw, options", [
     (2, 2, 2, 5, 4, 3, 2, {"padding": 1, "stride": (2, 1), "strict": False}),
