@@ -11,7 +11,7 @@ from pyconv.benchmarks import l1
 from pyconv.benchmarks.report import compare_table, results_table
 from pyconv.benchmarks.runner import run_case
 from pyconv.benchmarks.table import OPS, select
-from pyconv.benchmarks.timing import repeats_for
+from pyconv.benchmarks.timing import ROUNDS, repeats_for
 
 TINY_L1 = next(c for c in l1.CASES if c.tiny)
 
@@ -54,6 +54,25 @@ def test_a_mismatch_is_reported_and_not_timed():
     assert ours["status"] == "mismatch" and "times" not in ours and "tolerance" in ours["detail"]
     assert rec["contenders"][0]["status"] == "ok"  # the oracle itself is timed
     assert "mismatch" in results_table([rec])
+
+
+def test_contenders_are_timed_in_turns():
+    """Each contender's timed calls come in ROUNDS blocks, one per turn over the
+    contenders, so that a spell of load is shared out among them."""
+    log = []
+
+    def logging(contender):
+        def bind(case, inputs, threads):
+            call = contender.bind(case, inputs, threads)
+            return lambda: (log.append(contender.label), call())[1]
+        return replace(contender, bind=bind)
+
+    op = replace(OPS["l1_distances"], contenders=tuple(map(logging, l1.CONTENDERS[:2])))
+    rec = run_case(op, TINY_L1, "float64", threads=1, budget=0.01)
+    blocks = [label for i, label in enumerate(log) if i == 0 or log[i - 1] != label]
+    labels = [c["label"] for c in rec["contenders"]]
+    assert blocks == labels * (ROUNDS + 1)  # the checked calls, then ROUNDS turns
+    assert all(len(c["times"]) >= ROUNDS for c in rec["contenders"])
 
 
 def test_compare_leaves_out_runs_of_other_shapes():

@@ -17,8 +17,9 @@ DESCRIPTION = """\
 Time pyconv's kernels beside their NumPy oracles and the peers that are
 installed (PyTorch, SciPy, scikit-learn, faiss) on the layers, pools and L1
 shapes of real networks. Every result is checked against the oracle first; a
-mismatch is reported, not timed. Each contender then gets warm-up calls and a
-block of repeated calls; the table shows the medians.""" 
+mismatch is reported, not timed. The contenders are then timed in three turns,
+each a block of warm-up and repeated calls per contender; the table shows the
+medians.""" 
 
 
 def add_parser(commands):

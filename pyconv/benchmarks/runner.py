@@ -2,7 +2,7 @@
 import numpy as np
 
 from .peers import limit_threads, load
-from .timing import WARM_UP_SECONDS, repeats_for, time_block, timed
+from .timing import ROUNDS, WARM_UP_SECONDS, repeats_for, time_block, timed
 
 
 def as_numpy(result):
@@ -48,7 +48,7 @@ def run_case(op, case, dtype, threads, budget, progress=None):
     """
     inputs = op.make_inputs(case.params, np.dtype(dtype), np.random.default_rng(0))
     work = op.work(case.params, np.dtype(dtype))
-    entries, expected = [], None
+    entries, expected, checked = [], None, []
     for contender in _oracle_first(op.contenders):
         entry = dict(label=contender.label, role=contender.role, call=contender.call)
         entries.append(entry)
@@ -77,11 +77,25 @@ def run_case(op, case, dtype, threads, budget, progress=None):
                          detail=f"error {err:.3g}× the tolerance against the oracle")
             continue
         del result
-        repeats = repeats_for(first, budget)
-        times = time_block(call, repeats, min(WARM_UP_SECONDS, budget) - first) if repeats \
-            else [first]
-        median = float(np.median(times))
-        entry.update(status="ok", times=times, median=median, throughput=work / median)
+        entry.update(status="ok", times=[] if repeats_for(first, budget) else [first])
+        checked.append((entry, call))
+    # the timed calls in ROUNDS turns of one block per contender, so that a noisy
+    # spell of the machine falls on every contender's samples, not on one's; each
+    # block warms up first (the checked call counts in the first turn), except after
+    # calls as long as the warm-up itself
+    for turn in range(ROUNDS):
+        for entry, call in checked:
+            first = entry["first"]
+            share = -(-repeats_for(first, budget) // ROUNDS)  # at least one call a turn
+            warm_up = min(WARM_UP_SECONDS, budget) - (first if turn == 0 else 0)
+            if progress is not None:
+                progress.set_postfix_str(f"{op.name} {case.name} {dtype}: {entry['label']}")
+            if share:
+                entry["times"] += time_block(call, share,
+                                             warm_up if first < WARM_UP_SECONDS else 0)
+    for entry, _ in checked:
+        entry.update(median=float(np.median(entry["times"])),
+                     throughput=work / float(np.median(entry["times"])))
     return dict(op=op.name, family=op.family, case=case.name, tiny=case.tiny, dtype=dtype,
                 params=case.params, shape=op.describe(case.params), unit=op.unit,
                 work=work, work_doc=op.work_doc, contenders=entries)

@@ -1,15 +1,19 @@
 """Timing: warm-up calls, then a block of repeated calls, one contender at a time.
 
-Contenders are timed one block at a time, not in turns: libraries with their
-own OpenMP runtimes (torch, faiss, pyconv) leave worker threads spinning for
-tens of milliseconds after a call, which would steal the cores from the next
-library's first calls. The warm-up outlasts that.
+Contenders are timed a block at a time, not call by call in turns: libraries
+with their own OpenMP runtimes (torch, faiss, pyconv) leave worker threads
+spinning for tens of milliseconds after a call, which would steal the cores
+from the next library's first calls. The warm-up outlasts that. A case's
+blocks come in ROUNDS turns over its contenders, so that a spell of load on a
+shared machine (on a 2-core guest, one contender's time once grew 2.4x for a
+whole block) is shared out among them rather than landing on one.
 """
 import gc
 import math
 import time
 
 WARM_UP_SECONDS = 0.1
+ROUNDS = 3
 
 
 SLOW_SECONDS = 1.0
