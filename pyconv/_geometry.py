@@ -4,6 +4,7 @@ Shared by the public functions and the oracles, so that both accept and refuse
 exactly the same calls.
 """
 import dataclasses
+import functools
 
 from ._validation import check_bool, check_int, pair
 from .shapes import InvalidConfigError, conv_output_size, pool_output_size
@@ -162,3 +163,26 @@ def pool_geometry(x_shape, size, stride=None, padding=0, dilation=1, strict=True
     _check_windows_reach_input(h, fh, sh, ph, dh, oh, "H")
     _check_windows_reach_input(w, fw, sw, pw, dw, ow, "W")
     return Geometry(n, c, h, w, c, fh, fw, oh, ow, (sh, sw), (ph, ph, pw, pw), (dh, dw))
+
+
+def _plain(arg):
+    """Whether ``arg`` is None, a bool, an int, a str or a tuple of ints (exactly those
+    types): arguments that equal each other are then the same argument."""
+    return arg is None or type(arg) in (bool, int, str) or (
+        type(arg) is tuple and all(type(a) is int for a in arg))
+
+
+def remembered(geometry):
+    """``geometry`` (:func:`conv_geometry` or :func:`pool_geometry`), remembering the results
+    of calls whose arguments are all plain: a network makes the same calls again and again,
+    and checking them costs more than a small kernel (20 of the 53 us of a 1-image MNIST
+    convolution). Other types (floats, NumPy integers, lists) are checked on every call,
+    and ``typed`` keeps ``1`` and ``True`` apart, so a remembered call never stands in for
+    one that must be refused; refused calls are never remembered."""
+    cached = functools.lru_cache(maxsize=128, typed=True)(geometry)
+
+    @functools.wraps(geometry)
+    def call(*args):
+        return cached(*args) if all(map(_plain, args)) else geometry(*args)
+
+    return call

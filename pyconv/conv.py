@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _conv_direct, _conv_im2col
 from ._blas import blas_threads
-from ._geometry import Geometry, batch_views, conv_geometry
+from ._geometry import Geometry, batch_views, conv_geometry, remembered
 from ._validation import as_array, as_kernel_input, empty, float_dtype
 from .threads import resolve_num_threads
 
@@ -49,6 +49,8 @@ _BACKWARD_ROWS = 576
 # Each thread gets at least this much work (multiply-adds x 2): waking a thread
 # costs more than a smaller share saves.
 _FLOPS_PER_THREAD = 2**20
+# a network convolves the same shapes again and again
+_conv_geometry = remembered(conv_geometry)
 
 
 def _check_workspace_limit(nbytes):
@@ -172,7 +174,7 @@ def _prepare(x, w, extra, stride, padding, dilation, groups, strict):
     w = as_array(w, "w")
     dtype = float_dtype(x, w, *extra)
     x4, w4, _ = batch_views(x, w)
-    g = conv_geometry(x4.shape, w4.shape, stride, padding, dilation, groups, strict)
+    g = _conv_geometry(x4.shape, w4.shape, stride, padding, dilation, groups, strict)
     out_shape = g.out_shape[4 - x.ndim:]  # the result's shape, for x of any accepted ndim
     return (as_kernel_input(x4, dtype, "x"), as_kernel_input(w4, dtype, "w"), g, out_shape,
             dtype)

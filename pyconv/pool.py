@@ -6,36 +6,16 @@ index), ties go to the first maximum in row-major window order, and average
 pooling divides by the window size or, with ``count_include_pad=False``, by
 the number of real elements in the window, as PyTorch does.
 """
-import functools
-
 import numpy as np
 
 from . import _pool
-from ._geometry import batch_views, pool_geometry
+from ._geometry import batch_views, pool_geometry, remembered
 from ._validation import as_array, as_kernel_input, check_int, check_shape, empty, float_dtype
 from .threads import resolve_num_threads
 
 
-def _plain(arg):
-    """Whether ``arg`` is None, an int or a tuple of ints (exactly those types)."""
-    return arg is None or type(arg) is int or (
-        type(arg) is tuple and all(type(a) is int for a in arg))
-
-
-@functools.lru_cache(maxsize=128)
-def _cached_geometry(*args):
-    return pool_geometry(*args)
-
-
-def _geometry(x_shape, size, stride, padding, dilation, strict):
-    """``pool_geometry``, remembered for calls whose arguments are plain ints (a network
-    pools the same shapes again and again, and checking them costs more than small
-    kernels); other types (bool, float, NumPy integers, lists) are checked every time, so
-    a cached ``2`` never stands in for ``2.0`` or ``True``."""
-    args = (x_shape, size, stride, padding, dilation, strict)
-    if (strict is True or strict is False) and all(map(_plain, args[:5])):
-        return _cached_geometry(*args)
-    return pool_geometry(*args)
+# a network pools the same shapes again and again
+_geometry = remembered(pool_geometry)
 
 
 def _kernel_geometry(g):

@@ -277,6 +277,22 @@ def test_small_calls_use_fewer_threads():
     assert _threads_for(large, 2) == 2
 
 
+def test_checked_geometry_is_remembered_only_for_plain_arguments():
+    x, wt, _ = _case(1, 2, 3, 5, 5, 3, 3, {}, np.float64)
+    expected = pyconv.conv2d(x, wt, stride=2, padding=1)  # remembered
+    for bad, error in [(dict(stride=2.0, padding=1), "stride must be an int, got 2.0"),
+                       (dict(stride=True, padding=1), "stride must be an int, got True"),
+                       (dict(stride=(2, 2.0), padding=1), "stride must be an int"),
+                       (dict(stride=2, padding=1, strict=1), "strict must be True or False"),
+                       (dict(stride=2, padding=1, groups=True), "groups must be an int")]:
+        with pytest.raises(TypeError, match=error):
+            pyconv.conv2d(x, wt, **bad)
+    with pytest.raises(ValueError, match="got 'bogus'"):
+        pyconv.conv2d(x, wt, padding="bogus")
+    for stride in ([2, 2], np.int64(2), (2, np.int32(2))):
+        np.testing.assert_array_equal(pyconv.conv2d(x, wt, stride=stride, padding=1), expected)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("h, padding", [(7, 1), (40, 1)])  # images side by side, image-major
 def test_workspace_limit_chunks_the_batch(h, padding, dtype):
