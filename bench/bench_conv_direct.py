@@ -11,14 +11,14 @@ backward pass, which computes two gradients).
 """
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
 from pyconv import _conv_direct, get_num_threads
 from pyconv._geometry import conv_geometry
 from pyconv.reference import conv2d_im2col
+
+from _timing import median_times
 
 # name: (x shape, w shape, options)
 LAYERS = {
@@ -29,22 +29,6 @@ LAYERS = {
     "1x1": ((8, 256, 28, 28), (128, 256, 1, 1), {}),
     "depthwise": ((8, 128, 56, 56), (128, 1, 3, 3), dict(padding=1, groups=128)),
 }
-
-
-def median_times(fns, repeat):
-    """Median wall time of each function, calling them in interleaved rounds.
-
-    Interleaving spreads the load of a shared machine evenly over the peers.
-    """
-    for fn in fns.values():
-        fn()  # warm up
-    times = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def direct_calls(x, w, b, g, threads):

@@ -24,6 +24,8 @@ import numpy as np
 
 import pyconv
 
+from _timing import median_times
+
 LAYERS = {
     # name: (N, C, H, W, size, stride)
     "alexnet_pool1": (8, 96, 55, 55, 3, 2),
@@ -92,19 +94,6 @@ def max_contenders(x, size, stride, threads):
         "torch_channels_last": torch_pair(pool, t_cl, size, stride),
         "numpy_strided": (lambda: numpy_strided_max(x, size, stride), None),
     }
-
-
-def median_times(calls, repeats, clock):
-    """Median seconds of each callable, timed in interleaved rounds."""
-    for f in calls.values():
-        f()  # warm up
-    times = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, f in calls.items():
-            t0 = clock()
-            f()
-            times[name].append(clock() - t0)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def main():

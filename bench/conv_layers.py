@@ -15,6 +15,8 @@ import numpy as np
 import pyconv
 from pyconv.reference import conv2d_im2col
 
+from _timing import median_times
+
 LAYERS = {  # name: (N, C, H, W, K, FH, FW, stride, padding, groups)
     "alexnet1": (8, 3, 227, 227, 96, 11, 11, 4, 0, 1),
     "vgg": (8, 64, 56, 56, 64, 3, 3, 1, 1, 1),
@@ -23,19 +25,6 @@ LAYERS = {  # name: (N, C, H, W, K, FH, FW, stride, padding, groups)
     "pointwise": (8, 256, 28, 28, 128, 1, 1, 1, 0, 1),
     "depthwise": (8, 128, 56, 56, 128, 3, 3, 1, 1, 128),
 }
-
-
-def median_times(funcs, repeat, clock=time.perf_counter):
-    """Median time of each function, calling them in turn, ``repeat`` rounds."""
-    times = {name: [] for name in funcs}
-    for f in funcs.values():
-        f()  # warm-up: allocations, thread pools
-    for _ in range(repeat):
-        for name, f in funcs.items():
-            t0 = clock()
-            f()
-            times[name].append(clock() - t0)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def flops(layer):
