@@ -195,10 +195,12 @@ CD_INLINE void CD_FN(cd_rows)(const int KB, const int RB, const int JT, const in
         CD_FN(cd_rows)(KB, RB, JT, FW, p, in, in_c, ulist, nu, voff, w, bias, out);    \
     }
 CD_ROWS_FN(4, 1, 2, 0)
+CD_ROWS_FN(4, 2, 1, 0)
 CD_ROWS_FN(1, 4, 2, 0)
 CD_ROWS_FN(1, 1, 4, 0)
 /* the common 3-wide filters, with the tap loop unrolled */
 CD_ROWS_FN(4, 1, 2, 3)
+CD_ROWS_FN(4, 2, 1, 3)
 CD_ROWS_FN(1, 4, 2, 3)
 CD_ROWS_FN(1, 1, 4, 3)
 #undef CD_ROWS_FN
@@ -478,6 +480,11 @@ static void CD_FN(cd_conv_task)(const cd_conv *p, ptrdiff_t task, void *vbuf)
                     CD_FN(cd_rows_1_1_0)(p, in, in_c, ulist, nu, voff, wk, bk, out);
             }
         } else if (kb == 4) {
+            if (ow < 2 * CD_VL)  /* rows narrower than two vectors: two rows at a time,
+                                  * so that 8 sums are in flight, not 4 */
+                for (; i + 2 <= i1; i += 2, in += 2 * in_r, out += 2 * ow)
+                    (p->fw == 3 ? CD_FN(cd_rows_4_2_3) : CD_FN(cd_rows_4_2_0))(
+                        p, in, in_c, uall, p->fh, voff, wk, bk, out);
             for (; i < i1; i++, in += in_r, out += ow)
                 (p->fw == 3 ? CD_FN(cd_rows_4_1_3) : CD_FN(cd_rows_4_1_0))(
                     p, in, in_c, uall, p->fh, voff, wk, bk, out);

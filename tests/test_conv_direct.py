@@ -82,6 +82,10 @@ CASES = [
     ((1, 2, 6, 40), (3, 2, 3, 1), dict(stride=(1, 4), padding=(0, 3))),
     ((1, 5, 3, 70), (7, 5, 3, 3), dict(padding=(2, 1), dilation=2)),
     ((3, 8, 6, 6), (8, 1, 3, 3), dict(padding=4, groups=8)),
+    # rows narrower than two vectors: 4 filters and two rows at a time, odd OH (16
+    # images, so that each task is a band of several rows, not one)
+    ((16, 3, 7, 9), (8, 3, 3, 3), dict(padding=1)),
+    ((16, 2, 9, 5), (4, 2, 5, 3), dict(padding=(2, 1))),
 ]
 
 
