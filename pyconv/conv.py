@@ -443,7 +443,7 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     (C=3, 11x11, stride 4; 34848) 17.1 / 23.8; VGG (C=64, 56x56, 3x3, K=64;
     36864) 14.1 / 27.9; ResNet late layer (C=256, 14x14, 3x3; 589824) 15.2 /
     32.7; 1x1 (C=256, 28x28, K=128; 32768) 3.72 / 20.6; MNIST-like (C=1,
-    5x5, K=8; 200) 0.37 / 0.37; depthwise (C=128, 3x3; 9) 10.4 / 1.96;
+    5x5, K=8; 200) 0.35 / 0.27; depthwise (C=128, 3x3; 9) 10.4 / 1.96;
     N=8, 56x56, K=32, 3x3 with C=1 (288): 0.54 / 0.34, C=4 (1152): 0.80 /
     0.94; 64 channels in 16 groups (144) 6.55 / 3.62, in 8 groups (576)
     3.96 / 6.53.
