@@ -209,16 +209,16 @@ def _workspace(rows, nb, g, dtype, num_threads):
     return np.empty((threads, block), dtype), threads
 
 
-def _packed_filters(w5, b, g, mr, num_threads):
+def _packed_filters(w5, b, mr, num_threads):
     """Each group's filters w5 (G, K/G, C/G, FH, FW; any strides) packed for the GEMM tile,
     in panels of ``mr`` filters (zero filters past K/G), one row per group; and the bias
     likewise (zeros if none)."""
-    kg, cff = w5.shape[1], w5.shape[2] * w5.shape[3] * w5.shape[4]
-    wp = np.empty((g.groups, -(-kg // mr) * mr * cff), w5.dtype)
+    groups, kg, cff = w5.shape[0], w5.shape[1], w5.shape[2] * w5.shape[3] * w5.shape[4]
+    wp = np.empty((groups, -(-kg // mr) * mr * cff), w5.dtype)
     _conv_im2col.pack_filters(w5, wp, mr, num_threads)
-    bias = np.zeros((g.groups, wp.shape[1] // cff), w5.dtype)
+    bias = np.zeros((groups, wp.shape[1] // cff), w5.dtype)
     if b.size:
-        bias[:, :kg] = b.reshape(g.groups, kg)
+        bias[:, :kg] = b.reshape(groups, kg)
     return wp, bias
 
 
@@ -275,7 +275,7 @@ def _im2col_forward(x, w5, b, out, g, num_threads):
     else:
         chunk = int(max(1, min(g.n, get_workspace_limit() // (per_image * x.itemsize))))
         xq = np.empty(chunk * per_image, x.dtype)
-    wp, bias = _packed_filters(w5, b, g, mr, num_threads)
+    wp, bias = _packed_filters(w5, b, mr, num_threads)
     rows = bias.shape[1]
     span = g.oh * wq * (chunk if colmask.size else 1)  # positions one item's blocks cover
     nbw = max(nr, min(_OUTPUT_BLOCK // (rows * x.itemsize), span + nr - 1) // nr * nr)

@@ -94,8 +94,8 @@ def run_case(op, case, dtype, threads, budget, progress=None):
                 entry["times"] += time_block(call, share,
                                              warm_up if first < WARM_UP_SECONDS else 0)
     for entry, _ in checked:
-        entry.update(median=float(np.median(entry["times"])),
-                     throughput=work / float(np.median(entry["times"])))
+        median = float(np.median(entry["times"]))
+        entry.update(median=median, throughput=work / median)
     return dict(op=op.name, family=op.family, case=case.name, tiny=case.tiny, dtype=dtype,
                 params=case.params, shape=op.describe(case.params), unit=op.unit,
                 work=work, work_doc=op.work_doc, contenders=entries)
