@@ -17,6 +17,7 @@ from .shapes import (InvalidConfigError, conv_output_size, conv_param_count, poo
                      summary)
 from .threads import (get_num_threads, num_threads, openmp_enabled, resolve_num_threads,
                       set_num_threads)
+from . import graph  # noqa: E402 (after the functions it builds on)
 
 __all__ = [
     "__version__", "show_config", "build_info",
