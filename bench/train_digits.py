@@ -116,7 +116,12 @@ def torch_epoch(trainer, images, labels, order):
 
 
 def train(epochs=EPOCHS, seed=0, n_train=None, with_torch=True, threads=1, log=print):
-    """Train pyconv's network (and PyTorch's beside it); one dict of results per epoch."""
+    """Train pyconv's network (and PyTorch's beside it, if asked and installed).
+
+    Returns the history (a dict per epoch: loss, accuracy, seconds, and PyTorch's as
+    torch_loss, torch_accuracy, torch_seconds), pyconv's trained params, and the training
+    (images, labels) used.
+    """
     threads = pyconv.resolve_num_threads(threads)
     x_train, x_test, y_train, y_test = load_data()
     x_train, y_train = x_train[:n_train], y_train[:n_train]
@@ -131,7 +136,7 @@ def train(epochs=EPOCHS, seed=0, n_train=None, with_torch=True, threads=1, log=p
         tx_train, ty_train = torch.from_numpy(x_train), torch.from_numpy(y_train)
         tx_test = torch.from_numpy(x_test)
     log(f"{len(x_train)} training and {len(x_test)} test images, batches of {BATCH}, "
-        f"{threads} threads")
+        f"{threads} thread{'s' if threads > 1 else ''}")
     order_rng = np.random.default_rng(seed)
     history = []
     for epoch in range(1, epochs + 1):
