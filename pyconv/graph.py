@@ -657,7 +657,7 @@ def sum(x, *, name=None):  # named as NumPy's; inside this module, sum is this o
     """
     x = _as_node(x, "x", "sum")
     return Node(np.asarray(x.value.sum()), "sum", (x,),
-                lambda grad: (np.broadcast_to(grad, x.shape),), name)
+                lambda grad: (np.full(x.shape, grad),), name)
 
 
 # --------------------------------------------------------------- drawing
