@@ -4,7 +4,7 @@ Convolution, pooling and pairwise L1 distance as Cython/OpenMP kernels behind
 a validating NumPy API, each with a pure-NumPy oracle in
 :mod:`pyconv.reference`.
 """
-from . import reference
+from . import graph, reference
 from .backprop import squared_norm, squared_norm_backward
 from .config import __version__, build_info, show_config
 from .conv import (conv2d, conv2d_backward, get_workspace_limit, set_workspace_limit,
@@ -17,7 +17,6 @@ from .shapes import (InvalidConfigError, conv_output_size, conv_param_count, poo
                      summary)
 from .threads import (get_num_threads, num_threads, openmp_enabled, resolve_num_threads,
                       set_num_threads)
-from . import graph  # noqa: E402 (after the functions it builds on)
 
 __all__ = [
     "__version__", "show_config", "build_info",
