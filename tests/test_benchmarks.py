@@ -235,6 +235,10 @@ def test_runs_saved_before_the_share_columns_still_read():
     new = {"command": "pyconv bench", "machine": {"date": "now"}, "results": [rec]}
     assert "old/new" in compare_table(old, new)
     assert "% copy" not in results_table(old["results"])
+    matmul = {"float32": dict(n=64, throughput=3.0)}
+    new.update(clock="thread", matmul=matmul)
+    assert "different clocks: wall then, thread now" in compare_table(old, new)
+    assert "matmul float32 (the machine): 3 GFLOP/s then, 3 now" in compare_table(new, new)
 
 
 @pytest.mark.skipif(not OLD_RUN.exists(), reason="no saved run in docs/")

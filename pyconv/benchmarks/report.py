@@ -142,7 +142,9 @@ def compare_table(old, new):
     """The ratios between two saved runs: old median / new median (above 1: faster now).
 
     Only entries timed in both runs on the same shapes are compared; the peers'
-    ratios show how much the machine itself changed between the runs.
+    ratios, and the matmul's where both runs timed it, show how much the
+    machine itself changed between the runs. Runs saved before the matmul was
+    timed (no ``matmul``, no ``clock``: the wall clock) compare all the same.
     """
     a, b = _medians(old), _medians(new)
     rows, differ = [], 0
@@ -162,6 +164,14 @@ def compare_table(old, new):
         lines.append(_grid(["case", "dtype", "contender", "old ms", "new ms", "old/new"], rows))
     else:
         lines.append("no entry was timed in both runs on the same shapes")
+    for dtype in old.get("matmul", {}).keys() & new.get("matmul", {}).keys():
+        m_old, m_new = old["matmul"][dtype], new["matmul"][dtype]
+        if m_old["n"] == m_new["n"]:
+            lines.append(f"matmul {dtype} (the machine): {_number(m_old['throughput'])} GFLOP/s "
+                         f"then, {_number(m_new['throughput'])} now")
+    clocks = old.get("clock", "wall"), new.get("clock", "wall")
+    if clocks[0] != clocks[1]:
+        lines.append(f"the runs used different clocks: {clocks[0]} then, {clocks[1]} now")
     if differ:
         lines.append(f"{differ} entries left out: their shapes differ (--quick in one run only?)")
     only = len(set(a) ^ set(b))
