@@ -85,12 +85,12 @@ def run_case(op, case, dtype, threads, budget, progress=None, clock=time.perf_co
     for contender in _oracle_first(op.contenders):
         entry = dict(label=contender.label, role=contender.role, call=contender.call)
         entries.append(entry)
+        is_oracle = contender.role in ("oracle", "loops") and expected is None
         reason = contender.skip(case, dtype)
+        if reason is None and not chosen(contender.label, names) and not is_oracle:
+            reason = "not chosen (--contenders)"  # and its module not even imported
         if reason is None and contender.peer and load(contender.peer) is None:
             reason = f"{contender.peer} is not installed"
-        is_oracle = contender.role in ("oracle", "loops") and expected is None
-        if reason is None and not chosen(contender.label, names) and not is_oracle:
-            reason = "not chosen (--contenders)"
         if reason is not None:
             entry.update(status="skipped", detail=reason)
             continue
