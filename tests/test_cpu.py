@@ -44,32 +44,37 @@ def test_use_level_refuses_a_level_the_cpu_lacks():
             pass
 
 
-def _in_child(disabled, code):
-    env = dict(os.environ, PYCONV_DISABLE_CPU_FEATURES=disabled)
+def _in_child(disabled, code, tmp_path):
+    """Run code in a new Python with the environment variable set, importing the pyconv that
+    this process imported (not a source tree in the working directory)."""
+    here = os.path.dirname(os.path.dirname(pyconv.__file__))
+    path = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYCONV_DISABLE_CPU_FEATURES=disabled, PYTHONPATH=path)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True)
+                          check=True, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("disabled, used", [
     ("AVX512F", "avx2"), ("avx512vl", "avx2"), ("AVX512F,AVX2", "portable"),
     ("FMA3", "portable"), ("AVX2 AVX512DQ", "portable"), ("", None),
 ])
-def test_disable_cpu_features(disabled, used):
+def test_disable_cpu_features(disabled, used, tmp_path):
     detected = pyconv.cpu_features()["detected"]
     want = detected[-1] if used is None else min(used, detected[-1], key=cpu.LEVELS.index)
-    child = _in_child(disabled, "import pyconv; print(pyconv.cpu_features()['used'])")
+    child = _in_child(disabled, "import pyconv; print(pyconv.cpu_features()['used'])", tmp_path)
     assert child.stdout.strip() == want
 
 
-def test_disable_cpu_features_warns_of_unknown_names():
-    child = _in_child("AVX512F,SSE9", "import pyconv; print(pyconv.cpu_features()['used'])")
+def test_disable_cpu_features_warns_of_unknown_names(tmp_path):
+    child = _in_child("AVX512F,SSE9", "import pyconv; print(pyconv.cpu_features()['used'])",
+                      tmp_path)
     assert "ignoring 'SSE9'" in child.stderr and "RuntimeWarning" in child.stderr
 
 
-def test_a_disabled_level_cannot_be_forced():
+def test_a_disabled_level_cannot_be_forced(tmp_path):
     code = ("import pyconv.cpu as c\n"
             "try:\n    c.use_level('avx2').__enter__()\nexcept ValueError as e:\n    print(e)")
-    child = _in_child("AVX2", code)
+    child = _in_child("AVX2", code, tmp_path)
     assert "level must be one of ('portable',)" in child.stdout
 
 
