@@ -17,6 +17,7 @@ import numpy as np
 
 from pyconv._validation import empty
 
+from _interrupt cimport pc_again, pc_guard, pc_guard_new, pc_stop_flag, pc_stopped
 from _openmp_helpers cimport omp_get_thread_num
 
 ctypedef fused floating:
@@ -104,13 +105,16 @@ cdef Py_ssize_t row_bands(Py_ssize_t planes, Py_ssize_t rows, int num_threads) n
 
 
 cdef void simd_pool(const floating *x, const pc_geom *g, Py_ssize_t planes, int avg,
-                    floating *out, int64_t *idx, int num_threads) noexcept nogil:
+                    floating *out, int64_t *idx, int num_threads,
+                    const pc_stop_flag *stop) noexcept nogil:
     """The vector forward kernels over all planes (with idx, max pooling also gives the
     indices), each plane cut into row_bands bands of output rows (computed as they would be
-    whole)."""
+    whole); the bands left once stop is set are skipped."""
     cdef Py_ssize_t t, p, b, bands = row_bands(planes, g.oh, num_threads)
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     for t in prange(planes * bands, schedule="static", num_threads=num_threads):
+        if pc_stopped(stop):
+            continue
         p = t // bands
         b = t % bands
         if floating is float:
@@ -139,24 +143,30 @@ def max_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     cdef int64_t *ip = NULL
+    cdef pc_guard guard = pc_guard_new()
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
     if use_simd(&g):
-        simd_pool(xp, &g, planes, 0, op, ip, num_threads)
+        while pc_again(&guard):
+            with nogil:
+                simd_pool(xp, &g, planes, 0, op, ip, num_threads, guard.stop)
         return
     cdef floating[:, ::1] scratch = empty((num_threads, pc_phase_size(&g)),
                                           np.float32 if floating is float else np.float64,
                                           SCRATCH)
     cdef floating *buf
-    with nogil, parallel(num_threads=num_threads):
-        buf = &scratch[omp_get_thread_num(), 0]
-        for p in prange(planes, schedule="static"):
-            if floating is float:
-                pc_max_plane_f(xp + p * hw, &g, op + p * ohw,
-                               ip + p * ohw if ip != NULL else NULL, buf)
-            else:
-                pc_max_plane_d(xp + p * hw, &g, op + p * ohw,
-                               ip + p * ohw if ip != NULL else NULL, buf)
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            buf = &scratch[omp_get_thread_num(), 0]
+            for p in prange(planes, schedule="static"):
+                if pc_stopped(guard.stop):
+                    continue
+                if floating is float:
+                    pc_max_plane_f(xp + p * hw, &g, op + p * ohw,
+                                   ip + p * ohw if ip != NULL else NULL, buf)
+                else:
+                    pc_max_plane_d(xp + p * hw, &g, op + p * ohw,
+                                   ip + p * ohw if ip != NULL else NULL, buf)
 
 
 def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple geom,
@@ -167,14 +177,20 @@ def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
-    if use_simd(&g):
-        simd_pool(xp, &g, planes, 1, op, NULL, num_threads)
-        return
-    for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
-        if floating is float:
-            pc_avg_plane_f(xp + p * hw, &g, count_include_pad, op + p * ohw)
-        else:
-            pc_avg_plane_d(xp + p * hw, &g, count_include_pad, op + p * ohw)
+    cdef pc_guard guard = pc_guard_new()
+    cdef bint simd = use_simd(&g)
+    while pc_again(&guard):
+        if simd:
+            with nogil:
+                simd_pool(xp, &g, planes, 1, op, NULL, num_threads, guard.stop)
+            continue
+        for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
+            if pc_stopped(guard.stop):
+                continue
+            if floating is float:
+                pc_avg_plane_f(xp + p * hw, &g, count_include_pad, op + p * ohw)
+            else:
+                pc_avg_plane_d(xp + p * hw, &g, count_include_pad, op + p * ohw)
 
 
 def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :, ::1] indices,
@@ -192,17 +208,22 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef const int64_t *ip = &indices[0, 0, 0, 0]
     cdef floating *xp = &dx[0, 0, 0, 0]
-    for t in prange(planes * bands, nogil=True, schedule="static", num_threads=num_threads):
-        p = t // bands
-        b = t % bands
-        if floating is float:
-            outside += pc_max_backward_rows_f(dp + p * ohw, ip + p * ohw, hw, ohw,
-                                              b * g.h // bands * g.w,
-                                              (b + 1) * g.h // bands * g.w, xp + p * hw)
-        else:
-            outside += pc_max_backward_rows_d(dp + p * ohw, ip + p * ohw, hw, ohw,
-                                              b * g.h // bands * g.w,
-                                              (b + 1) * g.h // bands * g.w, xp + p * hw)
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        outside = 0
+        for t in prange(planes * bands, nogil=True, schedule="static", num_threads=num_threads):
+            if pc_stopped(guard.stop):
+                continue
+            p = t // bands
+            b = t % bands
+            if floating is float:
+                outside += pc_max_backward_rows_f(dp + p * ohw, ip + p * ohw, hw, ohw,
+                                                  b * g.h // bands * g.w,
+                                                  (b + 1) * g.h // bands * g.w, xp + p * hw)
+            else:
+                outside += pc_max_backward_rows_d(dp + p * ohw, ip + p * ohw, hw, ohw,
+                                                  b * g.h // bands * g.w,
+                                                  (b + 1) * g.h // bands * g.w, xp + p * hw)
     return outside
 
 
@@ -230,23 +251,29 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
     cdef floating *vals
     cdef floating *buf
     cdef int64_t *wins
-    with nogil, parallel(num_threads=num_threads):
-        vals = &values[omp_get_thread_num(), 0]
-        wins = &winners[omp_get_thread_num(), 0]
-        buf = &scratch[omp_get_thread_num(), 0]
-        for t in prange(planes * bands, schedule="static"):
-            p = t // bands
-            b = t % bands
-            if floating is float:
-                if not (simd and pc_simd_pool_rows_f32(xp + p * hw, &g, 0, 0, g.oh, vals, wins)):
-                    pc_max_plane_f(xp + p * hw, &g, vals, wins, buf)
-                pc_max_backward_rows_f(dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
-                                       (b + 1) * g.h // bands * g.w, gp + p * hw)
-            else:
-                if not (simd and pc_simd_pool_rows_f64(xp + p * hw, &g, 0, 0, g.oh, vals, wins)):
-                    pc_max_plane_d(xp + p * hw, &g, vals, wins, buf)
-                pc_max_backward_rows_d(dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
-                                       (b + 1) * g.h // bands * g.w, gp + p * hw)
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            vals = &values[omp_get_thread_num(), 0]
+            wins = &winners[omp_get_thread_num(), 0]
+            buf = &scratch[omp_get_thread_num(), 0]
+            for t in prange(planes * bands, schedule="static"):
+                if pc_stopped(guard.stop):
+                    continue
+                p = t // bands
+                b = t % bands
+                if floating is float:
+                    if not (simd and pc_simd_pool_rows_f32(xp + p * hw, &g, 0, 0, g.oh, vals,
+                                                           wins)):
+                        pc_max_plane_f(xp + p * hw, &g, vals, wins, buf)
+                    pc_max_backward_rows_f(dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
+                                           (b + 1) * g.h // bands * g.w, gp + p * hw)
+                else:
+                    if not (simd and pc_simd_pool_rows_f64(xp + p * hw, &g, 0, 0, g.oh, vals,
+                                                           wins)):
+                        pc_max_plane_d(xp + p * hw, &g, vals, wins, buf)
+                    pc_max_backward_rows_d(dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
+                                           (b + 1) * g.h // bands * g.w, gp + p * hw)
 
 
 def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx, tuple geom,
@@ -263,15 +290,21 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1
                                         SCRATCH)
     share[:, :] = 0  # the vector kernel's padding
     cdef floating *buf
-    with nogil, parallel(num_threads=num_threads):
-        buf = &share[omp_get_thread_num(), 0]
-        for p in prange(planes, schedule="static"):
-            if simd:
-                if floating is float:
-                    pc_simd_avg_backward_plane_f32(dp + p * ohw, &g, buf, gp + p * hw)
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            buf = &share[omp_get_thread_num(), 0]
+            for p in prange(planes, schedule="static"):
+                if pc_stopped(guard.stop):
+                    continue
+                if simd:
+                    if floating is float:
+                        pc_simd_avg_backward_plane_f32(dp + p * ohw, &g, buf, gp + p * hw)
+                    else:
+                        pc_simd_avg_backward_plane_f64(dp + p * ohw, &g, buf, gp + p * hw)
+                elif floating is float:
+                    pc_avg_backward_plane_f(dp + p * ohw, &g, count_include_pad, buf,
+                                            gp + p * hw)
                 else:
-                    pc_simd_avg_backward_plane_f64(dp + p * ohw, &g, buf, gp + p * hw)
-            elif floating is float:
-                pc_avg_backward_plane_f(dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
-            else:
-                pc_avg_backward_plane_d(dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
+                    pc_avg_backward_plane_d(dp + p * ohw, &g, count_include_pad, buf,
+                                            gp + p * hw)

@@ -23,6 +23,7 @@
 #ifndef PYCONV_L1_KERNELS_H
 #define PYCONV_L1_KERNELS_H
 
+#include "interrupt.h"
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -476,7 +477,7 @@ static void *pc_alloc_##TS(pc_idx n, size_t size)                               
  * side once all are done; |x - y| and |y - x| are the same bits and both sums run over k in    \
  * order, so D[j, i] equals the D[i, j] a full computation gives. 0, or -1 if out of memory. */ \
 static int pc_l1_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d, T *D,          \
-                      int symmetric, int nthreads)                                            \
+                      int symmetric, int nthreads, const pc_stop_flag *stop)                  \
 {                                                                                             \
     const pc_##TS##_family f = pc_##TS##_pick();                                              \
     if (nx == 0 || ny == 0) return 0;                                                         \
@@ -507,6 +508,7 @@ static int pc_l1_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d, T 
         /* symmetric: the biggest chunks (the last) first, for balance; the head's last */     \
         _Pragma("omp for schedule(dynamic, 1)")                                               \
         for (pc_idx c = 0; c < chunks; c++) {                                                 \
+            if (pc_stopped(stop)) continue;                                                   \
             const pc_idx y0 = c >= body ? (c - body) * nc                                     \
                                         : head + (symmetric ? body - 1 - c : c) * nc;         \
             const pc_idx end = c >= body ? head : ny;                                         \
@@ -514,7 +516,7 @@ static int pc_l1_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d, T 
             const pc_idx rows = symmetric ? y0 + n : nx;                                      \
             for (pc_idx p = 0; p < n; p += f.nr)                                              \
                 f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                             \
-            for (pc_idx x0 = 0; x0 < rows; x0 += xb) {                                        \
+            for (pc_idx x0 = 0; x0 < rows && !pc_stopped(stop); x0 += xb) {                   \
                 const pc_idx m = nx - x0 < xb ? nx - x0 : xb;                                 \
                 if (direct)                                                                   \
                     f.tile(X + x0 * d, m, mine, n, d, D + x0 * ny + y0, ny, 1);               \
@@ -530,6 +532,7 @@ static int pc_l1_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d, T 
         if (symmetric) {                                                                      \
             _Pragma("omp for schedule(dynamic, 1)")                                           \
             for (pc_idx b = (nx - 1) / xb; b >= 0; b--) {                                     \
+                if (pc_stopped(stop)) continue;                                               \
                 const pc_idx x0 = b * xb, x1 = nx - x0 < xb ? nx : x0 + xb;                   \
                 const pc_idx cols = x0 / nc * nc;                                             \
                 for (pc_idx j0 = 0; j0 < cols; j0 += PC_MIRROR_TB) {                          \
@@ -571,7 +574,8 @@ static pc_idx pc_##TS##_shared_chunk(const pc_##TS##_family *f, pc_idx d, pc_idx
  *   per super-block (two per super-chunk the other way, where a late thread stalls the rest).  \
  * 0, or -1 if out of memory. */                                                              \
 static int pc_l1_topk_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx d,           \
-                           pc_idx k, T *dist, pc_idx *idx, int nthreads)                      \
+                           pc_idx k, T *dist, pc_idx *idx, int nthreads,                      \
+                           const pc_stop_flag *stop)                                          \
 {                                                                                             \
     const pc_##TS##_family f = pc_##TS##_pick();                                              \
     if (nx == 0) return 0;                                                                    \
@@ -609,11 +613,12 @@ static int pc_l1_topk_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx 
                     const pc_idx ns = ny - s0 < super ? ny - s0 : super;                      \
                     _Pragma("omp for schedule(static)")                                       \
                     for (pc_idx p = 0; p < ns; p += f.nr)                                     \
-                        f.pack(Y + (s0 + p) * d, ns - p, d, packed + p * d);                  \
+                        if (!pc_stopped(stop))                                                \
+                            f.pack(Y + (s0 + p) * d, ns - p, d, packed + p * d);              \
                     _Pragma("omp for schedule(dynamic, 1)")                                   \
                     for (pc_idx x0 = 0; x0 < nx; x0 += xb) {                                  \
                         const pc_idx m = nx - x0 < xb ? nx - x0 : xb;                         \
-                        for (pc_idx y0 = s0; y0 < s0 + ns; y0 += nc) {                        \
+                        for (pc_idx y0 = s0; y0 < s0 + ns && !pc_stopped(stop); y0 += nc) {  \
                             const pc_idx n = s0 + ns - y0 < nc ? s0 + ns - y0 : nc;           \
                             f.tile(X + x0 * d, m, packed + (y0 - s0) * d, n, d, tile, ldt, 0); \
                             for (pc_idx r = 0; r < m; r++)                                    \
@@ -630,11 +635,12 @@ static int pc_l1_topk_##TS(const T *X, pc_idx nx, const T *Y, pc_idx ny, pc_idx 
                     pc_idx mine_seen = 0;                                                     \
                     _Pragma("omp for schedule(dynamic, 1)")                                   \
                     for (pc_idx y0 = 0; y0 < ny; y0 += nc) {                                  \
+                        if (pc_stopped(stop)) continue;                                       \
                         const pc_idx n = ny - y0 < nc ? ny - y0 : nc;                         \
                         const pc_idx kept = mine_seen < k ? mine_seen : k;                    \
                         for (pc_idx p = 0; p < n; p += f.nr)                                  \
                             f.pack(Y + (y0 + p) * d, n - p, d, mine + p * d);                 \
-                        for (pc_idx x0 = 0; x0 < ms; x0 += xb) {                              \
+                        for (pc_idx x0 = 0; x0 < ms && !pc_stopped(stop); x0 += xb) {        \
                             const pc_idx m = ms - x0 < xb ? ms - x0 : xb;                     \
                             f.tile(X + (s0 + x0) * d, m, mine, n, d, tile, ldt, 0);            \
                             for (pc_idx r = 0; r < m; r++)                                    \
