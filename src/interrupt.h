@@ -33,6 +33,7 @@
 #include <Python.h>
 #include <pythread.h>
 #include <signal.h>
+#include <string.h>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
@@ -67,11 +68,15 @@ typedef struct {
 #if PC_HAVE_SIGACTION
 static pc_stop_flag pc_sigint_flag;
 static struct sigaction pc_previous;
+static volatile sig_atomic_t pc_previous_ready; /* pc_previous is what ours replaced */
+static volatile sig_atomic_t pc_missed;         /* a SIGINT came before it was */
 
 static void pc_on_sigint(int sig, siginfo_t *info, void *context)
 {
     pc_sigint_flag = 1;
-    if (pc_previous.sa_flags & SA_SIGINFO)
+    if (!pc_previous_ready)
+        pc_missed = 1; /* pc_guard_leave raises it again for the restored handler */
+    else if (pc_previous.sa_flags & SA_SIGINFO)
         pc_previous.sa_sigaction(sig, info, context);
     else
         pc_previous.sa_handler(sig);
@@ -95,41 +100,6 @@ static unsigned long pc_main_thread(void)
 }
 #endif
 
-/* Before a kernel, with the GIL: clear the flag and, on the main thread, install the
- * handler; g->stop is then what the kernel polls. */
-static void pc_guard_enter(pc_guard *g)
-{
-    g->stop = &pc_never_stop;
-    g->installed = 0;
-#if PC_HAVE_SIGACTION
-    struct sigaction current, mine;
-    if (PyThread_get_thread_ident() != pc_main_thread()) return;
-    if (sigaction(SIGINT, NULL, &current) != 0) return;
-    pc_sigint_flag = 0;
-    g->stop = &pc_sigint_flag;
-    if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == pc_on_sigint) {
-        return; /* still installed (an exception skipped pc_guard_leave): keep its chain */
-    }
-    if (!(current.sa_flags & SA_SIGINFO) &&
-        (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN)) {
-        g->stop = &pc_never_stop; /* SIGINT kills or is ignored: leave it so */
-        return;
-    }
-    if (current.sa_flags & SA_RESETHAND) {
-        g->stop = &pc_never_stop; /* a one-shot handler cannot be chained faithfully */
-        return;
-    }
-    pc_previous = current;
-    mine = current; /* same mask and flags (SA_RESTART, SA_ONSTACK as they were) */
-    mine.sa_flags |= SA_SIGINFO;
-    mine.sa_sigaction = pc_on_sigint;
-    if (sigaction(SIGINT, &mine, NULL) == 0)
-        g->installed = 1;
-    else
-        g->stop = &pc_never_stop;
-#endif
-}
-
 /* After a kernel, with the GIL: restore the handler; 1 if a SIGINT arrived meanwhile. */
 static int pc_guard_leave(pc_guard *g)
 {
@@ -137,9 +107,59 @@ static int pc_guard_leave(pc_guard *g)
     if (g->installed) {
         sigaction(SIGINT, &pc_previous, NULL);
         g->installed = 0;
+        pc_previous_ready = 0;
+        if (pc_missed) { /* came while ours could not chain: deliver it to the handler now */
+            pc_missed = 0;
+            raise(SIGINT);
+        }
     }
 #endif
     return pc_stopped(g->stop);
+}
+
+/* Before a kernel, with the GIL: clear the flag and, on the main thread, install the
+ * handler; g->stop is then what the kernel polls. */
+static void pc_guard_enter(pc_guard *g)
+{
+    g->stop = &pc_never_stop;
+    g->installed = 0;
+#if PC_HAVE_SIGACTION
+    struct sigaction previous, mine;
+    if (PyThread_get_thread_ident() != pc_main_thread()) return;
+    pc_sigint_flag = 0;
+    /* one syscall installs ours and reads what was there (the usual path); the rare
+     * handlers ours must not replace are put back, or ours remade to match */
+    memset(&mine, 0, sizeof mine);
+    sigemptyset(&mine.sa_mask);
+    mine.sa_flags = SA_SIGINFO | SA_ONSTACK; /* as Python installs its own */
+    mine.sa_sigaction = pc_on_sigint;
+    if (sigaction(SIGINT, &mine, &previous) != 0) return;
+    g->installed = 1;
+    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction == pc_on_sigint) {
+        g->stop = &pc_sigint_flag; /* still ours (an exception skipped pc_guard_leave) */
+        return;
+    }
+    pc_previous = previous;
+    if ((!(previous.sa_flags & SA_SIGINFO) &&
+         (previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN)) ||
+        (previous.sa_flags & SA_RESETHAND)) {
+        /* SIGINT kills, is ignored, or has a one-shot handler: leave it so (one that came
+         * meanwhile is raised again once it is back) */
+        pc_guard_leave(g);
+        return;
+    }
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* pc_previous is written before it is used */
+#endif
+    pc_previous_ready = 1;
+    if ((previous.sa_flags & ~SA_SIGINFO) != (mine.sa_flags & ~SA_SIGINFO) ||
+        memcmp(&previous.sa_mask, &mine.sa_mask, sizeof mine.sa_mask) != 0) {
+        mine.sa_mask = previous.sa_mask; /* keep its mask and flags (SA_RESTART...) */
+        mine.sa_flags = previous.sa_flags | SA_SIGINFO;
+        sigaction(SIGINT, &mine, NULL);
+    }
+    g->stop = &pc_sigint_flag;
+#endif
 }
 
 /* The loop around a kernel call, with the GIL: `while (pc_again(&g)) run the kernel`,
