@@ -25,10 +25,9 @@ def _data(shape, seed=0):
 
 
 def _conv(method, backward):
-    n = 32 if backward else 64
-    x = _data((n, 256, 28, 28))
+    x = _data((64, 256, 28, 28))
     w = _data((256, 256, 3, 3), 1)
-    dout = _data((n, 256, 28, 28), 2)
+    dout = _data((64, 256, 28, 28), 2)
     xs, ws, ds = x[:2, :8, :9, :9], w[:4, :8], dout[:2, :4, :9, :9]
     if backward:
         def call(a, b, d):
@@ -48,7 +47,7 @@ def _conv(method, backward):
 
 def _pool(kind, backward):
     # a wide window with dilation: the portable plane kernels, slow per byte
-    x = _data((16, 32, 256, 256))
+    x = _data((32, 32, 256, 256))
     args = {"max": dict(size=13, stride=1, dilation=2), "avg": dict(size=25, stride=1)}[kind]
     forward = pyconv.max_pool2d if kind == "max" else pyconv.avg_pool2d
     oracle = reference.max_pool2d_naive if kind == "max" else reference.avg_pool2d_naive
