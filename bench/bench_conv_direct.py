@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from pyconv import _conv_direct, get_num_threads
+from pyconv import _conv_direct, cpu_features, get_num_threads
 from pyconv._geometry import conv_geometry
 from pyconv.reference import conv2d_im2col
 
@@ -84,7 +84,7 @@ def main():
     except ImportError:
         torch = None
         torch_version = "absent"
-    print(f"threads={threads} isa={_conv_direct.current_isa()} torch={torch_version} "
+    print(f"threads={threads} level={cpu_features()['used']} torch={torch_version} "
           f"repeat={args.repeat} OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')} "
           f"(median ms, GFLOP/s; xPEER = PEER time / direct time)")
     header = (f"{'layer':12} {'dtype':7} {'pass':4} {'direct':>15} {'torch NCHW':>15} "

@@ -88,7 +88,7 @@ def run_speed(shapes, dtypes, repeats, threads, k, clock=time.perf_counter):
     ftopk = faiss_topk(threads)
     rng = np.random.default_rng(0)
     print(f"threads={threads}  repeats={repeats} (medians)  clock: {clock.__name__}  "
-          f"pyconv ISA: {pyconv._distance.isa()}")
+          f"pyconv CPU level: {pyconv.cpu_features()['used']}")
     print(f"{'shape (n_x, n_y, d)':>22} {'dtype':>8} {'library':>22} {'time s':>9} "
           f"{'Gpairs/s':>9} {'pyconv x':>9}")
     for n_x, n_y, d in shapes:

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from . import _conv_direct, _conv_im2col
+from . import _conv_direct, _conv_im2col, cpu
 from ._blas import blas_threads
 from ._geometry import Geometry, batch_views, conv_geometry, remembered
 from ._validation import as_array, as_kernel_input, empty, float_dtype
@@ -262,8 +262,8 @@ def _im2col_forward(x, w5, b, out, g, num_threads):
     any strides): per chunk of images, the phase-split input (unless stride 1
     and no padding, or a "same" padding at stride 1: then x itself), then per (image,
     group, block of positions) one GEMM on the implicit columns."""
-    isa = _conv_direct.ISAS.index(_conv_direct.current_isa())
-    mr, nr = _conv_im2col.tile_shape(isa, x.itemsize)
+    level = cpu.level()
+    mr, nr = _conv_im2col.tile_shape(level, x.itemsize)
     eh, ew, hq, wq, off = _phase_layout(g)
     per_image = g.c * eh * ew * hq * wq
     colmask = np.empty((0, 1), np.uint64)
@@ -287,7 +287,7 @@ def _im2col_forward(x, w5, b, out, g, num_threads):
         m = min(chunk, g.n - n0)
         _conv_im2col.forward(x, wp, bias, out3, n0, m, xq[:m * per_image], wide, off, g.oh,
                              g.ow, *_window_args(g)[:4], eh, ew, hq, wq, colmask, g.fh,
-                             g.dilation[0], fc, nbw, _REDUCTION_BLOCK, isa, num_threads)
+                             g.dilation[0], fc, nbw, _REDUCTION_BLOCK, level, num_threads)
 
 
 def _input_grad_as_forward(dout, w, dx, g, num_threads):

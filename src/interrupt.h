@@ -35,6 +35,8 @@
 #include <signal.h>
 #include <string.h>
 
+#include "interrupt_flag.h"
+
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
 #endif
@@ -43,19 +45,6 @@
 #else
 #define PC_HAVE_SIGACTION 0
 #endif
-
-/* What kernels poll: nonzero once a SIGINT asked the call to stop. */
-typedef volatile sig_atomic_t pc_stop_flag;
-
-/* Whether the call should skip its remaining work items (one relaxed load). */
-static inline int pc_stopped(const pc_stop_flag *stop)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    return __atomic_load_n(stop, __ATOMIC_RELAXED) != 0;
-#else
-    return *stop != 0;
-#endif
-}
 
 static const pc_stop_flag pc_never_stop = 0; /* the flag of calls nothing can stop */
 
