@@ -413,6 +413,8 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         a kernel larger than the padded input, or an unknown ``method``.
     TypeError
         On non-real inputs or non-integer sizes.
+    KeyboardInterrupt
+        On Ctrl-C during the call (README: "Interrupting a call").
 
     Notes
     -----
@@ -505,6 +507,8 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         unknown gradient, or as :func:`conv2d` does.
     TypeError
         On non-real inputs.
+    KeyboardInterrupt
+        On Ctrl-C during the call (README: "Interrupting a call").
 
     Notes
     -----

@@ -31,6 +31,8 @@ def l1_distances(X, Y=None, *, out=None, num_threads=None):
         If X or Y is not 2-D, their widths differ, or ``out`` does not fit.
     TypeError
         If an input is not real-valued.
+    KeyboardInterrupt
+        On Ctrl-C during the call (README: "Interrupting a call").
 
     Notes
     -----
@@ -105,6 +107,8 @@ def l1_topk(X, Y, k, *, num_threads=None):
         If X or Y is not 2-D, their widths differ, or k is out of range.
     TypeError
         If an input is not real-valued or k is not an int.
+    KeyboardInterrupt
+        On Ctrl-C during the call (README: "Interrupting a call").
 
     Notes
     -----

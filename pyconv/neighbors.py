@@ -173,6 +173,11 @@ class KNearestNeighbor:
         -------
         ndarray, shape (n_test,)
             Labels, of the training labels' dtype.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C during the L1 search, as :func:`pyconv.l1_topk`.
         """
         _, indices = self.kneighbors(X)
         votes = np.zeros((indices.shape[0], len(self.classes_)), np.intp)

@@ -77,6 +77,8 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
         or (:class:`pyconv.InvalidConfigError`) the windows do not fit.
     TypeError
         If ``x`` is not real-valued or a size is not an int.
+    KeyboardInterrupt
+        On Ctrl-C during the call (README: "Interrupting a call").
 
     Notes
     -----
@@ -140,6 +142,8 @@ def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, stric
     ------
     ValueError, TypeError
         As :func:`max_pool2d`.
+    KeyboardInterrupt
+        On Ctrl-C during the call (README: "Interrupting a call").
 
     Notes
     -----
@@ -212,6 +216,8 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
         or an index lies outside its plane.
     TypeError
         If an array is not real-valued or ``indices`` is not integer.
+    KeyboardInterrupt
+        On Ctrl-C during the call (README: "Interrupting a call").
 
     Examples
     --------
@@ -276,6 +282,8 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
         is not a 2-, 3- or 4-D shape.
     TypeError
         If ``dout`` is not real-valued.
+    KeyboardInterrupt
+        On Ctrl-C during the call (README: "Interrupting a call").
 
     Examples
     --------

@@ -7,6 +7,8 @@ and runs its tasks in parallel. Every array is C-contiguous and of one dtype
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
+from _interrupt cimport pc_again, pc_guard, pc_guard_new, pc_stopped
+
 from pyconv import cpu
 
 ctypedef fused floating:
@@ -38,14 +40,17 @@ cdef int run(cd_conv *p, size_t elem, bint weight_grad, int num_threads) except 
     cdef Py_ssize_t t
     cdef void *buf = NULL
     cdef int failed[1]
+    cdef pc_guard guard = pc_guard_new()
     failed[0] = 0  # an array element stays shared inside the parallel block
     cd_plan(p, cpu.level(), elem, weight_grad, cd_dw_block(p.fw))
-    with nogil, parallel(num_threads=num_threads):
-        buf = malloc(p.buf_elems * elem)
-        if buf == NULL:
-            failed[0] = 1
-        for t in prange(p.ntasks, schedule="dynamic"):
-            if buf != NULL:
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            buf = malloc(p.buf_elems * elem)
+            if buf == NULL:
+                failed[0] = 1
+            for t in prange(p.ntasks, schedule="dynamic"):
+                if buf == NULL or pc_stopped(guard.stop):
+                    continue
                 if weight_grad:
                     if elem == sizeof(float):
                         cd_wgrad_task_f32(p, t, buf)
@@ -55,7 +60,7 @@ cdef int run(cd_conv *p, size_t elem, bint weight_grad, int num_threads) except 
                     cd_conv_task_f32(p, t, buf)
                 else:
                     cd_conv_task_f64(p, t, buf)
-        free(buf)
+            free(buf)
     if failed[0]:
         raise MemoryError("could not allocate the direct convolution's band buffer")
     return 0

@@ -17,6 +17,7 @@ from cython.parallel cimport parallel, prange
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from _interrupt cimport pc_again, pc_guard, pc_guard_new, pc_stopped
 from _openmp_helpers cimport omp_get_thread_num
 
 
@@ -217,91 +218,97 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
     cdef floating *tile
     cdef const floating *src
     cdef const floating *cols
-    with nogil:
-        # each (image, channel) plane, zero-padded, split into phases: phase (ph, pw) row y
-        # column z is padded pixel (y*sh + ph, z*sw + pw)
-        for item in prange(m * cc if phases else 0, schedule="static",
-                           num_threads=num_threads):
-            n = item // cc
-            c = item % cc
-            for ph in range(eh):
-                for pw in range(ew):
-                    lo = _first_col(pw - pl, sw)
-                    hi = max(_end_col(pw - pl, w, sw, wq), lo)
-                    for y in range(hq):
-                        dst = &xq[((item * eh + ph) * ew + pw) * plane + y * wq]
-                        row = y * sh + ph - pt
-                        if row < 0 or row >= h:
-                            memset(dst, 0, wq * sizeof(floating))
-                            continue
-                        src = &x[n0 + n, c, row, 0] + pw - pl
-                        memset(dst, 0, lo * sizeof(floating))
-                        if sw == 1:
-                            memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
-                        else:
-                            for z in range(lo, hi):
-                                dst[z] = src[z * sw]
-                        memset(dst + hi, 0, (wq - hi) * sizeof(floating))
-    with nogil, parallel(num_threads=num_threads):
-        tile = &wide[omp_get_thread_num(), 0]
-        # items: image, group, chunk of filters (its panels stay in L2 while the
-        # threads go through the blocks of positions), block of positions
-        for item in prange(images * groups * chunks * blocks, schedule="dynamic"):
-            n = item // (groups * chunks * blocks)
-            grp = item // (chunks * blocks) % groups
-            f0 = item // blocks % chunks * fc
-            mc = min(fc, kg - f0)
-            q0 = item % blocks * nbw
-            q1 = min(q0 + nbw, span)
-            # a whole block of whole tiles within one image, every position kept:
-            # straight into out
-            direct = wq == ow and mc % mr == 0 and q1 - q0 == nbw
-            if same:
-                direct = direct and q0 // positions == (q1 - 1) // positions
-                dst = (&out[n0 + q0 // positions, grp * kg + f0, q0 % positions] if direct
-                       else tile)
-                if floating is float:
-                    cg_gemm_same_f32(level, mc, q1 - q0, cff, &wp[grp, f0 * cff],
-                                     &x[n0, grp * cg, 0, 0], cc * h * w, positions, &off[0],
-                                     &bias[grp, f0], dst, positions if direct else nbw, kc,
-                                     tile + tile_size, q0, h, w, fh, colmask.shape[1], dh, pt,
-                                     &colmask[0, 0])
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil:
+            # each (image, channel) plane, zero-padded, split into phases: phase (ph, pw) row y
+            # column z is padded pixel (y*sh + ph, z*sw + pw)
+            for item in prange(m * cc if phases else 0, schedule="static",
+                               num_threads=num_threads):
+                if pc_stopped(guard.stop):
+                    continue
+                n = item // cc
+                c = item % cc
+                for ph in range(eh):
+                    for pw in range(ew):
+                        lo = _first_col(pw - pl, sw)
+                        hi = max(_end_col(pw - pl, w, sw, wq), lo)
+                        for y in range(hq):
+                            dst = &xq[((item * eh + ph) * ew + pw) * plane + y * wq]
+                            row = y * sh + ph - pt
+                            if row < 0 or row >= h:
+                                memset(dst, 0, wq * sizeof(floating))
+                                continue
+                            src = &x[n0 + n, c, row, 0] + pw - pl
+                            memset(dst, 0, lo * sizeof(floating))
+                            if sw == 1:
+                                memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
+                            else:
+                                for z in range(lo, hi):
+                                    dst[z] = src[z * sw]
+                            memset(dst + hi, 0, (wq - hi) * sizeof(floating))
+        with nogil, parallel(num_threads=num_threads):
+            tile = &wide[omp_get_thread_num(), 0]
+            # items: image, group, chunk of filters (its panels stay in L2 while the
+            # threads go through the blocks of positions), block of positions
+            for item in prange(images * groups * chunks * blocks, schedule="dynamic"):
+                if pc_stopped(guard.stop):
+                    continue
+                n = item // (groups * chunks * blocks)
+                grp = item // (chunks * blocks) % groups
+                f0 = item // blocks % chunks * fc
+                mc = min(fc, kg - f0)
+                q0 = item % blocks * nbw
+                q1 = min(q0 + nbw, span)
+                # a whole block of whole tiles within one image, every position kept:
+                # straight into out
+                direct = wq == ow and mc % mr == 0 and q1 - q0 == nbw
+                if same:
+                    direct = direct and q0 // positions == (q1 - 1) // positions
+                    dst = (&out[n0 + q0 // positions, grp * kg + f0, q0 % positions] if direct
+                           else tile)
+                    if floating is float:
+                        cg_gemm_same_f32(level, mc, q1 - q0, cff, &wp[grp, f0 * cff],
+                                         &x[n0, grp * cg, 0, 0], cc * h * w, positions, &off[0],
+                                         &bias[grp, f0], dst, positions if direct else nbw, kc,
+                                         tile + tile_size, q0, h, w, fh, colmask.shape[1], dh, pt,
+                                         &colmask[0, 0])
+                    else:
+                        cg_gemm_same_f64(level, mc, q1 - q0, cff, &wp[grp, f0 * cff],
+                                         &x[n0, grp * cg, 0, 0], cc * h * w, positions, &off[0],
+                                         &bias[grp, f0], dst, positions if direct else nbw, kc,
+                                         tile + tile_size, q0, h, w, fh, colmask.shape[1], dh, pt,
+                                         &colmask[0, 0])
+                    if not direct:  # each image's share of the block
+                        for i in range(q0 // positions, (q1 - 1) // positions + 1):
+                            ja = max(q0, i * positions)
+                            jb = min(q1, i * positions + positions)
+                            for k in range(mc):
+                                memcpy(&out[n0 + i, grp * kg + f0 + k, ja - i * positions],
+                                       tile + k * nbw + ja - q0, (jb - ja) * sizeof(floating))
+                    continue
+                if phases:
+                    cols = &xq[(n * cc + grp * cg) * per_c + q0]
                 else:
-                    cg_gemm_same_f64(level, mc, q1 - q0, cff, &wp[grp, f0 * cff],
-                                     &x[n0, grp * cg, 0, 0], cc * h * w, positions, &off[0],
-                                     &bias[grp, f0], dst, positions if direct else nbw, kc,
-                                     tile + tile_size, q0, h, w, fh, colmask.shape[1], dh, pt,
-                                     &colmask[0, 0])
-                if not direct:  # each image's share of the block
-                    for i in range(q0 // positions, (q1 - 1) // positions + 1):
-                        ja = max(q0, i * positions)
-                        jb = min(q1, i * positions + positions)
+                    cols = &x[n0 + n, grp * cg, 0, 0] + q0
+                dst = &out[n0 + n, grp * kg + f0, q0] if direct else tile
+                if floating is float:
+                    cg_gemm_f32(level, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
+                                &bias[grp, f0], dst, positions if direct else nbw, kc,
+                                tile + tile_size)
+                else:
+                    cg_gemm_f64(level, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
+                                &bias[grp, f0], dst, positions if direct else nbw, kc,
+                                tile + tile_size)
+                if direct:
+                    continue
+                for i in range(q0 // wq, (q1 - 1) // wq + 1):
+                    ja = max(q0 - i * wq, 0)
+                    jb = min(q1 - i * wq, ow)
+                    if jb > ja:
                         for k in range(mc):
-                            memcpy(&out[n0 + i, grp * kg + f0 + k, ja - i * positions],
-                                   tile + k * nbw + ja - q0, (jb - ja) * sizeof(floating))
-                continue
-            if phases:
-                cols = &xq[(n * cc + grp * cg) * per_c + q0]
-            else:
-                cols = &x[n0 + n, grp * cg, 0, 0] + q0
-            dst = &out[n0 + n, grp * kg + f0, q0] if direct else tile
-            if floating is float:
-                cg_gemm_f32(level, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
-                            &bias[grp, f0], dst, positions if direct else nbw, kc,
-                            tile + tile_size)
-            else:
-                cg_gemm_f64(level, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
-                            &bias[grp, f0], dst, positions if direct else nbw, kc,
-                            tile + tile_size)
-            if direct:
-                continue
-            for i in range(q0 // wq, (q1 - 1) // wq + 1):
-                ja = max(q0 - i * wq, 0)
-                jb = min(q1 - i * wq, ow)
-                if jb > ja:
-                    for k in range(mc):
-                        memcpy(&out[n0 + n, grp * kg + f0 + k, i * ow + ja],
-                               tile + k * nbw + i * wq + ja - q0, (jb - ja) * sizeof(floating))
+                            memcpy(&out[n0 + n, grp * kg + f0 + k, i * ow + ja],
+                                   tile + k * nbw + i * wq + ja - q0, (jb - ja) * sizeof(floating))
 
 
 def backward(const floating[:, :, ::1] dout, const floating[:, :, :, ::1] x,
@@ -323,44 +330,50 @@ def backward(const floating[:, :, ::1] dout, const floating[:, :, :, ::1] x,
     cdef floating *target
     cdef const floating *cols
     cdef const floating *d
-    with nogil, parallel(num_threads=num_threads):
-        col = &work[omp_get_thread_num(), 0]
-        for item in prange(runs * groups * cblocks, schedule="dynamic"):
-            r = item // (groups * cblocks)
-            grp = item // cblocks % groups
-            c0 = item % cblocks * cb
-            c1 = min(c0 + cb, cg)
-            for n in range(r * run, min(r * run + run, nn)):
-                d = &dout[n, grp * kg, 0]
-                if need_dx and not pointwise:
-                    memset(&dx[n, grp * cg + c0, 0, 0], 0, (c1 - c0) * hw * sizeof(floating))
-                for blk in range(blocks):
-                    p0 = blk * nb
-                    p1 = min(p0 + nb, p)
-                    if need_dw:
-                        if pointwise:
-                            cols = &x[n, grp * cg + c0, 0, 0] + p0
-                            ld = p
-                        else:
-                            pack(&x[n, grp * cg + c0, 0, 0], c1 - c0, &g, p0, p1, col)
-                            cols = col
-                            ld = p1 - p0
-                        # dw[r, grp][:, rows of c0..c1] (+)= dout block @ columns^T
-                        gemm(False, True, kg, (c1 - c0) * ff, p1 - p0, d + p0, p, cols, ld,
-                             0 if n == r * run and p0 == 0 else 1,
-                             &dw_parts[r, grp, 0, c0 * ff], cff)
-                    if need_dx:
-                        # columns of dx = w[grp][:, rows of c0..c1]^T @ dout block
-                        if pointwise:
-                            target = &dx[n, grp * cg + c0, 0, 0] + p0
-                            ld = p
-                        else:
-                            target = col
-                            ld = p1 - p0
-                        gemm(True, False, (c1 - c0) * ff, p1 - p0, kg, &w[grp, 0, c0 * ff], cff,
-                             d + p0, p, 0, target, ld)
-                        if not pointwise:
-                            unpack_add(col, c1 - c0, &g, p0, p1, &dx[n, grp * cg + c0, 0, 0])
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            col = &work[omp_get_thread_num(), 0]
+            for item in prange(runs * groups * cblocks, schedule="dynamic"):
+                if pc_stopped(guard.stop):
+                    continue
+                r = item // (groups * cblocks)
+                grp = item // cblocks % groups
+                c0 = item % cblocks * cb
+                c1 = min(c0 + cb, cg)
+                for n in range(r * run, min(r * run + run, nn)):
+                    d = &dout[n, grp * kg, 0]
+                    if need_dx and not pointwise:
+                        memset(&dx[n, grp * cg + c0, 0, 0], 0, (c1 - c0) * hw * sizeof(floating))
+                    for blk in range(blocks):
+                        if pc_stopped(guard.stop):
+                            break
+                        p0 = blk * nb
+                        p1 = min(p0 + nb, p)
+                        if need_dw:
+                            if pointwise:
+                                cols = &x[n, grp * cg + c0, 0, 0] + p0
+                                ld = p
+                            else:
+                                pack(&x[n, grp * cg + c0, 0, 0], c1 - c0, &g, p0, p1, col)
+                                cols = col
+                                ld = p1 - p0
+                            # dw[r, grp][:, rows of c0..c1] (+)= dout block @ columns^T
+                            gemm(False, True, kg, (c1 - c0) * ff, p1 - p0, d + p0, p, cols, ld,
+                                 0 if n == r * run and p0 == 0 else 1,
+                                 &dw_parts[r, grp, 0, c0 * ff], cff)
+                        if need_dx:
+                            # columns of dx = w[grp][:, rows of c0..c1]^T @ dout block
+                            if pointwise:
+                                target = &dx[n, grp * cg + c0, 0, 0] + p0
+                                ld = p
+                            else:
+                                target = col
+                                ld = p1 - p0
+                            gemm(True, False, (c1 - c0) * ff, p1 - p0, kg, &w[grp, 0, c0 * ff], cff,
+                                 d + p0, p, 0, target, ld)
+                            if not pointwise:
+                                unpack_add(col, c1 - c0, &g, p0, p1, &dx[n, grp * cg + c0, 0, 0])
 
 
 def bias_grad(const floating[:, :, ::1] dout, floating[::1] db, int num_threads):

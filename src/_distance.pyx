@@ -2,6 +2,8 @@
 
 from pyconv import cpu
 
+from _interrupt cimport pc_again, pc_guard, pc_guard_new, pc_stop_flag
+
 ctypedef fused floating:
     float
     double
@@ -9,13 +11,17 @@ ctypedef fused floating:
 
 cdef extern from "l1.h" nogil:
     int l1_distances_f32(int level, const float *X, Py_ssize_t nx, const float *Y,
-                         Py_ssize_t ny, Py_ssize_t d, float *D, int symmetric, int nthreads)
+                         Py_ssize_t ny, Py_ssize_t d, float *D, int symmetric, int nthreads,
+                         const pc_stop_flag *stop)
     int l1_distances_f64(int level, const double *X, Py_ssize_t nx, const double *Y,
-                         Py_ssize_t ny, Py_ssize_t d, double *D, int symmetric, int nthreads)
+                         Py_ssize_t ny, Py_ssize_t d, double *D, int symmetric, int nthreads,
+                         const pc_stop_flag *stop)
     int l1_topk_f32(int level, const float *X, Py_ssize_t nx, const float *Y, Py_ssize_t ny,
-                    Py_ssize_t d, Py_ssize_t k, float *dist, Py_ssize_t *idx, int nthreads)
+                    Py_ssize_t d, Py_ssize_t k, float *dist, Py_ssize_t *idx, int nthreads,
+                    const pc_stop_flag *stop)
     int l1_topk_f64(int level, const double *X, Py_ssize_t nx, const double *Y, Py_ssize_t ny,
-                    Py_ssize_t d, Py_ssize_t k, double *dist, Py_ssize_t *idx, int nthreads)
+                    Py_ssize_t d, Py_ssize_t k, double *dist, Py_ssize_t *idx, int nthreads,
+                    const pc_stop_flag *stop)
 
 
 def l1_distances(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] D,
@@ -23,18 +29,18 @@ def l1_distances(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:,
     """Fill D (n_x, n_y) with sum_k |X[i, k] - Y[j, k]|; all C-contiguous, one dtype, d >= 1;
     symmetric: Y is X (half is computed, half copied)."""
     cdef Py_ssize_t n_x = X.shape[0], n_y = Y.shape[0], d = X.shape[1]
-    cdef int rc, level = cpu.level()
+    cdef int rc = 0, level = cpu.level()
+    cdef pc_guard guard = pc_guard_new()
     if n_x == 0 or n_y == 0:
         return
-    with nogil:
-        if floating is float:
-            rc = l1_distances_f32(level, &X[0, 0],
-                           n_x, &Y[0, 0], n_y, d,
-                           &D[0, 0], symmetric, num_threads)
-        else:
-            rc = l1_distances_f64(level, &X[0, 0],
-                           n_x, &Y[0, 0], n_y, d,
-                           &D[0, 0], symmetric, num_threads)
+    while pc_again(&guard):
+        with nogil:
+            if floating is float:
+                rc = l1_distances_f32(level, &X[0, 0], n_x, &Y[0, 0], n_y, d, &D[0, 0],
+                                      symmetric, num_threads, guard.stop)
+            else:
+                rc = l1_distances_f64(level, &X[0, 0], n_x, &Y[0, 0], n_y, d, &D[0, 0],
+                                      symmetric, num_threads, guard.stop)
     if rc != 0:
         raise MemoryError("l1_distances could not allocate its working block")
 
@@ -43,17 +49,17 @@ def l1_topk(const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1]
             Py_ssize_t[:, ::1] idx, int num_threads):
     """Fill dist, idx (n_x, k) with the k nearest rows of Y per row of X; 1 <= k <= n_y, d >= 1."""
     cdef Py_ssize_t n_x = X.shape[0], n_y = Y.shape[0], d = X.shape[1], k = dist.shape[1]
-    cdef int rc, level = cpu.level()
+    cdef int rc = 0, level = cpu.level()
+    cdef pc_guard guard = pc_guard_new()
     if n_x == 0:
         return
-    with nogil:
-        if floating is float:
-            rc = l1_topk_f32(level, &X[0, 0], n_x,
-                                &Y[0, 0], n_y, d, k,
-                                &dist[0, 0], &idx[0, 0], num_threads)
-        else:
-            rc = l1_topk_f64(level, &X[0, 0], n_x,
-                                &Y[0, 0], n_y, d, k,
-                                &dist[0, 0], &idx[0, 0], num_threads)
+    while pc_again(&guard):
+        with nogil:
+            if floating is float:
+                rc = l1_topk_f32(level, &X[0, 0], n_x, &Y[0, 0], n_y, d, k, &dist[0, 0],
+                                 &idx[0, 0], num_threads, guard.stop)
+            else:
+                rc = l1_topk_f64(level, &X[0, 0], n_x, &Y[0, 0], n_y, d, k, &dist[0, 0],
+                                 &idx[0, 0], num_threads, guard.stop)
     if rc != 0:
         raise MemoryError("l1_topk could not allocate its working block")

@@ -18,6 +18,7 @@ import numpy as np
 from pyconv import cpu
 from pyconv._validation import empty
 
+from _interrupt cimport pc_again, pc_guard, pc_guard_new, pc_stop_flag, pc_stopped
 from _openmp_helpers cimport omp_get_thread_num
 
 ctypedef fused floating:
@@ -78,13 +79,16 @@ cdef Py_ssize_t row_bands(Py_ssize_t planes, Py_ssize_t rows, int num_threads) n
 
 
 cdef void simd_pool(int level, const floating *x, const pool_geom *g, Py_ssize_t planes,
-                    int avg, floating *out, int64_t *idx, int num_threads) noexcept nogil:
+                    int avg, floating *out, int64_t *idx, int num_threads,
+                    const pc_stop_flag *stop) noexcept nogil:
     """The vector forward kernels over all planes (with idx, max pooling also gives the
     indices), each plane cut into row_bands bands of output rows (computed as they would be
-    whole)."""
+    whole); the bands left once stop is set are skipped."""
     cdef Py_ssize_t t, p, b, bands = row_bands(planes, g.oh, num_threads)
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     for t in prange(planes * bands, schedule="static", num_threads=num_threads):
+        if pc_stopped(stop):
+            continue
         p = t // bands
         b = t % bands
         if floating is float:
@@ -114,24 +118,30 @@ def max_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     cdef int64_t *ip = NULL
+    cdef pc_guard guard = pc_guard_new()
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
     if use_simd(level, &g):
-        simd_pool(level, xp, &g, planes, 0, op, ip, num_threads)
+        while pc_again(&guard):
+            with nogil:
+                simd_pool(level, xp, &g, planes, 0, op, ip, num_threads, guard.stop)
         return
     cdef floating[:, ::1] scratch = empty((num_threads, pool_phase_size(&g)),
                                           np.float32 if floating is float else np.float64,
                                           SCRATCH)
     cdef floating *buf
-    with nogil, parallel(num_threads=num_threads):
-        buf = &scratch[omp_get_thread_num(), 0]
-        for p in prange(planes, schedule="static"):
-            if floating is float:
-                pool_max_plane_f32(level, xp + p * hw, &g, op + p * ohw,
-                               ip + p * ohw if ip != NULL else NULL, buf)
-            else:
-                pool_max_plane_f64(level, xp + p * hw, &g, op + p * ohw,
-                               ip + p * ohw if ip != NULL else NULL, buf)
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            buf = &scratch[omp_get_thread_num(), 0]
+            for p in prange(planes, schedule="static"):
+                if pc_stopped(guard.stop):
+                    continue
+                if floating is float:
+                    pool_max_plane_f32(level, xp + p * hw, &g, op + p * ohw,
+                                   ip + p * ohw if ip != NULL else NULL, buf)
+                else:
+                    pool_max_plane_f64(level, xp + p * hw, &g, op + p * ohw,
+                                   ip + p * ohw if ip != NULL else NULL, buf)
 
 
 def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple geom,
@@ -143,14 +153,20 @@ def avg_pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple
     cdef Py_ssize_t hw = g.h * g.w, ohw = g.oh * g.ow
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
-    if use_simd(level, &g):
-        simd_pool(level, xp, &g, planes, 1, op, NULL, num_threads)
-        return
-    for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
-        if floating is float:
-            pool_avg_plane_f32(level, xp + p * hw, &g, count_include_pad, op + p * ohw)
-        else:
-            pool_avg_plane_f64(level, xp + p * hw, &g, count_include_pad, op + p * ohw)
+    cdef pc_guard guard = pc_guard_new()
+    cdef bint simd = use_simd(level, &g)
+    while pc_again(&guard):
+        if simd:
+            with nogil:
+                simd_pool(level, xp, &g, planes, 1, op, NULL, num_threads, guard.stop)
+            continue
+        for p in prange(planes, nogil=True, schedule="static", num_threads=num_threads):
+            if pc_stopped(guard.stop):
+                continue
+            if floating is float:
+                pool_avg_plane_f32(level, xp + p * hw, &g, count_include_pad, op + p * ohw)
+            else:
+                pool_avg_plane_f64(level, xp + p * hw, &g, count_include_pad, op + p * ohw)
 
 
 def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :, ::1] indices,
@@ -169,17 +185,22 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef const int64_t *ip = &indices[0, 0, 0, 0]
     cdef floating *xp = &dx[0, 0, 0, 0]
-    for t in prange(planes * bands, nogil=True, schedule="static", num_threads=num_threads):
-        p = t // bands
-        b = t % bands
-        if floating is float:
-            outside += pool_max_backward_rows_f32(level, dp + p * ohw, ip + p * ohw, hw, ohw,
-                                              b * g.h // bands * g.w,
-                                              (b + 1) * g.h // bands * g.w, xp + p * hw)
-        else:
-            outside += pool_max_backward_rows_f64(level, dp + p * ohw, ip + p * ohw, hw, ohw,
-                                              b * g.h // bands * g.w,
-                                              (b + 1) * g.h // bands * g.w, xp + p * hw)
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        outside = 0
+        for t in prange(planes * bands, nogil=True, schedule="static", num_threads=num_threads):
+            if pc_stopped(guard.stop):
+                continue
+            p = t // bands
+            b = t % bands
+            if floating is float:
+                outside += pool_max_backward_rows_f32(level, dp + p * ohw, ip + p * ohw, hw, ohw,
+                                                  b * g.h // bands * g.w,
+                                                  (b + 1) * g.h // bands * g.w, xp + p * hw)
+            else:
+                outside += pool_max_backward_rows_f64(level, dp + p * ohw, ip + p * ohw, hw, ohw,
+                                                  b * g.h // bands * g.w,
+                                                  (b + 1) * g.h // bands * g.w, xp + p * hw)
     return outside
 
 
@@ -208,23 +229,27 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout,
     cdef floating *vals
     cdef floating *buf
     cdef int64_t *wins
-    with nogil, parallel(num_threads=num_threads):
-        vals = &values[omp_get_thread_num(), 0]
-        wins = &winners[omp_get_thread_num(), 0]
-        buf = &scratch[omp_get_thread_num(), 0]
-        for t in prange(planes * bands, schedule="static"):
-            p = t // bands
-            b = t % bands
-            if floating is float:
-                if not (simd and pool_simd_rows_f32(level, xp + p * hw, &g, 0, 0, g.oh, vals, wins)):
-                    pool_max_plane_f32(level, xp + p * hw, &g, vals, wins, buf)
-                pool_max_backward_rows_f32(level, dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
-                                       (b + 1) * g.h // bands * g.w, gp + p * hw)
-            else:
-                if not (simd and pool_simd_rows_f64(level, xp + p * hw, &g, 0, 0, g.oh, vals, wins)):
-                    pool_max_plane_f64(level, xp + p * hw, &g, vals, wins, buf)
-                pool_max_backward_rows_f64(level, dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
-                                       (b + 1) * g.h // bands * g.w, gp + p * hw)
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            vals = &values[omp_get_thread_num(), 0]
+            wins = &winners[omp_get_thread_num(), 0]
+            buf = &scratch[omp_get_thread_num(), 0]
+            for t in prange(planes * bands, schedule="static"):
+                if pc_stopped(guard.stop):
+                    continue
+                p = t // bands
+                b = t % bands
+                if floating is float:
+                    if not (simd and pool_simd_rows_f32(level, xp + p * hw, &g, 0, 0, g.oh, vals, wins)):
+                        pool_max_plane_f32(level, xp + p * hw, &g, vals, wins, buf)
+                    pool_max_backward_rows_f32(level, dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
+                                           (b + 1) * g.h // bands * g.w, gp + p * hw)
+                else:
+                    if not (simd and pool_simd_rows_f64(level, xp + p * hw, &g, 0, 0, g.oh, vals, wins)):
+                        pool_max_plane_f64(level, xp + p * hw, &g, vals, wins, buf)
+                    pool_max_backward_rows_f64(level, dp + p * ohw, wins, hw, ohw, b * g.h // bands * g.w,
+                                           (b + 1) * g.h // bands * g.w, gp + p * hw)
 
 
 def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx, tuple geom,
@@ -242,15 +267,19 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1
                                         SCRATCH)
     share[:, :] = 0  # the vector kernel's padding
     cdef floating *buf
-    with nogil, parallel(num_threads=num_threads):
-        buf = &share[omp_get_thread_num(), 0]
-        for p in prange(planes, schedule="static"):
-            if simd:
-                if floating is float:
-                    pool_simd_avg_backward_f32(level, dp + p * ohw, &g, buf, gp + p * hw)
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            buf = &share[omp_get_thread_num(), 0]
+            for p in prange(planes, schedule="static"):
+                if pc_stopped(guard.stop):
+                    continue
+                if simd:
+                    if floating is float:
+                        pool_simd_avg_backward_f32(level, dp + p * ohw, &g, buf, gp + p * hw)
+                    else:
+                        pool_simd_avg_backward_f64(level, dp + p * ohw, &g, buf, gp + p * hw)
+                elif floating is float:
+                    pool_avg_backward_plane_f32(level, dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
                 else:
-                    pool_simd_avg_backward_f64(level, dp + p * ohw, &g, buf, gp + p * hw)
-            elif floating is float:
-                pool_avg_backward_plane_f32(level, dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
-            else:
-                pool_avg_backward_plane_f64(level, dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
+                    pool_avg_backward_plane_f64(level, dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)

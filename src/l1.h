@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "cpu_features.h"
+#include "interrupt_flag.h"
 
 typedef ptrdiff_t l1_idx;
 
@@ -63,9 +64,11 @@ static inline l1_idx l1_num_threads(void) { return 1; }
 
 #define L1_DECLARE(TS, T, LEVEL)                                                              \
     int l1_distances_##TS##_##LEVEL(const T *X, l1_idx nx, const T *Y, l1_idx ny, l1_idx d,     \
-                                    T *D, int symmetric, int nthreads);                        \
+                                    T *D, int symmetric, int nthreads,                         \
+                                    const pc_stop_flag *stop);                                 \
     int l1_topk_##TS##_##LEVEL(const T *X, l1_idx nx, const T *Y, l1_idx ny, l1_idx d,          \
-                               l1_idx k, T *dist, l1_idx *idx, int nthreads);
+                               l1_idx k, T *dist, l1_idx *idx, int nthreads,                   \
+                               const pc_stop_flag *stop);
 CPU_EACH_VARIANT(L1_DECLARE)
 #undef L1_DECLARE
 

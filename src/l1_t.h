@@ -373,7 +373,7 @@ static void *l1_alloc(l1_idx n, size_t size)
  * side once all are done; |x - y| and |y - x| are the same bits and both sums run over k in
  * order, so D[j, i] equals the D[i, j] a full computation gives. 0, or -1 if out of memory. */
 int VARIANT(l1_distances)(const T *X, l1_idx nx, const T *Y, l1_idx ny, l1_idx d, T *D,
-                      int symmetric, int nthreads)
+                      int symmetric, int nthreads, const pc_stop_flag *stop)
 {
     if (nx == 0 || ny == 0) return 0;
     symmetric = symmetric && d >= L1_SYMMETRIC_MIN_D;
@@ -403,6 +403,7 @@ int VARIANT(l1_distances)(const T *X, l1_idx nx, const T *Y, l1_idx ny, l1_idx d
         /* symmetric: the biggest chunks (the last) first, for balance; the head's last */
         #pragma omp for schedule(dynamic, 1)
         for (l1_idx c = 0; c < chunks; c++) {
+            if (pc_stopped(stop)) continue;
             const l1_idx y0 = c >= body ? (c - body) * nc
                                         : head + (symmetric ? body - 1 - c : c) * nc;
             const l1_idx end = c >= body ? head : ny;
@@ -410,7 +411,7 @@ int VARIANT(l1_distances)(const T *X, l1_idx nx, const T *Y, l1_idx ny, l1_idx d
             const l1_idx rows = symmetric ? y0 + n : nx;
             for (l1_idx p = 0; p < n; p += L1_NR)
                 l1_pack(Y + (y0 + p) * d, n - p, d, mine + p * d);
-            for (l1_idx x0 = 0; x0 < rows; x0 += xb) {
+            for (l1_idx x0 = 0; x0 < rows && !pc_stopped(stop); x0 += xb) {
                 const l1_idx m = nx - x0 < xb ? nx - x0 : xb;
                 if (direct)
                     l1_tile(X + x0 * d, m, mine, n, d, D + x0 * ny + y0, ny, 1);
@@ -426,6 +427,7 @@ int VARIANT(l1_distances)(const T *X, l1_idx nx, const T *Y, l1_idx ny, l1_idx d
         if (symmetric) {
             #pragma omp for schedule(dynamic, 1)
             for (l1_idx b = (nx - 1) / xb; b >= 0; b--) {
+                if (pc_stopped(stop)) continue;
                 const l1_idx x0 = b * xb, x1 = nx - x0 < xb ? nx : x0 + xb;
                 const l1_idx cols = x0 / nc * nc;
                 for (l1_idx j0 = 0; j0 < cols; j0 += L1_MIRROR_TB) {
@@ -467,7 +469,8 @@ static l1_idx l1_shared_chunk(l1_idx d, l1_idx *super)
  *   per super-block (two per super-chunk the other way, where a late thread stalls the rest).
  * 0, or -1 if out of memory. */
 int VARIANT(l1_topk)(const T *X, l1_idx nx, const T *Y, l1_idx ny, l1_idx d,
-                           l1_idx k, T *dist, l1_idx *idx, int nthreads)
+                           l1_idx k, T *dist, l1_idx *idx, int nthreads,
+                           const pc_stop_flag *stop)
 {
     if (nx == 0) return 0;
     /* blocks of X rows: at least 8 per thread, of MR to L1_TOPK_XB rows */
@@ -504,11 +507,12 @@ int VARIANT(l1_topk)(const T *X, l1_idx nx, const T *Y, l1_idx ny, l1_idx d,
                     const l1_idx ns = ny - s0 < super ? ny - s0 : super;
                     #pragma omp for schedule(static)
                     for (l1_idx p = 0; p < ns; p += L1_NR)
-                        l1_pack(Y + (s0 + p) * d, ns - p, d, packed + p * d);
+                        if (!pc_stopped(stop))
+                            l1_pack(Y + (s0 + p) * d, ns - p, d, packed + p * d);
                     #pragma omp for schedule(dynamic, 1)
                     for (l1_idx x0 = 0; x0 < nx; x0 += xb) {
                         const l1_idx m = nx - x0 < xb ? nx - x0 : xb;
-                        for (l1_idx y0 = s0; y0 < s0 + ns; y0 += nc) {
+                        for (l1_idx y0 = s0; y0 < s0 + ns && !pc_stopped(stop); y0 += nc) {
                             const l1_idx n = s0 + ns - y0 < nc ? s0 + ns - y0 : nc;
                             l1_tile(X + x0 * d, m, packed + (y0 - s0) * d, n, d, tile, ldt, 0);
                             for (l1_idx r = 0; r < m; r++)
@@ -525,11 +529,12 @@ int VARIANT(l1_topk)(const T *X, l1_idx nx, const T *Y, l1_idx ny, l1_idx d,
                     l1_idx mine_seen = 0;
                     #pragma omp for schedule(dynamic, 1)
                     for (l1_idx y0 = 0; y0 < ny; y0 += nc) {
+                        if (pc_stopped(stop)) continue;
                         const l1_idx n = ny - y0 < nc ? ny - y0 : nc;
                         const l1_idx kept = mine_seen < k ? mine_seen : k;
                         for (l1_idx p = 0; p < n; p += L1_NR)
                             l1_pack(Y + (y0 + p) * d, n - p, d, mine + p * d);
-                        for (l1_idx x0 = 0; x0 < ms; x0 += xb) {
+                        for (l1_idx x0 = 0; x0 < ms && !pc_stopped(stop); x0 += xb) {
                             const l1_idx m = ms - x0 < xb ? ms - x0 : xb;
                             l1_tile(X + (s0 + x0) * d, m, mine, n, d, tile, ldt, 0);
                             for (l1_idx r = 0; r < m; r++)
