@@ -1,6 +1,7 @@
 """Benchmark of convolution, forward and backward: the layers of issue 3.
 
-pyconv runs with each ``method`` ("auto", "direct", "im2col"). Oracles:
+pyconv runs with each ``method`` ("auto", "direct", "im2col", and "winograd" on 3x3
+stride-1 ungrouped layers). Oracles:
 ``conv2d_im2col`` and ``conv2d_backward_im2col`` (NumPy windows and BLAS), and
 the per-element loops on the tiny case. Peers: PyTorch on NCHW tensors and on
 channels-last ones, the backward by ``aten.convolution_backward`` (the kernel
@@ -136,6 +137,13 @@ def _scipy(case, inp, threads):
         [correlate(xp, w[k][None], mode="valid") + b[k] for k in range(p["k"])], axis=1)
 
 
+def _winograd_applies(case, dtype):
+    p = case.params
+    if (p["f"], p["stride"], p["groups"]) != (3, 1, 1):
+        return "needs 3x3 filters, stride 1 and no groups"
+    return None
+
+
 def _contenders(backward):
     name = "conv2d_backward" if backward else "conv2d"
     args = "dout, x, w" if backward else "x, w, b"
@@ -147,6 +155,9 @@ def _contenders(backward):
                           f"pyconv.{name}({args}, method={m!r}, num_threads=threads)",
                           _pyconv(backward, m)) for m in METHODS)
     out += (
+        Contender("pyconv winograd", "pyconv",
+                  f"pyconv.{name}({args}, method='winograd', num_threads=threads)",
+                  _pyconv(backward, "winograd"), skip=_winograd_applies),
         Contender("oracle", "oracle", f"pyconv.reference.{oracle}", _oracle(backward, False)),
         Contender("loops", "loops", f"pyconv.reference.{loops}", _oracle(backward, True),
                   skip=tiny_only),
