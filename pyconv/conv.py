@@ -44,9 +44,11 @@ _FILTER_BLOCK = 2**20
 # all filters, unless there are fewer than _WINOGRAD_ITEMS blocks of tiles: then the
 # filters go in chunks, so that every thread has items (each chunk transforms the tiles'
 # inputs again). "auto" takes it (float32, precision "high") from this many channels in
-# and out.
+# and out and output positions per filter (N*OH*OW): with fewer, transforming the filters
+# (4x their size, once per call) costs more than the products save.
 _WINOGRAD_ITEMS = 8
 _WINOGRAD_MIN_CHANNELS = 16
+_WINOGRAD_MIN_POSITIONS = 1024
 # F(4x4, 3x3) unless it needs more than this share of F(2x2, 3x3)'s products
 _WINOGRAD_F4_SHARE = 0.7
 # Backward: a thread's column block (about this many bytes, in L2 while BLAS packs
@@ -173,7 +175,8 @@ def _winograd_refusal(g):
 def _auto_method(g, backward, dtype):
     """The faster method for geometry g, by the crossovers measured in conv2d's Notes."""
     if (dtype == np.float32 and get_float32_conv_precision() == "high"
-            and _winograd_refusal(g) is None and min(g.c, g.k) >= _WINOGRAD_MIN_CHANNELS):
+            and _winograd_refusal(g) is None and min(g.c, g.k) >= _WINOGRAD_MIN_CHANNELS
+            and g.n * g.oh * g.ow >= _WINOGRAD_MIN_POSITIONS):
         return "winograd"
     # im2col's tiles hold 8 filters x 48 positions: a group needs enough filters and
     # reduction behind each output (K/G * C/G*FH*FW) to fill them; its backward
@@ -466,11 +469,14 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     groups : int, default 1
         Input and output channels split into ``groups`` independent
         convolutions; ``groups == C`` is a depthwise convolution.
-    method : {"auto", "im2col", "direct"}, default "auto"
+    method : {"auto", "im2col", "direct", "winograd"}, default "auto"
         ``"im2col"``: a GEMM of the filters with the im2col columns, which
         are read as shifted views of the padded input, never copied out
         (workspace bounded by :func:`get_workspace_limit`). ``"direct"``:
-        loops over the output, no workspace. ``"auto"``: see Notes.
+        loops over the output, no workspace. ``"winograd"``: Winograd's
+        minimal filtering, for 3x3 filters, stride 1, dilation 1 and
+        ``groups=1`` only (any padding); fewer multiplications, a larger but
+        bounded rounding error (see Notes). ``"auto"``: see Notes.
     strict : bool, default True
         Refuse a stride that does not fit the padded input exactly (the
         message shows the formula); False floors the output size.
@@ -494,7 +500,9 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         On shapes that do not fit together (``w`` against ``x`` and
         ``groups``, ``b`` against ``w``), an invalid stride/padding
         configuration (:class:`pyconv.InvalidConfigError` when ``strict``),
-        a kernel larger than the padded input, or an unknown ``method``.
+        a kernel larger than the padded input, an unknown ``method``, or
+        ``method="winograd"`` on a layer it does not compute (the message
+        names the condition that failed).
     TypeError
         On non-real inputs or non-integer sizes.
 
@@ -532,6 +540,35 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     0.94; 64 channels in 16 groups (144) 6.55 / 3.62, in 8 groups (576)
     3.96 / 6.53.
     ``bench/conv_layers.py`` reproduces them.
+
+    ``method="winograd"`` computes each m x m tile of outputs as
+    ``A^T [sum over c of (G g G^T) * (B^T d B)] A`` (Lavin & Gray,
+    arXiv:1509.09308), F(4x4, 3x3) (36 products per 16 outputs instead of
+    144) or F(2x2, 3x3) (16 per 4): 4x4 tiles unless padding the output to
+    whole 4x4 tiles leaves them more than 0.7 times the products of 2x2
+    tiles (a 14x14 output takes 2x2). The points are 0, 1, -1, 1/2, -2
+    and infinity (with Lavin's 2 in place of 1/2, F4's float32 error
+    doubles). The filters are transformed once per call, in double
+    precision; then each thread takes a block of tiles (one GEMM panel,
+    48 with AVX-512 float32) and all the filters, or a chunk of them when
+    there are few blocks: it transforms the input patches, multiplies by
+    pyconv's GEMM tile, one product per transform point, and transforms
+    the products back into ``out``, all within its cache. Results do not
+    depend on the thread count. Rounding: with x standard normal and
+    filters scaled by sqrt(2/(C*9)), ``max|y - y64| / max|y64|`` (``y64``
+    the float64 result) stays below 1e-5 in float32 (at most about 10
+    times im2col's) and 1e-12 in float64, on the VGG and ResNet layers
+    measured (C up to 256) and on the tests' shapes; it grows with C and
+    with the tile size. A NaN or infinity in an input patch spreads to the
+    whole output tile.
+
+    ``method="auto"`` takes Winograd only where the float32 precision is
+    ``"high"`` (:func:`pyconv.set_float32_conv_precision`; by default it is
+    ``"highest"`` and ``auto`` chooses as above), the layer is float32 and
+    one Winograd computes, with at least 16 input channels and 16 filters
+    and at least 1024 output positions per filter (N*OH*OW); below that,
+    transforming the filters costs more than the products save. float64
+    ``auto`` never takes it.
 
     Examples
     --------
@@ -617,8 +654,17 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     columns' transpose, summed over the runs in order, and ``dx`` as the
     filters' transpose times ``dout``, added back where im2col read.
 
+    ``method="winograd"`` computes ``dx`` by Winograd's forward
+    convolution of ``dout`` (padded by 2 less the padding, filters flipped
+    and transposed), within the same bound as the forward (see
+    :func:`conv2d`), unless the padding exceeds 2: then as im2col does.
+    ``dw`` and ``db`` are im2col's: a Winograd filter gradient was not
+    built. The layers it accepts are those of the forward.
+
     ``method="auto"`` takes im2col for ungrouped layers whose filter matrix
-    (K * C*FH*FW) has at least 1024 entries, direct otherwise. Measured as
+    (K * C*FH*FW) has at least 1024 entries, direct otherwise; under
+    float32 precision ``"high"``, the layers :func:`conv2d` computes by
+    Winograd take it here too (``dx`` as above). Measured as
     in :func:`conv2d`'s Notes, dx + dw + db, im2col / direct in ms: AlexNet
     conv1 72.7 / 453; VGG 70.4 / 132; ResNet late 52.9 / 354; 1x1 10.2 /
     44.9; and, with the forward pass included, N=8, K=32, 3x3, 56x56 with
