@@ -41,12 +41,12 @@ _REDUCTION_BLOCK = 128
 # its blocks of positions (and a layer with few positions still has items for all)
 _FILTER_BLOCK = 2**20
 # Winograd: an item takes one GEMM panel's worth of tiles (48 with AVX-512, float32) and
-# all filters, unless there are fewer than _WINOGRAD_ITEMS blocks of tiles: then the
-# filters go in chunks, so that every thread has items (each chunk transforms the tiles'
-# inputs again). "auto" takes it (float32, precision "high") from this many channels in
+# all filters, unless there are fewer than _WINOGRAD_ITEMS blocks of tiles per thread:
+# then the filters go in chunks, so that every thread has items (each chunk transforms
+# the tiles' inputs again). "auto" takes it (float32, precision "high") from this many channels in
 # and out and output positions per filter (N*OH*OW): with fewer, transforming the filters
 # (4x their size, once per call) costs more than the products save.
-_WINOGRAD_ITEMS = 8
+_WINOGRAD_ITEMS = 4
 _WINOGRAD_MIN_CHANNELS = 16
 _WINOGRAD_MIN_POSITIONS = 1024
 # F(4x4, 3x3) unless it needs more than this share of F(2x2, 3x3)'s products
@@ -407,11 +407,14 @@ def _winograd_forward(x, w, b, out, g, num_threads):
     line = 64 // x.itemsize  # rows of u one cache line longer: no shared cache sets
     u = np.empty((a2, panels * g.c * mr + line), x.dtype)
     _conv_winograd.transform_filters(w, u, m, mr, isa, num_threads)
-    nb = min(nr, -(-tiles // lanes) * lanes)
+    # blocks of about one GEMM panel of tiles, as equal as whole vectors make them
+    blocks = -(-tiles // nr)
+    nb = -(-tiles // blocks // lanes) * lanes
     blocks = -(-tiles // nb)
     fc = panels * mr
-    if blocks < _WINOGRAD_ITEMS:
-        fc = -(-panels // -(-_WINOGRAD_ITEMS // blocks)) * mr
+    items = 1 if num_threads == 1 else _WINOGRAD_ITEMS * num_threads
+    if blocks < items:  # no output's sums depend on the chunks: results stay the same
+        fc = -(-panels // min(panels, -(-items // blocks))) * mr
     ldv = -(-nb // lanes) * lanes  # the GEMM's tiles write whole vectors
     work = np.empty((num_threads, a2 * ((g.c + fc) * ldv + 2 * line) + _REDUCTION_BLOCK * nr),
                     x.dtype)
