@@ -4,7 +4,7 @@ Convolution, pooling and pairwise L1 distance as Cython/OpenMP kernels behind
 a validating NumPy API, each with a pure-NumPy oracle in
 :mod:`pyconv.reference`.
 """
-from . import reference
+from . import graph, reference
 from .backprop import squared_norm, squared_norm_backward
 from .config import __version__, build_info, show_config
 from .conv import (conv2d, conv2d_backward, get_workspace_limit, set_workspace_limit,

@@ -173,7 +173,7 @@ def _winograd_refusal(g):
 
 
 def _auto_method(g, backward, dtype):
-    """The faster method for geometry g, by the crossovers measured in conv2d's Notes."""
+    """The faster method for geometry ``g``, by the rules in the Notes of conv2d."""
     if (dtype == np.float32 and get_float32_conv_precision() == "high"
             and _winograd_refusal(g) is None and min(g.c, g.k) >= _WINOGRAD_MIN_CHANNELS
             and g.n * g.oh * g.ow >= _WINOGRAD_MIN_POSITIONS):
@@ -532,17 +532,9 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     ``method="auto"`` takes im2col when a group's filter matrix is large
     enough to fill the tiles, (K/groups) * (C/groups)*FH*FW >= 512, direct
     otherwise (its backward rule is in :func:`conv2d_backward`); the choice
-    never depends on the thread count, so neither does the result. Measured
-    on this package's 2-core AVX-512 build machine, one thread, CPU time,
-    float32, im2col / direct in ms (that product in brackets): AlexNet conv1
-    (C=3, 11x11, stride 4; 34848) 17.1 / 23.8; VGG (C=64, 56x56, 3x3, K=64;
-    36864) 14.1 / 27.9; ResNet late layer (C=256, 14x14, 3x3; 589824) 15.2 /
-    32.7; 1x1 (C=256, 28x28, K=128; 32768) 3.72 / 20.6; MNIST-like (C=1,
-    5x5, K=8; 200) 0.35 / 0.27; depthwise (C=128, 3x3; 9) 10.4 / 1.96;
-    N=8, 56x56, K=32, 3x3 with C=1 (288): 0.54 / 0.34, C=4 (1152): 0.80 /
-    0.94; 64 channels in 16 groups (144) 6.55 / 3.62, in 8 groups (576)
-    3.96 / 6.53.
-    ``bench/conv_layers.py`` reproduces them.
+    never depends on the thread count, so neither does the result. The
+    crossovers behind the rule are measured in the repository's
+    ``docs/benchmarks.md``; ``pyconv bench --only conv`` times the methods.
 
     ``method="winograd"`` computes each m x m tile of outputs as
     ``A^T [sum over c of (G g G^T) * (B^T d B)] A`` (Lavin & Gray,
@@ -667,12 +659,8 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     ``method="auto"`` takes im2col for ungrouped layers whose filter matrix
     (K * C*FH*FW) has at least 1024 entries, direct otherwise; under
     float32 precision ``"high"``, the layers :func:`conv2d` computes by
-    Winograd take it here too (``dx`` as above). Measured as
-    in :func:`conv2d`'s Notes, dx + dw + db, im2col / direct in ms: AlexNet
-    conv1 72.7 / 453; VGG 70.4 / 132; ResNet late 52.9 / 354; 1x1 10.2 /
-    44.9; and, with the forward pass included, N=8, K=32, 3x3, 56x56 with
-    C=1 7.5 / 6.7, C=4 14.6 / 16.7; 64 channels in 4 groups 38.6 / 34.1, in
-    16 groups 17.6 / 12.3; depthwise 42.6 / 15.1.
+    Winograd take it here too (``dx`` as above). The measurements behind
+    the rule sit with :func:`conv2d`'s.
 
     Examples
     --------

@@ -1,7 +1,6 @@
-"""Benchmark of convolution, forward and backward: the layers of issue 3.
+"""Benchmark of convolution, forward and backward, on the layers of real networks.
 
-pyconv runs with each ``method`` ("auto", "direct", "im2col", and "winograd" on 3x3
-stride-1 ungrouped layers). Oracles:
+pyconv runs with each method of ``METHODS``, one row each. Oracles:
 ``conv2d_im2col`` and ``conv2d_backward_im2col`` (NumPy windows and BLAS), and
 the per-element loops on the tiny case. Peers: PyTorch on NCHW tensors and on
 channels-last ones, the backward by ``aten.convolution_backward`` (the kernel
@@ -25,7 +24,22 @@ LAYERS = (  # name, (N, C, H, W, K, F, stride, padding, groups), tiny, also time
     ("conv1x1", (8, 256, 28, 28, 128, 1, 1, 0, 1), False, False),
     ("depthwise", (8, 128, 56, 56, 128, 3, 1, 1, 128), False, True),
 )
-METHODS = ("auto", "direct", "im2col")
+# pyconv's methods, each timed as its own row: (method, skip rule or None). A skip
+# rule takes (case, dtype, backward) and returns why the method does not run the
+# case, or None; a method this build of pyconv lacks is skipped with a line saying so.
+def _winograd_applies(case, dtype, backward):
+    p = case.params
+    if (p["f"], p["stride"], p["groups"]) != (3, 1, 1):
+        return "needs 3x3 filters, stride 1 and no groups"
+    return None
+
+
+METHODS = (  # name, rule (case, dtype, backward) -> why it is skipped, or None
+    ("auto", None),
+    ("direct", None),
+    ("im2col", None),
+    ("winograd", _winograd_applies),
+)
 
 
 def _params(layer):
@@ -69,6 +83,20 @@ def describe(p):
     return f"{p['n']}×{p['c']}×{p['h']}×{p['w']} {p['k']}×{p['f']}×{p['f']}/{p['stride']}{extra}"
 
 
+def depthwise_traffic(backward):
+    """Bytes a depthwise call reads plus writes (None for other layers): x, w, b, out;
+    backward dout, x, w, dx, dw, db."""
+    def traffic(p, dtype):
+        if p["groups"] == 1 or p["c"] != p["groups"]:
+            return None
+        oh, ow = _out_hw(p)
+        x, out = p["n"] * p["c"] * p["h"] * p["w"], p["n"] * p["k"] * oh * ow
+        w = p["k"] * p["f"] ** 2
+        elements = 2 * (x + w) + p["k"] + out if backward else x + w + p["k"] + out
+        return elements * dtype.itemsize
+    return traffic
+
+
 def check(actual, expected, inputs, dtype):
     """Error against the oracle (for the backward, the worst of dx, dw and db)."""
     return error_ratio(actual, expected, dtype)
@@ -77,6 +105,14 @@ def check(actual, expected, inputs, dtype):
 def _options(case):
     p = case.params
     return dict(stride=p["stride"], padding=p["padding"], groups=p["groups"])
+
+
+def _method_skip(method, rule, backward):
+    def skip(case, dtype):
+        if method not in pyconv.conv.METHODS:
+            return f"method {method!r} is not in this build"
+        return rule(case, dtype, backward) if rule else None
+    return skip
 
 
 def _pyconv(backward, method):
@@ -137,13 +173,6 @@ def _scipy(case, inp, threads):
         [correlate(xp, w[k][None], mode="valid") + b[k] for k in range(p["k"])], axis=1)
 
 
-def _winograd_applies(case, dtype):
-    p = case.params
-    if (p["f"], p["stride"], p["groups"]) != (3, 1, 1):
-        return "needs 3x3 filters, stride 1 and no groups"
-    return None
-
-
 def _contenders(backward):
     name = "conv2d_backward" if backward else "conv2d"
     args = "dout, x, w" if backward else "x, w, b"
@@ -153,11 +182,9 @@ def _contenders(backward):
                   else "torch.nn.functional.conv2d")
     out = tuple(Contender(f"pyconv {m}", "pyconv",
                           f"pyconv.{name}({args}, method={m!r}, num_threads=threads)",
-                          _pyconv(backward, m)) for m in METHODS)
+                          _pyconv(backward, m), skip=_method_skip(m, rule, backward))
+                for m, rule in METHODS)
     out += (
-        Contender("pyconv winograd", "pyconv",
-                  f"pyconv.{name}({args}, method='winograd', num_threads=threads)",
-                  _pyconv(backward, "winograd"), skip=_winograd_applies),
         Contender("oracle", "oracle", f"pyconv.reference.{oracle}", _oracle(backward, False)),
         Contender("loops", "loops", f"pyconv.reference.{loops}", _oracle(backward, True),
                   skip=tiny_only),
@@ -177,10 +204,10 @@ OPS = (
     Op("conv2d", "conv", "GFLOP/s", forward_work, "2·N·K·OH·OW·(C/groups)·F² / s", make_inputs,
        quick, describe, check,
        tuple(Case("conv2d", name, _params(layer), tiny=tiny) for name, layer, tiny, _ in LAYERS),
-       _contenders(False)),
+       _contenders(False), gemm=True, traffic=depthwise_traffic(False)),
     Op("conv2d_backward", "conv", "GFLOP/s", backward_work, "2 × the forward's flop / s",
        make_inputs, quick, describe, check,
        tuple(Case("conv2d_backward", name, _params(layer), tiny=tiny)
              for name, layer, tiny, bwd in LAYERS if bwd),
-       _contenders(True)),
+       _contenders(True), gemm=True, traffic=depthwise_traffic(True)),
 )
