@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from . import _conv_direct, _conv_im2col, _conv_winograd
+from . import _conv_direct, _conv_im2col, _conv_winograd, cpu
 from ._blas import blas_threads
 from ._geometry import Geometry, batch_views, conv_geometry, remembered
 from ._validation import as_array, as_kernel_input, empty, float_dtype
@@ -297,8 +297,8 @@ def _im2col_forward(x, w5, b, out, g, num_threads):
     any strides): per chunk of images, the phase-split input (unless stride 1
     and no padding, or a "same" padding at stride 1: then x itself), then per (image,
     group, block of positions) one GEMM on the implicit columns."""
-    isa = _conv_direct.ISAS.index(_conv_direct.current_isa())
-    mr, nr = _conv_im2col.tile_shape(isa, x.itemsize)
+    level = cpu.level()
+    mr, nr = _conv_im2col.tile_shape(level, x.itemsize)
     eh, ew, hq, wq, off = _phase_layout(g)
     per_image = g.c * eh * ew * hq * wq
     colmask = np.empty((0, 1), np.uint64)
@@ -322,7 +322,7 @@ def _im2col_forward(x, w5, b, out, g, num_threads):
         m = min(chunk, g.n - n0)
         _conv_im2col.forward(x, wp, bias, out3, n0, m, xq[:m * per_image], wide, off, g.oh,
                              g.ow, *_window_args(g)[:4], eh, ew, hq, wq, colmask, g.fh,
-                             g.dilation[0], fc, nbw, _REDUCTION_BLOCK, isa, num_threads)
+                             g.dilation[0], fc, nbw, _REDUCTION_BLOCK, level, num_threads)
 
 
 def _input_grad_as_forward(dout, w, dx, g, num_threads, forward=None):
@@ -398,15 +398,15 @@ def _winograd_forward(x, w, b, out, g, num_threads):
     if g.n == 0:
         return
     m = _winograd_tile(g)
-    isa = _conv_direct.ISAS.index(_conv_direct.current_isa())
-    mr, nr = _conv_im2col.tile_shape(isa, x.itemsize)
-    lanes = _conv_winograd.lanes(isa, x.itemsize)
+    level = cpu.level()
+    mr, nr = _conv_im2col.tile_shape(level, x.itemsize)
+    lanes = _conv_winograd.lanes(level, x.itemsize)
     a2 = (m + 2) ** 2
     tiles = g.n * -(-g.oh // m) * -(-g.ow // m)
     panels = -(-g.k // mr)
     line = 64 // x.itemsize  # rows of u one cache line longer: no shared cache sets
     u = np.empty((a2, panels * g.c * mr + line), x.dtype)
-    _conv_winograd.transform_filters(w, u, m, mr, isa, num_threads)
+    _conv_winograd.transform_filters(w, u, m, mr, level, num_threads)
     # blocks of about one GEMM panel of tiles, as equal as whole vectors make them
     blocks = -(-tiles // nr)
     nb = -(-tiles // blocks // lanes) * lanes
@@ -422,7 +422,7 @@ def _winograd_forward(x, w, b, out, g, num_threads):
     bias = np.zeros(g.k, x.dtype) if b.size == 0 else b
     _conv_winograd.forward(x, u, bias, out, m, g.pad[0], g.pad[2], nb, fc, ldv,
                            np.arange(g.c, dtype=np.intp) * ldv, np.zeros(fc, x.dtype), work,
-                           where, _REDUCTION_BLOCK, isa, num_threads)
+                           where, _REDUCTION_BLOCK, level, num_threads)
 
 
 def _winograd_backward(dout, x, w, dx, dw, g, num_threads):

@@ -14,15 +14,15 @@ cdef extern from "winograd.h" nogil:
         Py_ssize_t n, c, h, w, k, oh, ow, pt, pl, m, th, tw, ldv, ut, kc
         const Py_ssize_t *off
         const void *zero
-    void wg_filters_f32(int isa, int m, const float *w, Py_ssize_t sf, Py_ssize_t su,
+    void wg_filters_f32(int level, int m, const float *w, Py_ssize_t sf, Py_ssize_t su,
                         Py_ssize_t sv, Py_ssize_t live, float *dst, Py_ssize_t ldt)
-    void wg_filters_f64(int isa, int m, const double *w, Py_ssize_t sf, Py_ssize_t su,
+    void wg_filters_f64(int level, int m, const double *w, Py_ssize_t sf, Py_ssize_t su,
                         Py_ssize_t sv, Py_ssize_t live, double *dst, Py_ssize_t ldt)
-    Py_ssize_t wg_lanes(int isa, size_t elem)
-    void wg_item_f32(int isa, const wg_plan *p, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t f0,
+    Py_ssize_t wg_lanes(int level, size_t elem)
+    void wg_item_f32(int level, const wg_plan *p, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t f0,
                      Py_ssize_t mc, const float *x, const float *u, const float *bias,
                      float *out, float *work, Py_ssize_t *where)
-    void wg_item_f64(int isa, const wg_plan *p, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t f0,
+    void wg_item_f64(int level, const wg_plan *p, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t f0,
                      Py_ssize_t mc, const double *x, const double *u, const double *bias,
                      double *out, double *work, Py_ssize_t *where)
 
@@ -31,16 +31,16 @@ ctypedef fused floating:
     double
 
 
-def lanes(int isa, Py_ssize_t itemsize):
-    """Tiles per vector of the transforms of instruction set ``isa``."""
-    return wg_lanes(isa, itemsize)
+def lanes(int level, Py_ssize_t itemsize):
+    """Tiles per vector of the transforms at CPU level ``level`` (pyconv.cpu.level())."""
+    return wg_lanes(level, itemsize)
 
 
 def transform_filters(const floating[:, :, :, :] w, floating[:, ::1] u, int m, Py_ssize_t mr,
-                      int isa, int num_threads):
+                      int level, int num_threads):
     """Fill u[:, :ceil(K/mr) * C * mr] ((m+2)^2 rows; longer rows stay clear of one another's
     cache sets) with the filters w (K, C, 3, 3; any strides) transformed (in double,
-    rounded once) and packed for the GEMM of instruction set isa (mr filters per panel):
+    rounded once) and packed for the GEMM of CPU level ``level`` (mr filters per panel):
     point t of filter f, channel c at u[t, ((f // mr) * C + c) * mr + f % mr]; zeros for
     f >= K. An item is one panel of one channel."""
     cdef Py_ssize_t kk = w.shape[0], cc = w.shape[1], panels = (kk + mr - 1) // mr
@@ -51,10 +51,10 @@ def transform_filters(const floating[:, :, :, :] w, floating[:, ::1] u, int m, P
             p = item // cc
             c = item % cc
             if floating is float:
-                wg_filters_f32(isa, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
+                wg_filters_f32(level, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
                                &u[0, item * mr], u.shape[1])
             else:
-                wg_filters_f64(isa, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
+                wg_filters_f64(level, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
                                &u[0, item * mr], u.shape[1])
 
 
@@ -62,7 +62,7 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] u,
             const floating[::1] bias, floating[:, :, :, ::1] out, int m, Py_ssize_t pt,
             Py_ssize_t pl, Py_ssize_t nb, Py_ssize_t fc, Py_ssize_t ldv,
             const Py_ssize_t[::1] off, const floating[::1] zero, floating[:, ::1] work,
-            Py_ssize_t[:, ::1] where, Py_ssize_t kc, int isa, int num_threads):
+            Py_ssize_t[:, ::1] where, Py_ssize_t kc, int level, int num_threads):
     """out (N, K, OH, OW) = bias + the conv of x (N >= 1, C, H, W) by the 3x3 filters that
     u holds (transform_filters), with tiles of m x m outputs. Items take nb tiles and fc
     filters (a multiple of the GEMM's panel height); each thread has a row of work (the V and M buffers of an
@@ -84,10 +84,10 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] u,
             j0 = item // chunks * nb
             f0 = item % chunks * fc
             if floating is float:
-                wg_item_f32(isa, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
+                wg_item_f32(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
                             &x[0, 0, 0, 0], &u[0, 0], &bias[0], &out[0, 0, 0, 0],
                             &work[tid, 0], &where[tid, 0])
             else:
-                wg_item_f64(isa, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
+                wg_item_f64(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
                             &x[0, 0, 0, 0], &u[0, 0], &bias[0], &out[0, 0, 0, 0],
                             &work[tid, 0], &where[tid, 0])

@@ -22,8 +22,8 @@
  *
  * Each value is computed by the same operations whatever the block or chunk it
  * falls in (tiles are independent lanes, the GEMM sums channels in order), so
- * results do not depend on the thread count. Bodies per element type and
- * instruction set come from winograd_body.h, as conv_gemm.h does. */
+ * results do not depend on the thread count. The code is the template winograd_t.h,
+ * compiled once per element type and CPU level (cpu_features.h), as conv_gemm_t.h is. */
 #ifndef PYCONV_WINOGRAD_H
 #define PYCONV_WINOGRAD_H
 
@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "conv_gemm.h"
+#include "cpu_features.h"
 
 /* F(2x2, 3x3) at 0, 1, -1, infinity, and F(4x4, 3x3) at 0, 1, -1, 1/2, -2,
  * infinity, in 6x6 storage (F2 uses the top-left corner). */
@@ -75,91 +76,31 @@ typedef struct {
     const void *zero;      /* round_up(K, MR) zeros: the GEMM's bias */
 } wg_plan;
 
-#if CG_HAVE_X86_VARIANTS
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx2,fma")
-#endif
-#define WG_VBYTES 64
-#define WG_T float
-#define WG_SUFFIX f32_avx512
-#include "winograd_body.h"
-#define WG_T double
-#define WG_SUFFIX f64_avx512
-#include "winograd_body.h"
-#undef WG_VBYTES
-#if defined(__clang__)
-#pragma clang attribute pop
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC pop_options
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
-#define WG_VBYTES 32
-#define WG_T float
-#define WG_SUFFIX f32_avx2
-#include "winograd_body.h"
-#define WG_T double
-#define WG_SUFFIX f64_avx2
-#include "winograd_body.h"
-#undef WG_VBYTES
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
-#endif
-/* the portable body: 16-byte vectors with GCC/Clang, one value at a time otherwise */
-#if defined(__GNUC__) || defined(__clang__)
-#define WG_VBYTES 16
-#endif
-#define WG_T float
-#define WG_SUFFIX f32_base
-#include "winograd_body.h"
-#define WG_T double
-#define WG_SUFFIX f64_base
-#include "winograd_body.h"
-#undef WG_VBYTES
+#define WG_DECLARE(TS, T, LEVEL)                                                              \
+    void wg_filters_##TS##_##LEVEL(int m, const T *w, ptrdiff_t sf, ptrdiff_t su, ptrdiff_t sv,  \
+                                   ptrdiff_t live, T *dst, ptrdiff_t ldt);                    \
+    void wg_item_##TS##_##LEVEL(const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t f0,    \
+                                ptrdiff_t mc, const T *x, const T *u, const T *bias, T *out,  \
+                                T *work, ptrdiff_t *where);
+CPU_EACH_VARIANT(WG_DECLARE)
+#undef WG_DECLARE
 
-/* Lanes of the transforms for instruction set isa and elem-byte values. */
-static ptrdiff_t wg_lanes(int isa, size_t elem)
+/* Tiles per vector of the transforms at CPU level `level`, for elem-byte values. */
+static inline ptrdiff_t wg_lanes(int level, size_t elem)
 {
 #if defined(__GNUC__) || defined(__clang__)
-    return cg_vector_bytes(isa) / (ptrdiff_t)elem;
+    return cg_vector_bytes(level) / (ptrdiff_t)elem;
 #else
-    (void)isa, (void)elem;
+    (void)level, (void)elem;
     return 1;
 #endif
 }
 
-/* One panel of MR filters of one channel, transformed (wg_filters of winograd_body.h). */
-static void wg_filters_f32(int isa, int m, const float *w, ptrdiff_t sf, ptrdiff_t su,
-                           ptrdiff_t sv, ptrdiff_t live, float *dst, ptrdiff_t ldt)
-{
-    CG_DISPATCH(wg_filters, f32, (m, w, sf, su, sv, live, dst, ldt));
-}
-
-static void wg_filters_f64(int isa, int m, const double *w, ptrdiff_t sf, ptrdiff_t su,
-                           ptrdiff_t sv, ptrdiff_t live, double *dst, ptrdiff_t ldt)
-{
-    CG_DISPATCH(wg_filters, f64, (m, w, sf, su, sv, live, dst, ldt));
-}
-
-static void wg_item_f32(int isa, const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t f0,
-                        ptrdiff_t mc, const float *x, const float *u, const float *bias,
-                        float *out, float *work, ptrdiff_t *where)
-{
-    CG_DISPATCH(wg_item, f32, (p, j0, j1, f0, mc, x, u, bias, out, work, where));
-}
-
-static void wg_item_f64(int isa, const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t f0,
-                        ptrdiff_t mc, const double *x, const double *u, const double *bias,
-                        double *out, double *work, ptrdiff_t *where)
-{
-    CG_DISPATCH(wg_item, f64, (p, j0, j1, f0, mc, x, u, bias, out, work, where));
-}
+/* wg_filters_<TS> (one panel of MR filters of one channel, transformed) and wg_item_<TS>
+ * (one work item; see winograd_t.h): the variant of the given level. */
+#define wg_filters_f32(level, ...) CPU_DISPATCH(level, wg_filters, f32, (__VA_ARGS__))
+#define wg_filters_f64(level, ...) CPU_DISPATCH(level, wg_filters, f64, (__VA_ARGS__))
+#define wg_item_f32(level, ...) CPU_DISPATCH(level, wg_item, f32, (__VA_ARGS__))
+#define wg_item_f64(level, ...) CPU_DISPATCH(level, wg_item, f64, (__VA_ARGS__))
 
 #endif

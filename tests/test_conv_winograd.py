@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv
-from pyconv import _conv_direct, conv
+from pyconv import conv
 from pyconv.reference import conv2d_backward_naive, conv2d_im2col
 
 from _helpers import DTYPES, assert_close
@@ -20,14 +20,6 @@ def assert_within_bound(got, want64, dtype):
     assert got.shape == want64.shape
     error = np.max(np.abs(got - want64), initial=0.0) / scale
     assert error <= BOUND[np.dtype(dtype)], error
-
-
-@pytest.fixture(params=_conv_direct.available_isas())
-def isa(request):
-    """Run the test with each instruction-set variant this CPU supports."""
-    previous = _conv_direct.force_isa(request.param)
-    yield request.param
-    _conv_direct.force_isa(previous)
 
 
 @pytest.fixture(params=[2, 4])
@@ -63,7 +55,8 @@ GRID = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n, c, k, h, w, padding", GRID)
-def test_forward_and_backward_within_the_bound(n, c, k, h, w, padding, dtype, tile, isa):
+def test_forward_and_backward_within_the_bound(n, c, k, h, w, padding, dtype, tile,
+                                               cpu_level):
     x, wt, b = _case(n, c, k, h, w, dtype)
     x64, w64, b64 = (a.astype(np.float64) for a in (x, wt, b))
     out = pyconv.conv2d(x, wt, b, padding=padding, method="winograd")

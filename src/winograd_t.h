@@ -1,19 +1,32 @@
-/* One instantiation of the Winograd kernels of winograd.h, for element type WG_T and
- * vectors of WG_VBYTES bytes (none defined: one value at a time); the functions get
- * the suffix WG_SUFFIX and call the GEMM of the same suffix (conv_gemm.h). */
+/* The Winograd kernels of winograd.h for one element type T and CPU level: a template,
+ * compiled once per (T, level) in a translation unit that setup.py generates (see
+ * cpu_features.h); the entry points are wg_filters_<TS>_<LEVEL> and wg_item_<TS>_<LEVEL>,
+ * which call the GEMM of the same variant, cg_gemm_<TS>_<LEVEL>. Vectors are 64 bytes
+ * at avx512, 32 at avx2 and 16 in portable C (one value at a time without GCC's vector
+ * extensions). */
+#include <stddef.h>
+#include <string.h>
+
+#include "winograd.h"
+
+#if CPU_LEVEL == CPU_PORTABLE || CPU_X86
+#if defined(__GNUC__) || defined(__clang__)
+#define WG_VBYTES (CPU_LEVEL == CPU_AVX512 ? 64 : CPU_LEVEL == CPU_AVX2 ? 32 : 16)
+#endif
+#define WG_T T
 
 #ifdef WG_VBYTES
 #define WG_VL (WG_VBYTES / (ptrdiff_t)sizeof(WG_T))
 #else
 #define WG_VL 1
 #endif
-#define WG_V CG_CAT2(wg_vec, WG_SUFFIX)
+#define WG_V VARIANT(wg_vec)
 #if defined(WG_VBYTES) && WG_VBYTES == 64
 #define WG_MR 8  /* filters per packed panel, as conv_gemm.h's tile */
 #else
 #define WG_MR 4
 #endif
-#define WG_FN(name) CG_CAT2(name, WG_SUFFIX)
+#define WG_FN(name) VARIANT(name)
 #define WG_LINE (64 / (ptrdiff_t)sizeof(WG_T))  /* values per cache line */
 
 #ifdef WG_VBYTES
@@ -51,7 +64,7 @@ WG_INLINE void WG_FN(wg_filters_m)(int m, const WG_T *w, ptrdiff_t sf, ptrdiff_t
                     (WG_T)(t[i][0][l] * gm[j][0] + t[i][1][l] * gm[j][1] + t[i][2][l] * gm[j][2]);
 }
 
-static void WG_FN(wg_filters)(int m, const WG_T *w, ptrdiff_t sf, ptrdiff_t su, ptrdiff_t sv,
+void WG_FN(wg_filters)(int m, const WG_T *w, ptrdiff_t sf, ptrdiff_t su, ptrdiff_t sv,
                               ptrdiff_t live, WG_T *dst, ptrdiff_t ldt)
 {
     if (m == 2)
@@ -188,7 +201,7 @@ WG_INLINE void WG_FN(wg_item_m)(int m, const wg_plan *p, ptrdiff_t j0, ptrdiff_t
     }
     /* M_t (mcr, ldv) at mt + t*mtt = U_t (filters f0 .. f0 + mc - 1) @ V_t */
     for (t = 0; t < a2; t++)
-        CG_CAT2(cg_gemm, WG_SUFFIX)(mc, nb, p->c, u + t * p->ut + f0 * p->c,
+        VARIANT(cg_gemm)(mc, nb, p->c, u + t * p->ut + f0 * p->c,
                                     v + t * vt, p->off, (const WG_T *)p->zero,
                                     mt + t * mtt, ldv, p->kc, pack);
     for (k = 0; k < mc; k++)
@@ -220,7 +233,7 @@ WG_INLINE void WG_FN(wg_item_m)(int m, const wg_plan *p, ptrdiff_t j0, ptrdiff_t
  * OW), from x (N, C, H, W), the transformed filters u (a^2 points, p->ut apart, of
  * panels of (C, MR)) and bias (K). work holds a^2 * ((C + round_up(mc, MR)) * ldv + 2 *
  * WG_LINE) values, then the GEMM's packing panel; where holds 4 * ldv offsets. */
-static void WG_FN(wg_item)(const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t f0,
+void WG_FN(wg_item)(const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t f0,
                            ptrdiff_t mc, const WG_T *x, const WG_T *u, const WG_T *bias,
                            WG_T *out, WG_T *work, ptrdiff_t *where)
 {
@@ -237,4 +250,5 @@ static void WG_FN(wg_item)(const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff
 #undef WG_V
 #undef WG_FN
 #undef WG_T
-#undef WG_SUFFIX
+#undef WG_VBYTES
+#endif
