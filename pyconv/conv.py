@@ -4,8 +4,11 @@ Two methods compute the same function: ``"im2col"`` multiplies the filters with
 the input's im2col columns (read as shifted views of the input in the forward,
 masked at its edges or phase-split and padded, by pyconv's own GEMM tile; packed
 per thread for SciPy's
-BLAS in the backward); ``"direct"`` loops over the output without a workspace.
-``"auto"`` picks one by shape. The oracles are :func:`pyconv.reference.conv2d_naive`,
+BLAS in the backward); ``"direct"`` loops over the output without a workspace;
+``"winograd"`` (3x3 filters at stride 1 only) computes it with fewer
+multiplications and a bounded extra rounding error. ``"auto"`` picks one by shape
+(Winograd only under :func:`pyconv.set_float32_conv_precision` ``"high"``). The
+oracles are :func:`pyconv.reference.conv2d_naive`,
 :func:`pyconv.reference.conv2d_im2col` and
 :func:`pyconv.reference.conv2d_backward_naive`.
 """
