@@ -141,6 +141,7 @@ class BuildExt(build_ext):
 VARIANTS = {
     "_conv_direct": ["conv_direct_t.h"],
     "_conv_im2col": ["conv_gemm_t.h"],
+    "_conv_winograd": ["winograd_t.h", "conv_gemm_t.h"],
     "_distance": ["l1_t.h"],
     "_pool": ["pool_planes_t.h", "pool_simd_t.h"],
 }

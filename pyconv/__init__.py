@@ -13,6 +13,8 @@ from .conv import (conv2d, conv2d_backward, get_workspace_limit, set_workspace_l
 from .distance import l1_distances, l1_topk
 from .gradcheck import gradcheck, numerical_gradient, relative_error
 from .neighbors import KNearestNeighbor
+from .precision import (float32_conv_precision, get_float32_conv_precision,
+                        set_float32_conv_precision)
 from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .shapes import (InvalidConfigError, conv_output_size, conv_param_count, pool_output_size,
                      summary)
@@ -27,6 +29,7 @@ __all__ = [
     "l1_distances", "l1_topk", "KNearestNeighbor",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "conv2d", "conv2d_backward", "get_workspace_limit", "set_workspace_limit", "workspace_limit",
+    "get_float32_conv_precision", "set_float32_conv_precision", "float32_conv_precision",
     "squared_norm", "squared_norm_backward",
     "gradcheck", "numerical_gradient", "relative_error",
 ]

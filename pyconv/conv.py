@@ -4,8 +4,11 @@ Two methods compute the same function: ``"im2col"`` multiplies the filters with
 the input's im2col columns (read as shifted views of the input in the forward,
 masked at its edges or phase-split and padded, by pyconv's own GEMM tile; packed
 per thread for SciPy's
-BLAS in the backward); ``"direct"`` loops over the output without a workspace.
-``"auto"`` picks one by shape. The oracles are :func:`pyconv.reference.conv2d_naive`,
+BLAS in the backward); ``"direct"`` loops over the output without a workspace;
+``"winograd"`` (3x3 filters at stride 1 only) computes it with fewer
+multiplications and a bounded extra rounding error. ``"auto"`` picks one by shape
+(Winograd only under :func:`pyconv.set_float32_conv_precision` ``"high"``). The
+oracles are :func:`pyconv.reference.conv2d_naive`,
 :func:`pyconv.reference.conv2d_im2col` and
 :func:`pyconv.reference.conv2d_backward_naive`.
 """
@@ -15,13 +18,14 @@ import numbers
 
 import numpy as np
 
-from . import _conv_direct, _conv_im2col, cpu
+from . import _conv_direct, _conv_im2col, _conv_winograd, cpu
 from ._blas import blas_threads
 from ._geometry import Geometry, batch_views, conv_geometry, remembered
 from ._validation import as_array, as_kernel_input, empty, float_dtype
+from .precision import get_float32_conv_precision
 from .threads import resolve_num_threads
 
-METHODS = ("auto", "direct", "im2col")
+METHODS = ("auto", "direct", "im2col", "winograd")
 GRADIENTS = ("dx", "dw", "db")
 
 DEFAULT_WORKSPACE_LIMIT = 64 * 2**20
@@ -39,6 +43,17 @@ _REDUCTION_BLOCK = 128
 # each an item of its own, so that a chunk stays in L2 while the threads run through
 # its blocks of positions (and a layer with few positions still has items for all)
 _FILTER_BLOCK = 2**20
+# Winograd: an item takes one GEMM panel's worth of tiles (48 with AVX-512, float32) and
+# all filters, unless there are fewer than _WINOGRAD_ITEMS blocks of tiles per thread:
+# then the filters go in chunks, so that every thread has items (each chunk transforms
+# the tiles' inputs again). "auto" takes it (float32, precision "high") from this many channels in
+# and out and output positions per filter (N*OH*OW): with fewer, transforming the filters
+# (4x their size, once per call) costs more than the products save.
+_WINOGRAD_ITEMS = 4
+_WINOGRAD_MIN_CHANNELS = 16
+_WINOGRAD_MIN_POSITIONS = 1024
+# F(4x4, 3x3) unless it needs more than this share of F(2x2, 3x3)'s products
+_WINOGRAD_F4_SHARE = 0.7
 # Backward: a thread's column block (about this many bytes, in L2 while BLAS packs
 # it) covers input channels worth about _BACKWARD_ROWS column rows (C*FH*FW). BLAS
 # packs the block of dout once per block of channels, so fewer, taller blocks pay
@@ -147,8 +162,25 @@ def _check_need(need):
     return frozenset(need)
 
 
-def _auto_method(g, backward):
+def _winograd_refusal(g):
+    """The condition of Winograd's method that geometry g fails, or None if it has none."""
+    if (g.fh, g.fw) != (3, 3):
+        return f"3x3 filters, got {g.fh}x{g.fw}"
+    if g.stride != (1, 1):
+        return f"stride 1, got stride={g.stride}"
+    if g.dilation != (1, 1):
+        return f"dilation 1, got dilation={g.dilation}"
+    if g.groups != 1:
+        return f"groups=1, got groups={g.groups}"
+    return None
+
+
+def _auto_method(g, backward, dtype):
     """The faster method for geometry ``g``, by the rules in the Notes of conv2d."""
+    if (dtype == np.float32 and get_float32_conv_precision() == "high"
+            and _winograd_refusal(g) is None and min(g.c, g.k) >= _WINOGRAD_MIN_CHANNELS
+            and g.n * g.oh * g.ow >= _WINOGRAD_MIN_POSITIONS):
+        return "winograd"
     # im2col's tiles hold 8 filters x 48 positions: a group needs enough filters and
     # reduction behind each output (K/G * C/G*FH*FW) to fill them; its backward
     # (per-group BLAS calls) also loses to direct on grouped layers
@@ -158,8 +190,14 @@ def _auto_method(g, backward):
     return "im2col" if size >= 512 else "direct"
 
 
-def _resolve_method(method, g, backward=False):
-    return _auto_method(g, backward) if method == "auto" else method
+def _resolve_method(method, g, dtype, backward=False):
+    if method == "auto":
+        return _auto_method(g, backward, dtype)
+    if method == "winograd":
+        refusal = _winograd_refusal(g)
+        if refusal is not None:
+            raise ValueError(f"method='winograd' needs {refusal}")
+    return method
 
 
 def _threads_for(g, num_threads):
@@ -290,11 +328,11 @@ def _im2col_forward(x, w5, b, out, g, num_threads):
                              g.dilation[0], fc, nbw, _REDUCTION_BLOCK, level, num_threads)
 
 
-def _input_grad_as_forward(dout, w, dx, g, num_threads):
-    """Fill dx as a forward convolution when the stride is 1: dout padded by the kernel's
-    reach less the padding, with each group's filters flipped and transposed (a view, G,
-    C/G, K/G, FH, FW). Returns False, doing nothing, for a stride > 1 or a padding past
-    the reach."""
+def _input_grad_as_forward(dout, w, dx, g, num_threads, forward=None):
+    """Fill dx as a forward convolution (``forward``, by default _im2col_forward) when the
+    stride is 1: dout padded by the kernel's reach less the padding, with each group's
+    filters flipped and transposed (a view, G, C/G, K/G, FH, FW). Returns False, doing
+    nothing, for a stride > 1 or a padding past the reach."""
     reach_h, reach_w = (g.fh - 1) * g.dilation[0], (g.fw - 1) * g.dilation[1]
     pad = (reach_h - g.pad[0], reach_h - g.pad[1], reach_w - g.pad[2], reach_w - g.pad[3])
     if g.stride != (1, 1) or min(pad) < 0:
@@ -303,7 +341,7 @@ def _input_grad_as_forward(dout, w, dx, g, num_threads):
     flipped = w.reshape(g.groups, kg, cg, g.fh, g.fw)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)
     gt = Geometry(g.n, g.k, g.oh, g.ow, g.c, g.fh, g.fw, g.h, g.w, (1, 1), pad, g.dilation,
                   g.groups)
-    _im2col_forward(dout, flipped, np.empty(0, dout.dtype), dx, gt, num_threads)
+    (forward or _im2col_forward)(dout, flipped, np.empty(0, dout.dtype), dx, gt, num_threads)
     return True
 
 
@@ -347,6 +385,61 @@ def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
         np.sum(parts, axis=0, out=dw.reshape(parts.shape[1:]))
 
 
+def _winograd_tile(g):
+    """The output tile size m of F(m x m, 3x3) for geometry g: 4 unless padding the output
+    to whole 4x4 tiles costs so many products that 2x2 tiles need about as few (see
+    conv2d's Notes)."""
+    def products(m):  # per output: (m+2)^2 per tile of m x m, over the padded tiles
+        return (m + 2) ** 2 * -(-g.oh // m) * -(-g.ow // m)
+    return 4 if products(4) <= _WINOGRAD_F4_SHARE * products(2) else 2
+
+
+def _winograd_forward(x, w, b, out, g, num_threads):
+    """Fill out (N, K, OH, OW) with the conv of x by the 3x3 filters w (K, C, 3, 3; any
+    strides), stride 1, by Winograd's F(m x m, 3x3): the filters transformed once, then
+    items of (block of tiles, chunk of filters), each through its thread's buffers."""
+    if g.n == 0:
+        return
+    m = _winograd_tile(g)
+    level = cpu.level()
+    mr, nr = _conv_im2col.tile_shape(level, x.itemsize)
+    lanes = _conv_winograd.lanes(level, x.itemsize)
+    a2 = (m + 2) ** 2
+    tiles = g.n * -(-g.oh // m) * -(-g.ow // m)
+    panels = -(-g.k // mr)
+    line = 64 // x.itemsize  # rows of u one cache line longer: no shared cache sets
+    u = np.empty((a2, panels * g.c * mr + line), x.dtype)
+    _conv_winograd.transform_filters(w, u, m, mr, level, num_threads)
+    # blocks of about one GEMM panel of tiles, as equal as whole vectors make them
+    blocks = -(-tiles // nr)
+    nb = -(-tiles // blocks // lanes) * lanes
+    blocks = -(-tiles // nb)
+    fc = panels * mr
+    items = 1 if num_threads == 1 else _WINOGRAD_ITEMS * num_threads
+    if blocks < items:  # no output's sums depend on the chunks: results stay the same
+        fc = -(-panels // min(panels, -(-items // blocks))) * mr
+    ldv = -(-nb // lanes) * lanes  # the GEMM's tiles write whole vectors
+    work = np.empty((num_threads, a2 * ((g.c + fc) * ldv + 2 * line) + _REDUCTION_BLOCK * nr),
+                    x.dtype)
+    where = np.empty((num_threads, 4 * ldv), np.intp)
+    bias = np.zeros(g.k, x.dtype) if b.size == 0 else b
+    _conv_winograd.forward(x, u, bias, out, m, g.pad[0], g.pad[2], nb, fc, ldv,
+                           np.arange(g.c, dtype=np.intp) * ldv, np.zeros(fc, x.dtype), work,
+                           where, _REDUCTION_BLOCK, level, num_threads)
+
+
+def _winograd_backward(dout, x, w, dx, dw, g, num_threads):
+    """Fill dx and/or dw (each may be None): dx as Winograd's forward convolution of dout
+    (_input_grad_as_forward), unless the padding exceeds the kernel's reach; dw, and dx
+    then, as the im2col method does."""
+    if dx is not None and _input_grad_as_forward(
+            dout, w, dx, g, num_threads,
+            lambda d, w5, b, out, gt, t: _winograd_forward(d, w5[0], b, out, gt, t)):
+        dx = None
+    if dx is not None or dw is not None:
+        _im2col_backward(dout, x, w, dx, dw, g, num_threads)
+
+
 def _direct_forward(x, w, b, out, g, num_threads):
     _conv_direct.forward(x, w, b, out, *_window_args(g), g.groups, num_threads)
 
@@ -382,11 +475,14 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     groups : int, default 1
         Input and output channels split into ``groups`` independent
         convolutions; ``groups == C`` is a depthwise convolution.
-    method : {"auto", "im2col", "direct"}, default "auto"
+    method : {"auto", "im2col", "direct", "winograd"}, default "auto"
         ``"im2col"``: a GEMM of the filters with the im2col columns, which
         are read as shifted views of the padded input, never copied out
         (workspace bounded by :func:`get_workspace_limit`). ``"direct"``:
-        loops over the output, no workspace. ``"auto"``: see Notes.
+        loops over the output, no workspace. ``"winograd"``: Winograd's
+        minimal filtering, for 3x3 filters, stride 1, dilation 1 and
+        ``groups=1`` only (any padding); fewer multiplications, a larger but
+        bounded rounding error (see Notes). ``"auto"``: see Notes.
     strict : bool, default True
         Refuse a stride that does not fit the padded input exactly (the
         message shows the formula); False floors the output size.
@@ -410,7 +506,9 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         On shapes that do not fit together (``w`` against ``x`` and
         ``groups``, ``b`` against ``w``), an invalid stride/padding
         configuration (:class:`pyconv.InvalidConfigError` when ``strict``),
-        a kernel larger than the padded input, or an unknown ``method``.
+        a kernel larger than the padded input, an unknown ``method``, or
+        ``method="winograd"`` on a layer it does not compute (the message
+        names the condition that failed).
     TypeError
         On non-real inputs or non-integer sizes.
     KeyboardInterrupt
@@ -443,6 +541,35 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     crossovers behind the rule are measured in the repository's
     ``docs/benchmarks.md``; ``pyconv bench --only conv`` times the methods.
 
+    ``method="winograd"`` computes each m x m tile of outputs as
+    ``A^T [sum over c of (G g G^T) * (B^T d B)] A`` (Lavin & Gray,
+    arXiv:1509.09308), F(4x4, 3x3) (36 products per 16 outputs instead of
+    144) or F(2x2, 3x3) (16 per 4): 4x4 tiles unless padding the output to
+    whole 4x4 tiles leaves them more than 0.7 times the products of 2x2
+    tiles (a 14x14 output takes 2x2). The points are 0, 1, -1, 1/2, -2
+    and infinity (with Lavin's 2 in place of 1/2, F4's float32 error
+    doubles). The filters are transformed once per call, in double
+    precision; then each thread takes a block of tiles (one GEMM panel,
+    48 with AVX-512 float32) and all the filters, or a chunk of them when
+    there are few blocks: it transforms the input patches, multiplies by
+    pyconv's GEMM tile, one product per transform point, and transforms
+    the products back into ``out``, all within its cache. Results do not
+    depend on the thread count. Rounding: with x standard normal and
+    filters scaled by sqrt(2/(C*9)), ``max|y - y64| / max|y64|`` (``y64``
+    the float64 result) stays below 1e-5 in float32 (at most about 10
+    times im2col's) and 1e-12 in float64, on the VGG and ResNet layers
+    measured (C up to 256) and on the tests' shapes; it grows with C and
+    with the tile size. A NaN or infinity in an input patch spreads to the
+    whole output tile.
+
+    ``method="auto"`` takes Winograd only where the float32 precision is
+    ``"high"`` (:func:`pyconv.set_float32_conv_precision`; by default it is
+    ``"highest"`` and ``auto`` chooses as above), the layer is float32 and
+    one Winograd computes, with at least 16 input channels and 16 filters
+    and at least 1024 output positions per filter (N*OH*OW); below that,
+    transforming the filters costs more than the products save. float64
+    ``auto`` never takes it.
+
     Examples
     --------
     The 4x4 example of the CS231n handout, as one call:
@@ -469,8 +596,11 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         bc = as_kernel_input(extra[0], dtype, "b")
     n_threads = _threads_for(g, num_threads)
     out = empty(g.out_shape, dtype)
-    if _resolve_method(method, g) == "direct":
+    method = _resolve_method(method, g, dtype)
+    if method == "direct":
         _direct_forward(xc, wc, bc, out, g, n_threads)
+    elif method == "winograd":
+        _winograd_forward(xc, wc, bc, out, g, n_threads)
     else:
         _im2col_forward(xc, wc.reshape(g.groups, g.k // g.groups, *wc.shape[1:]), bc, out, g,
                         n_threads)
@@ -526,9 +656,18 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     columns' transpose, summed over the runs in order, and ``dx`` as the
     filters' transpose times ``dout``, added back where im2col read.
 
+    ``method="winograd"`` computes ``dx`` by Winograd's forward
+    convolution of ``dout`` (padded by 2 less the padding, filters flipped
+    and transposed), within the same bound as the forward (see
+    :func:`conv2d`), unless the padding exceeds 2: then as im2col does.
+    ``dw`` and ``db`` are im2col's: a Winograd filter gradient was not
+    built. The layers it accepts are those of the forward.
+
     ``method="auto"`` takes im2col for ungrouped layers whose filter matrix
-    (K * C*FH*FW) has at least 1024 entries, direct otherwise; the
-    measurements behind it sit with :func:`conv2d`'s.
+    (K * C*FH*FW) has at least 1024 entries, direct otherwise; under
+    float32 precision ``"high"``, the layers :func:`conv2d` computes by
+    Winograd take it here too (``dx`` as above). The measurements behind
+    the rule sit with :func:`conv2d`'s.
 
     Examples
     --------
@@ -563,8 +702,11 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         db = np.empty(g.k, dtype)
         _conv_im2col.bias_grad(d4.reshape(g.n, g.k, g.oh * g.ow), db, n_threads)
     if dx is not None or dw is not None:
-        if _resolve_method(method, g, backward=True) == "direct":
+        method = _resolve_method(method, g, dtype, backward=True)
+        if method == "direct":
             _direct_backward(d4, xc, wc, dx, dw, g, n_threads)
+        elif method == "winograd":
+            _winograd_backward(d4, xc, wc, dx, dw, g, n_threads)
         else:
             _im2col_backward(d4, xc, wc, dx, dw, g, n_threads)
     dx = None if dx is None else dx.reshape(np.shape(x))

@@ -315,11 +315,24 @@ CASES = [
      r"^dout must have the forward output's shape \(2, 4, 4, 4\), got \(2, 4, 3, 3\)"),
     *_conv_cases(pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 4, 4))), forward=False),
     *[(f, dict(x=X4, w=W4, method="fast", **extra), ValueError,
-       r"^method must be one of 'auto', 'direct', 'im2col', got 'fast'")
+       r"^method must be one of 'auto', 'direct', 'im2col', 'winograd', got 'fast'")
       for f, extra in ((pyconv.conv2d, {}), (pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 4, 4)))))],
     *[(pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 3, 3)), x=X4, w=W4, method=m), ValueError,
        r"^dout must have shape \(2, 4, 4, 4\)|dout must have the forward output's shape")
-      for m in ("direct", "im2col")],
+      for m in ("direct", "im2col", "winograd")],
+    *[(f, dict(x=X4, w=W4, method="winograd", **extra), ValueError,
+       r"^method='winograd' needs stride 1, got stride=\(2, 2\)")
+      for f, extra in ((pyconv.conv2d, dict(stride=2, strict=False)),
+                       (pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 2, 2)), stride=2)))],
+    (pyconv.conv2d, dict(x=X4, w=W4[:, :, :2], method="winograd"), ValueError,
+     r"^method='winograd' needs 3x3 filters, got 2x3"),
+    (pyconv.conv2d, dict(x=X4, w=W4, dilation=(1, 2), method="winograd"), ValueError,
+     r"^method='winograd' needs dilation 1, got dilation=\(1, 2\)"),
+    (pyconv.conv2d, dict(x=np.ones((2, 4, 6, 6)), w=np.ones((4, 2, 3, 3)), groups=2,
+                         method="winograd"), ValueError,
+     r"^method='winograd' needs groups=1, got groups=2"),
+    (pyconv.set_float32_conv_precision, dict(precision="medium"), ValueError,
+     r"^precision must be 'highest' or 'high', got 'medium'"),
     (pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 4, 4)), x=X4, w=W4, need=("dz",)),
      ValueError, r"^need entries must be 'dx', 'dw' or 'db', got 'dz'"),
     (pyconv.conv2d_backward, dict(dout=np.ones((2, 4, 4, 4)), x=X4, w=W4, need=None),
@@ -449,12 +462,12 @@ EMPTY_CALLS = [
     (R.conv2d_backward_naive, dict(dout=np.ones((0, 4, 4, 4)), x=np.ones((0, 3, 6, 6)), w=W4),
      ((0, 3, 6, 6), (4, 3, 3, 3), (4,))),
     *[(pyconv.conv2d, dict(x=np.ones((0, 3, 6, 6)), w=W4, b=np.ones(4), method=m), (0, 4, 4, 4))
-      for m in ("direct", "im2col")],
+      for m in ("direct", "im2col", "winograd")],
     *[(pyconv.conv2d, dict(x=np.ones((0, 4, 6, 6)), w=np.ones((4, 1, 1, 1)), groups=4, method=m),
        (0, 4, 6, 6)) for m in ("direct", "im2col")],
     *[(pyconv.conv2d_backward, dict(dout=np.ones((0, 4, 4, 4)), x=np.ones((0, 3, 6, 6)), w=W4,
                                     method=m), ((0, 3, 6, 6), (4, 3, 3, 3), (4,)))
-      for m in ("direct", "im2col")],
+      for m in ("direct", "im2col", "winograd")],
     (_knn_predict, dict(X=np.ones((0, 3))), (0,)),
 ]
 
@@ -509,7 +522,7 @@ _SHAPES = st.one_of(st.lists(st.integers(0, 6), min_size=0, max_size=5),
                     st.sampled_from([None, 3, "abc", [2, 3, 10**6, 10**6], [1, 1, 2.5, 3]]))
 _CONV = dict(stride=_SIZES, padding=_SIZES, dilation=_SIZES, groups=_SIZES, strict=_FLAGS)
 _POOL = dict(size=_SIZES, stride=_SIZES, padding=_SIZES)
-_METHODS = st.sampled_from(["auto", "direct", "im2col", "fast", None])
+_METHODS = st.sampled_from(["auto", "direct", "im2col", "winograd", "fast", None])
 _NEED = st.sampled_from([["dx"], ["dw", "db"], ["dx", "dw", "db"], [], "dx", ["dz"], None])
 
 # function name -> (required arguments, optional arguments), each argument's strategy

@@ -338,7 +338,7 @@ X4, W4 = np.ones((2, 4, 6, 6)), np.ones((6, 2, 3, 3))
 
 @pytest.mark.parametrize("call, error, message", [
     (lambda: pyconv.conv2d(X4, W4, groups=2, method="fft"), ValueError,
-     r"method must be one of 'auto', 'direct', 'im2col', got 'fft'"),
+     r"method must be one of 'auto', 'direct', 'im2col', 'winograd', got 'fft'"),
     (lambda: pyconv.conv2d(X4, W4, np.ones(5), groups=2), ValueError,
      r"b must have shape \(6,\), got \(5,\)"),
     (lambda: pyconv.conv2d(X4, W4, np.ones((6, 1)), groups=2), ValueError,

@@ -27,10 +27,18 @@ LAYERS = (  # name, (N, C, H, W, K, F, stride, padding, groups), tiny, also time
 # pyconv's methods, each timed as its own row: (method, skip rule or None). A skip
 # rule takes (case, dtype, backward) and returns why the method does not run the
 # case, or None; a method this build of pyconv lacks is skipped with a line saying so.
-METHODS = (
+def _winograd_applies(case, dtype, backward):
+    p = case.params
+    if (p["f"], p["stride"], p["groups"]) != (3, 1, 1):
+        return "needs 3x3 filters, stride 1 and no groups"
+    return None
+
+
+METHODS = (  # name, rule (case, dtype, backward) -> why it is skipped, or None
     ("auto", None),
     ("direct", None),
     ("im2col", None),
+    ("winograd", _winograd_applies),
 )
 
 

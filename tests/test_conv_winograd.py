@@ -1,0 +1,195 @@
+"""conv2d and conv2d_backward with method="winograd", and the float32 precision setting."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pyconv
+from pyconv import conv
+from pyconv.reference import conv2d_backward_naive, conv2d_im2col
+
+from _helpers import DTYPES, assert_close
+
+# The bound conv2d's Notes state: max|y - y64| <= BOUND * max|y64|, y64 the float64 oracle.
+BOUND = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+
+def assert_within_bound(got, want64, dtype):
+    got = np.asarray(got, np.float64)
+    scale = max(np.max(np.abs(want64), initial=0.0), np.finfo(np.float64).tiny)
+    assert got.shape == want64.shape
+    error = np.max(np.abs(got - want64), initial=0.0) / scale
+    assert error <= BOUND[np.dtype(dtype)], error
+
+
+@pytest.fixture(params=[2, 4])
+def tile(request, monkeypatch):
+    """Run the test with F(2x2, 3x3) and with F(4x4, 3x3), whatever the shape."""
+    monkeypatch.setattr(conv, "_WINOGRAD_F4_SHARE", 0.0 if request.param == 2 else 1e9)
+    return request.param
+
+
+def _case(n, c, k, h, w, dtype, seed=0, scaled=False):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((k, c, 3, 3)) * (np.sqrt(2 / (c * 9)) if scaled else 1)
+    b = rng.standard_normal(k)
+    return x.astype(dtype), wt.astype(dtype), b.astype(dtype)
+
+
+# (N, C, K, H, W, padding): odd and tiny sizes, partial tiles, paddings up to past the
+# kernel's reach, more tiles and filters than one item takes
+GRID = [
+    (1, 1, 1, 5, 5, 0),
+    (1, 1, 1, 3, 3, 0),             # one output
+    (2, 3, 4, 7, 9, 1),
+    (2, 3, 2, 8, 7, "same"),
+    (2, 2, 2, 6, 6, "valid"),
+    (1, 2, 3, 4, 11, (2, 0)),
+    (2, 5, 7, 11, 13, 3),           # padding past the reach: dx through im2col
+    (2, 2, 3, 40, 36, 1),           # wide output rows
+    (3, 9, 17, 10, 9, 1),           # filters past a GEMM panel, tiles across images
+    (1, 4, 33, 29, 31, 2),          # many tiles and filter chunks
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c, k, h, w, padding", GRID)
+def test_forward_and_backward_within_the_bound(n, c, k, h, w, padding, dtype, tile,
+                                               cpu_level):
+    x, wt, b = _case(n, c, k, h, w, dtype)
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, wt, b))
+    out = pyconv.conv2d(x, wt, b, padding=padding, method="winograd")
+    assert out.dtype == dtype and out.flags.c_contiguous
+    assert_within_bound(out, conv2d_im2col(x64, w64, b64, padding=padding), dtype)
+    dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+    got = pyconv.conv2d_backward(dout, x, wt, padding=padding, method="winograd")
+    want = conv2d_backward_naive(dout.astype(np.float64), x64, w64, padding=padding)
+    for g, e in zip(got, want):
+        assert g.dtype == dtype
+        assert_within_bound(g, e, dtype)
+
+
+@st.composite
+def winograd_cases(draw):
+    if draw(st.booleans()):
+        padding = draw(st.sampled_from(["same", "valid"]))
+        ph = pw = 1 if padding == "same" else 0
+    else:
+        ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+        padding = (ph, pw)
+    h = draw(st.integers(max(1, 3 - 2 * ph), 14))
+    w = draw(st.integers(max(1, 3 - 2 * pw), 40))
+    c, k, n = draw(st.integers(1, 9)), draw(st.integers(1, 20)), draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from(DTYPES))
+    x, wt, b = _case(n, c, k, h, w, dtype, seed=draw(st.integers(0, 2**32 - 1)))
+    return x, wt, b, padding
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=winograd_cases())
+def test_hypothesis_shapes_within_the_bound(case):
+    x, wt, b, padding = case
+    dtype = x.dtype
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, wt, b))
+    out = pyconv.conv2d(x, wt, b, padding=padding, method="winograd")
+    assert_within_bound(out, conv2d_im2col(x64, w64, b64, padding=padding), dtype)
+    dout = np.random.default_rng(4).standard_normal(out.shape).astype(dtype)
+    got = pyconv.conv2d_backward(dout, x, wt, padding=padding, method="winograd")
+    for g, e in zip(got, conv2d_backward_naive(dout.astype(np.float64), x64, w64,
+                                               padding=padding)):
+        assert_within_bound(g, e, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c, k, hw", [(64, 64, 56), (256, 256, 14)])  # VGG, ResNet-late
+def test_benchmark_layers_within_the_bound_and_ten_times_im2col(c, k, hw, dtype):
+    """The README's accuracy table, on one image of each benchmark layer: standard-normal
+    inputs, filters scaled by sqrt(2 / (C*9))."""
+    x, wt, b = _case(1, c, k, hw, hw, dtype, scaled=True)
+    want = conv2d_im2col(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64),
+                         padding=1)
+    scale = np.abs(want).max()
+    errors = {}
+    for method in ("winograd", "im2col"):
+        got = pyconv.conv2d(x, wt, b, padding=1, method=method)
+        errors[method] = np.abs(got - want).max() / scale
+    assert errors["winograd"] <= max(BOUND[np.dtype(dtype)], 10 * errors["im2col"]), errors
+
+
+def test_backward_passes_gradcheck():
+    x, wt, b = _case(2, 3, 4, 6, 7, np.float64)
+
+    def f(x, wt, b):
+        return pyconv.conv2d(x, wt, b, padding=1, method="winograd")
+
+    dout = np.random.default_rng(2).standard_normal(f(x, wt, b).shape)
+    pyconv.gradcheck(f, (x, wt, b),
+                     pyconv.conv2d_backward(dout, x, wt, padding=1, method="winograd"), dout)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_results_do_not_depend_on_thread_count(dtype, tile):
+    x, wt, b = _case(3, 8, 20, 30, 27, dtype)
+    one = pyconv.conv2d(x, wt, b, padding=1, method="winograd", num_threads=1)
+    np.testing.assert_array_equal(
+        one, pyconv.conv2d(x, wt, b, padding=1, method="winograd", num_threads=-1))
+    dout = np.random.default_rng(5).standard_normal(one.shape).astype(dtype)
+    dx1 = pyconv.conv2d_backward(dout, x, wt, padding=1, method="winograd", need="dx",
+                                 num_threads=1)[0]
+    dxa = pyconv.conv2d_backward(dout, x, wt, padding=1, method="winograd", need="dx",
+                                 num_threads=-1)[0]
+    np.testing.assert_array_equal(dx1, dxa)
+
+
+def test_any_memory_layout():
+    x, wt, b = _case(2, 3, 4, 9, 8, np.float64)
+    expected = pyconv.conv2d(x, wt, b, padding=1, method="winograd")
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    for variant in (np.asfortranarray(x), x.astype(x.dtype.newbyteorder()),
+                    np.repeat(x, 2, axis=3)[..., ::2], readonly):
+        np.testing.assert_array_equal(
+            pyconv.conv2d(variant, np.asfortranarray(wt), b, padding=1, method="winograd"),
+            expected)
+    # integers compute in float64, 2-D x and w are one single-channel image and filter
+    ints = np.arange(30).reshape(5, 6)
+    np.testing.assert_allclose(pyconv.conv2d(ints, np.ones((3, 3), int), method="winograd"),
+                               pyconv.conv2d(ints, np.ones((3, 3), int), method="im2col"),
+                               rtol=1e-13)
+
+
+def test_precision_setting_and_auto():
+    assert pyconv.get_float32_conv_precision() == "highest"
+    x, wt, b = _case(8, 16, 16, 12, 12, np.float32)  # 1152 output positions per filter
+    im2col = pyconv.conv2d(x, wt, b, padding=1, method="im2col")
+    winograd = pyconv.conv2d(x, wt, b, padding=1, method="winograd")
+    np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding=1), im2col)
+    few = pyconv.conv2d(x[:, :3], wt[:, :3], padding=1)  # fewer channels than auto's rule
+    one = pyconv.conv2d(x[:1], wt, padding=1)  # fewer output positions than auto's rule
+    with pyconv.float32_conv_precision("high"):
+        assert pyconv.get_float32_conv_precision() == "high"
+        np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding=1), winograd)
+        # float64, stride 2 and too few channels keep the "highest" choice
+        x64, w64 = x.astype(np.float64), wt.astype(np.float64)
+        np.testing.assert_array_equal(pyconv.conv2d(x64, w64, padding=1),
+                                      pyconv.conv2d(x64, w64, padding=1, method="im2col"))
+        np.testing.assert_array_equal(
+            pyconv.conv2d(x, wt, padding=1, stride=2, strict=False),
+            pyconv.conv2d(x, wt, padding=1, stride=2, strict=False, method="im2col"))
+        np.testing.assert_array_equal(pyconv.conv2d(x[:, :3], wt[:, :3], padding=1), few)
+        np.testing.assert_array_equal(pyconv.conv2d(x[:1], wt, padding=1), one)
+        dout = np.ones_like(winograd)
+        np.testing.assert_array_equal(
+            pyconv.conv2d_backward(dout, x, wt, padding=1, need="dx")[0],
+            pyconv.conv2d_backward(dout, x, wt, padding=1, need="dx", method="winograd")[0])
+    assert pyconv.get_float32_conv_precision() == "highest"
+    try:
+        pyconv.set_float32_conv_precision("high")
+        assert pyconv.get_float32_conv_precision() == "high"
+        with pytest.raises(ValueError, match="got 'low'"):
+            with pyconv.float32_conv_precision("low"):
+                pass
+        assert pyconv.get_float32_conv_precision() == "high"
+    finally:
+        pyconv.set_float32_conv_precision("highest")
