@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pyconv import cpu, gradcheck
 
 from _helpers import DTYPES
-from test_conv_direct import backward, check_against_oracles, forward, kernel_args, problem
+from _direct_kernels import backward, check_against_oracles, forward, kernel_args, problem
 
 
 def depthwise(n, c, h, w, fh, fw, dtype, seed=0, multiplier=1):
@@ -21,7 +21,7 @@ def depthwise(n, c, h, w, fh, fw, dtype, seed=0, multiplier=1):
 
 
 # Row widths around every vector length (4, 8 and 16 lanes): narrower than a
-# vector, equal, one more, a multiple, and the 56.
+# vector, equal, one more, a multiple, and the 56 of the benchmark's depthwise layer.
 WIDTHS = [1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 56]
 
 
