@@ -36,9 +36,10 @@
 #endif
 
 /* Geometry of one pooling call: input (h, w), output (oh, ow), window (fh, fw),
- * stride, dilation, and the top and left padding. */
+ * stride, dilation, and the top, left, bottom and right padding (a window may
+ * reach past the bottom or right padding in ceil mode). */
 typedef struct {
-    ptrdiff_t h, w, oh, ow, fh, fw, sh, sw, dh, dw, top, left;
+    ptrdiff_t h, w, oh, ow, fh, fw, sh, sw, dh, dw, top, left, bottom, right;
 } pc_geom;
 
 /* Floor of a / b and ceiling of a / b for b > 0 and any sign of a. */
@@ -55,6 +56,21 @@ PC_INLINE void pc_valid(ptrdiff_t off, ptrdiff_t step, ptrdiff_t n, ptrdiff_t co
     if (b < a) b = a;
     *lo = a;
     *hi = b;
+}
+
+/* How many of the count taps start, start + step, ... (start >= 0) lie before end. */
+PC_INLINE ptrdiff_t pc_taps_before(ptrdiff_t start, ptrdiff_t step, ptrdiff_t end, ptrdiff_t count)
+{
+    ptrdiff_t n = start < end ? (end - start + step - 1) / step : 0;
+    return n < count ? n : count;
+}
+
+/* Whether every window lies inside the padded input (so count_include_pad
+ * divides by fh * fw everywhere). */
+PC_INLINE int pc_windows_in_padding(const pc_geom *g)
+{
+    return (g->oh - 1) * g->sh + (g->fh - 1) * g->dh < g->h + g->top + g->bottom
+        && (g->ow - 1) * g->sw + (g->fw - 1) * g->dw < g->w + g->left + g->right;
 }
 
 /* Scratch elements the max kernels need per thread: the plane regrouped by
