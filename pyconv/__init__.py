@@ -23,9 +23,22 @@ __all__ = [
     "openmp_enabled", "get_num_threads", "set_num_threads", "num_threads",
     "resolve_num_threads",
     "InvalidConfigError", "conv_output_size", "pool_output_size", "conv_param_count", "summary",
-    "l1_distances", "l1_topk", "KNearestNeighbor",
+    "l1_distances", "l1_topk", "KNearestNeighbor", "KNeighborsClassifier",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "conv2d", "conv2d_backward", "get_workspace_limit", "set_workspace_limit", "workspace_limit",
     "squared_norm", "squared_norm_backward",
     "gradcheck", "numerical_gradient", "relative_error",
 ]
+
+
+def __getattr__(name):
+    """``KNeighborsClassifier`` needs scikit-learn, imported only when it is first used."""
+    if name == "KNeighborsClassifier":
+        try:
+            from .estimators import KNeighborsClassifier
+        except ImportError as exc:
+            raise ImportError(f"pyconv.KNeighborsClassifier is a scikit-learn estimator and "
+                              f"needs scikit-learn >= 1.6: pip install 'pyconv[sklearn]' "
+                              f"({exc})") from exc
+        return KNeighborsClassifier
+    raise AttributeError(f"module 'pyconv' has no attribute {name!r}")
