@@ -33,6 +33,8 @@ GRID = [
     (1, 3, 6, 5, 5, 2, 3, {"groups": 3, "padding": (0, 1)}),         # depthwise, multiplier 2
     (2, 2, 3, 40, 36, 3, 3, {"padding": 1}),                          # wide output rows
     (2, 3, 2, 4, 4, 5, 5, {"padding": 2}),                            # kernel larger than x
+    (2, 3, 4, 9, 8, 3, 3, {"padding": ((0, 2), (1, 0)), "stride": 2, "strict": False}),
+    (2, 2, 3, 7, 7, 3, 2, {"padding": "same", "stride": 2}),         # TensorFlow's "same"
 ]
 
 

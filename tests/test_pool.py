@@ -196,6 +196,24 @@ def test_avg_pool_backward_passes_gradcheck(size, stride, padding, count_include
                      dout)
 
 
+@pytest.mark.parametrize("options", [
+    dict(padding=((0, 1), (1, 0)), stride=2), dict(ceil_mode=True, stride=2),
+    dict(ceil_mode=True, stride=(2, 3), padding=((1, 0), (0, 1)), dilation=(1, 2)),
+    dict(padding="same", stride=2),
+])
+def test_conventions_pass_gradcheck(options):
+    rng = np.random.default_rng(13)
+    x = rng.permutation(2 * 7 * 8).reshape(1, 2, 7, 8) / 10.0  # distinct: no ties
+    out = pyconv.max_pool2d(x, 3, strict=False, **options)
+    dout = rng.standard_normal(out.shape)
+    pyconv.gradcheck(lambda x_: pyconv.max_pool2d(x_, 3, strict=False, **options), [x],
+                     [pyconv.max_pool2d_backward(dout, x, 3, **options)], dout)
+    for count_include_pad in (True, False):
+        avg = dict(options, count_include_pad=count_include_pad)
+        pyconv.gradcheck(lambda x_: pyconv.avg_pool2d(x_, 3, strict=False, **avg), [x],
+                         [pyconv.avg_pool2d_backward(dout, x.shape, 3, **avg)], dout)
+
+
 @pytest.mark.parametrize("padding", [0, 1])  # 0: the vector kernels
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_results_do_not_depend_on_thread_count(dtype, padding):
@@ -458,7 +476,7 @@ CONVENTIONS = [
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", SHAPES + [(1, 2, 6, 70)])  # 6x70: some keep the vector kernels
 @pytest.mark.parametrize("size, stride, padding, dilation, ceil_mode", CONVENTIONS)
 def test_conventions_match_oracle_on_every_isa(size, stride, padding, dilation, ceil_mode,
                                                shape, dtype, isa):
