@@ -529,8 +529,13 @@ _FLAGS = st.sampled_from([True, False, 0, 1, "yes", None])
 _THREADS = st.sampled_from([None, 1, 2, -1, -5, 0, 3, 5000, 2**40, "2", 1.5, True])
 _SHAPES = st.one_of(st.lists(st.integers(0, 6), min_size=0, max_size=5),
                     st.sampled_from([None, 3, "abc", [2, 3, 10**6, 10**6], [1, 1, 2.5, 3]]))
-_CONV = dict(stride=_SIZES, padding=_SIZES, dilation=_SIZES, groups=_SIZES, strict=_FLAGS)
-_POOL = dict(size=_SIZES, stride=_SIZES, padding=_SIZES)
+# paddings: every form of _SIZES, and per-side pairs ((top, bottom), (left, right))
+_PADDINGS = st.one_of(_SIZES, st.lists(st.one_of(st.integers(-1, 4),
+                                                 st.lists(st.integers(-1, 4), min_size=1,
+                                                          max_size=3)),
+                                       min_size=2, max_size=2))
+_CONV = dict(stride=_SIZES, padding=_PADDINGS, dilation=_SIZES, groups=_SIZES, strict=_FLAGS)
+_POOL = dict(size=_SIZES, stride=_SIZES, padding=_PADDINGS, dilation=_SIZES, ceil_mode=_FLAGS)
 _METHODS = st.sampled_from(["auto", "direct", "im2col", "fast", None])
 _NEED = st.sampled_from([["dx"], ["dw", "db"], ["dx", "dw", "db"], [], "dx", ["dz"], None])
 
@@ -541,12 +546,12 @@ FUZZ = {
     "l1_topk": (dict(X=_arrays(1, 3), Y=_arrays(1, 3), k=_SIZES), dict(num_threads=_THREADS)),
     "l1_two_loops": (dict(X=_arrays(1, 3)), dict(Y=_arrays(1, 3))),
     "max_pool2d": (dict(x=_arrays(), size=_SIZES),
-                   dict(_POOL, dilation=_SIZES, strict=_FLAGS, return_indices=_FLAGS,
+                   dict(_POOL, strict=_FLAGS, return_indices=_FLAGS,
                         num_threads=_THREADS)),
     "avg_pool2d": (dict(x=_arrays(), size=_SIZES),
                    dict(_POOL, count_include_pad=_FLAGS, strict=_FLAGS, num_threads=_THREADS)),
     "max_pool2d_backward": (dict(dout=_arrays(), x=_arrays(), size=_SIZES),
-                            dict(_POOL, dilation=_SIZES, indices=_arrays(),
+                            dict(_POOL, indices=_arrays(),
                                  num_threads=_THREADS)),
     "avg_pool2d_backward": (dict(dout=_arrays(), x_shape=_SHAPES, size=_SIZES),
                             dict(_POOL, count_include_pad=_FLAGS, num_threads=_THREADS)),
@@ -561,8 +566,10 @@ FUZZ = {
     "conv2d_backward_naive": (dict(dout=_arrays(), x=_arrays(), w=_arrays()),
                               {k: v for k, v in _CONV.items() if k != "strict"}),
     "conv_output_size": (dict(n=_SIZES, f=_SIZES),
-                         dict(stride=_SIZES, padding=_SIZES, dilation=_SIZES, strict=_FLAGS)),
-    "pool_output_size": (dict(n=_SIZES, size=_SIZES), dict(stride=_SIZES, padding=_SIZES)),
+                         dict(stride=_SIZES, padding=_PADDINGS, dilation=_SIZES, strict=_FLAGS)),
+    "pool_output_size": (dict(n=_SIZES, size=_SIZES),
+                         dict(stride=_SIZES, padding=_PADDINGS, dilation=_SIZES,
+                              ceil_mode=_FLAGS)),
     "conv_param_count": (dict(k=_SIZES, f=_SIZES, c=_SIZES), dict(bias=_FLAGS, groups=_SIZES)),
     "squared_norm": (dict(W=_arrays(1, 3), x=_arrays(0, 2)), {}),
     "squared_norm_backward": (dict(W=_arrays(1, 3), x=_arrays(0, 2)),
