@@ -4,6 +4,8 @@ Convolution, pooling and pairwise L1 distance as Cython/OpenMP kernels behind
 a validating NumPy API, each with a pure-NumPy oracle in
 :mod:`pyconv.reference`.
 """
+import importlib.util
+
 from . import reference
 from .backprop import squared_norm, squared_norm_backward
 from .config import __version__, build_info, show_config
@@ -23,12 +25,15 @@ __all__ = [
     "openmp_enabled", "get_num_threads", "set_num_threads", "num_threads",
     "resolve_num_threads",
     "InvalidConfigError", "conv_output_size", "pool_output_size", "conv_param_count", "summary",
-    "l1_distances", "l1_topk", "KNearestNeighbor", "KNeighborsClassifier",
+    "l1_distances", "l1_topk", "KNearestNeighbor",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "conv2d", "conv2d_backward", "get_workspace_limit", "set_workspace_limit", "workspace_limit",
     "squared_norm", "squared_norm_backward",
     "gradcheck", "numerical_gradient", "relative_error",
 ]
+
+if importlib.util.find_spec("sklearn") is not None:  # found, not imported
+    __all__.append("KNeighborsClassifier")
 
 
 def __getattr__(name):
