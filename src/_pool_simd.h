@@ -62,12 +62,15 @@ static int pc_isa(void)
     return pc_forced_isa >= 0 ? pc_forced_isa : pc_cpu_isa();
 }
 
-/* Whether the vector kernels serve this geometry: no padding or dilation, a
- * window at most 3x3, column stride 1 or 2 (and rows short enough that a
- * tap's offset 2 * w + 2 fits the 32-bit lanes that track float maxima). */
+/* Whether the vector kernels serve this geometry: no top or left padding and
+ * no dilation, every window inside the input (bottom or right padding, or a
+ * ceil-mode window, may add only outputs it does not reach), a window at most
+ * 3x3, column stride 1 or 2 (and rows short enough that a tap's offset
+ * 2 * w + 2 fits the 32-bit lanes that track float maxima). */
 static int pc_simd_geometry(const pc_geom *g)
 {
     return g->top == 0 && g->left == 0 && g->dh == 1 && g->dw == 1 && g->fh <= 3 && g->fw <= 3
+        && g->fh <= g->h && g->fw <= g->w /* so every window lies inside the input */
         && g->w <= ((ptrdiff_t)1 << 29)
         && (g->sw == 1 || g->sw == 2) && (g->h - g->fh) / g->sh + 1 == g->oh
         && (g->w - g->fw) / g->sw + 1 == g->ow;

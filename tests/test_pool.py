@@ -625,3 +625,33 @@ def test_conventions_do_not_depend_on_thread_count(dtype):
             got = call(n)
             for a, b in zip(want, got if isinstance(got, tuple) else (got,)):
                 np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, size, stride, padding", [
+    ((1, 2, 2, 3), (3, 1), (2, 1), "same"),            # a window past the bottom row
+    ((1, 1, 1, 1), (1, 2), 2, "same"),                 # past the right column
+    ((2, 3, 2, 2), 3, 2, ((0, 1), (0, 1))),            # both, with explicit padding
+    ((1, 2, 2, 9), (3, 2), (2, 2), ((0, 1), (0, 0))),
+])
+def test_windows_past_the_input_with_only_bottom_right_padding(shape, size, stride, padding,
+                                                                dtype, isa):
+    """Top-left unpadded and one window: not the vector kernels' geometry (they read only
+    inside the input), though the output size alone would match theirs."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[..., 0, 0] = np.nan
+    opts = dict(stride=stride, padding=padding, strict=False)
+    out, idx = pyconv.max_pool2d(x, size, return_indices=True, **opts)
+    ref, ref_idx = max_pool2d_naive(x, size, return_indices=True, **opts)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(idx, ref_idx)
+    x = np.nan_to_num(x)
+    for count_include_pad in (True, False):
+        avg = dict(opts, count_include_pad=count_include_pad)
+        np.testing.assert_array_equal(pyconv.avg_pool2d(x, size, **avg),
+                                      avg_pool2d_naive(x, size, **avg))
+        dout = rng.standard_normal(out.shape).astype(dtype)
+        del avg["strict"]
+        assert_close(pyconv.avg_pool2d_backward(dout, shape, size, **avg),
+                     avg_pool2d_backward_naive(dout, shape, size, **avg), dtype)
