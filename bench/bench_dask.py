@@ -23,7 +23,6 @@ worker holding every core's OpenMP threads.
 import argparse
 import os
 import resource
-import time
 
 import dask
 import dask.array as da
@@ -32,6 +31,7 @@ import numpy as np
 
 import pyconv
 import pyconv.dask as pdask
+from pyconv.benchmarks.timing import timed
 
 
 def peak_rss_mib():
@@ -43,12 +43,6 @@ def random_rows(n, d, chunk, seed):
     """A lazy (n, d) float32 Dask array generated block by block where it is computed."""
     return da.random.default_rng(seed).standard_normal((n, d), chunks=(chunk, d),
                                                         dtype=np.float32)
-
-
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
 
 
 def cluster_versus_memory(args):

@@ -6,9 +6,10 @@ a validating NumPy API, each with a pure-NumPy oracle in
 """
 import importlib.util
 
-from . import reference
+from . import graph, reference
 from .backprop import squared_norm, squared_norm_backward
 from .config import __version__, build_info, show_config
+from .cpu import cpu_features
 from .conv import (conv2d, conv2d_backward, get_workspace_limit, set_workspace_limit,
                    workspace_limit)
 from .distance import l1_distances, l1_topk
@@ -21,7 +22,7 @@ from .threads import (get_num_threads, num_threads, openmp_enabled, resolve_num_
                       set_num_threads)
 
 __all__ = [
-    "__version__", "show_config", "build_info",
+    "__version__", "show_config", "build_info", "cpu_features",
     "openmp_enabled", "get_num_threads", "set_num_threads", "num_threads",
     "resolve_num_threads",
     "InvalidConfigError", "conv_output_size", "pool_output_size", "conv_param_count", "summary",

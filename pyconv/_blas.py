@@ -7,16 +7,25 @@ thread count of the running process (OpenBLAS, MKL or BLIS alike, NumPy's and
 SciPy's copies both), which neither library offers an API for.
 """
 import contextlib
+import sys
 import threading
 
 from threadpoolctl import ThreadpoolController
 
 _blas = None
+_blas_scanned_at = -1
 
 
 def _blas_controller():
-    global _blas
-    if _blas is None:
+    """The process's BLAS libraries, scanned again whenever a module was imported since.
+
+    A scan walks every loaded shared library (milliseconds), too slow for each
+    call; but a module imported later may bring a BLAS of its own (faiss ships
+    its own OpenBLAS), which must be held to one thread too.
+    """
+    global _blas, _blas_scanned_at
+    if _blas is None or _blas_scanned_at != len(sys.modules):
+        _blas_scanned_at = len(sys.modules)
         _blas = ThreadpoolController().select(user_api="blas")
     return _blas
 

@@ -37,7 +37,7 @@ def build_parser():
     p.add_argument("--floor", action="store_true",
                    help="floor non-integer output sizes (PyTorch) instead of refusing them")
     p.set_defaults(func=_summary)
-    p = commands.add_parser("config", help="print version, build flags, OpenMP and threads")
+    p = commands.add_parser("config", help="print version, build flags, OpenMP, threads and CPU levels")
     p.set_defaults(func=_config)
     add_bench_parser(commands)
     return parser

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from . import _openmp
+from .cpu import cpu_features
 from .threads import get_num_threads, openmp_enabled
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ def _numpy_blas():
 def config():
     """Version, build and runtime facts as a dict (what :func:`show_config` prints)."""
     info = build_info()
+    features = cpu_features()
     return {
         "pyconv": __version__,
         "python": sys.version.split()[0],
@@ -54,10 +56,25 @@ def config():
         "compiler": info.get("compiler", "unknown"),
         "compile flags": " ".join(info.get("extra_compile_args", [])) or "unknown",
         "debug build": info.get("debug", "unknown"),
+        "CPU levels": ", ".join(features["detected"]),
+        "CPU level used": features["used"],
+        "CPU features off": os.environ.get("PYCONV_DISABLE_CPU_FEATURES", "(none)"),
     }
 
 
 def show_config():
-    """Print pyconv's version, build flags, OpenMP state, threads and NumPy's BLAS."""
+    """Print pyconv's version, build flags, OpenMP state, threads, CPU levels and NumPy's BLAS.
+
+    The CPU levels are those of :func:`pyconv.cpu_features`: the ones this
+    CPU has and the one the kernels run at.
+
+    Examples
+    --------
+    >>> import pyconv
+    >>> pyconv.show_config()  # doctest: +ELLIPSIS
+    pyconv:           ...
+    CPU levels:       portable...
+    CPU level used:   ...
+    """
     for key, value in config().items():
         print(f"{key + ':':<18}{value}")

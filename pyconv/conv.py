@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from . import _conv_direct, _conv_im2col
+from . import _conv_direct, _conv_im2col, cpu
 from ._blas import blas_threads
 from ._geometry import Geometry, batch_views, conv_geometry, remembered
 from ._validation import as_array, as_kernel_input, empty, float_dtype
@@ -148,7 +148,7 @@ def _check_need(need):
 
 
 def _auto_method(g, backward):
-    """The faster method for geometry ``g``, by the crossovers measured in conv2d's Notes."""
+    """The faster method for geometry ``g``, by the rules in the Notes of conv2d."""
     # im2col's tiles hold 8 filters x 48 positions: a group needs enough filters and
     # reduction behind each output (K/G * C/G*FH*FW) to fill them; its backward
     # (per-group BLAS calls) also loses to direct on grouped layers
@@ -262,8 +262,8 @@ def _im2col_forward(x, w5, b, out, g, num_threads):
     any strides): per chunk of images, the phase-split input (unless stride 1
     and no padding, or a "same" padding at stride 1: then x itself), then per (image,
     group, block of positions) one GEMM on the implicit columns."""
-    isa = _conv_direct.ISAS.index(_conv_direct.current_isa())
-    mr, nr = _conv_im2col.tile_shape(isa, x.itemsize)
+    level = cpu.level()
+    mr, nr = _conv_im2col.tile_shape(level, x.itemsize)
     eh, ew, hq, wq, off = _phase_layout(g)
     per_image = g.c * eh * ew * hq * wq
     colmask = np.empty((0, 1), np.uint64)
@@ -287,7 +287,7 @@ def _im2col_forward(x, w5, b, out, g, num_threads):
         m = min(chunk, g.n - n0)
         _conv_im2col.forward(x, wp, bias, out3, n0, m, xq[:m * per_image], wide, off, g.oh,
                              g.ow, *_window_args(g)[:4], eh, ew, hq, wq, colmask, g.fh,
-                             g.dilation[0], fc, nbw, _REDUCTION_BLOCK, isa, num_threads)
+                             g.dilation[0], fc, nbw, _REDUCTION_BLOCK, level, num_threads)
 
 
 def _input_grad_as_forward(dout, w, dx, g, num_threads):
@@ -441,17 +441,9 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     ``method="auto"`` takes im2col when a group's filter matrix is large
     enough to fill the tiles, (K/groups) * (C/groups)*FH*FW >= 512, direct
     otherwise (its backward rule is in :func:`conv2d_backward`); the choice
-    never depends on the thread count, so neither does the result. Measured
-    on this package's 2-core AVX-512 build machine, one thread, CPU time,
-    float32, im2col / direct in ms (that product in brackets): AlexNet conv1
-    (C=3, 11x11, stride 4; 34848) 17.1 / 23.8; VGG (C=64, 56x56, 3x3, K=64;
-    36864) 14.1 / 27.9; ResNet late layer (C=256, 14x14, 3x3; 589824) 15.2 /
-    32.7; 1x1 (C=256, 28x28, K=128; 32768) 3.72 / 20.6; MNIST-like (C=1,
-    5x5, K=8; 200) 0.35 / 0.27; depthwise (C=128, 3x3; 9) 10.4 / 1.96;
-    N=8, 56x56, K=32, 3x3 with C=1 (288): 0.54 / 0.34, C=4 (1152): 0.80 /
-    0.94; 64 channels in 16 groups (144) 6.55 / 3.62, in 8 groups (576)
-    3.96 / 6.53.
-    ``bench/conv_layers.py`` reproduces them.
+    never depends on the thread count, so neither does the result. The
+    crossovers behind the rule are measured in the repository's
+    ``docs/benchmarks.md``; ``pyconv bench --only conv`` times the methods.
 
     Examples
     --------
@@ -542,12 +534,8 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     filters' transpose times ``dout``, added back where im2col read.
 
     ``method="auto"`` takes im2col for ungrouped layers whose filter matrix
-    (K * C*FH*FW) has at least 1024 entries, direct otherwise. Measured as
-    in :func:`conv2d`'s Notes, dx + dw + db, im2col / direct in ms: AlexNet
-    conv1 72.7 / 453; VGG 70.4 / 132; ResNet late 52.9 / 354; 1x1 10.2 /
-    44.9; and, with the forward pass included, N=8, K=32, 3x3, 56x56 with
-    C=1 7.5 / 6.7, C=4 14.6 / 16.7; 64 channels in 4 groups 38.6 / 34.1, in
-    16 groups 17.6 / 12.3; depthwise 42.6 / 15.1.
+    (K * C*FH*FW) has at least 1024 entries, direct otherwise; the
+    measurements behind it sit with :func:`conv2d`'s.
 
     Examples
     --------

@@ -7,6 +7,8 @@ and runs its tasks in parallel. Every array is C-contiguous and of one dtype
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
+from pyconv import cpu
+
 ctypedef fused floating:
     float
     double
@@ -22,55 +24,22 @@ cdef extern from "conv_direct.h" nogil:
         Py_ssize_t wg, wo, wc, wu, wv
         const void *bias
         const void *dout
-        int isa
         Py_ssize_t ntasks, buf_elems
-    int cd_forced_isa
-    int cd_isa()
-    int cd_available_isas()
-    void cd_plan(cd_conv *p, size_t elem, int weight_grad, Py_ssize_t kb)
+    void cd_plan(cd_conv *p, int level, size_t elem, int weight_grad, Py_ssize_t kb)
     Py_ssize_t cd_dw_block(Py_ssize_t fw)
     void cd_conv_task_f32(const cd_conv *p, Py_ssize_t t, void *buf)
     void cd_conv_task_f64(const cd_conv *p, Py_ssize_t t, void *buf)
     void cd_wgrad_task_f32(const cd_conv *p, Py_ssize_t t, void *buf)
     void cd_wgrad_task_f64(const cd_conv *p, Py_ssize_t t, void *buf)
 
-ISAS = ("baseline", "avx2", "avx512")
-
-
-def available_isas():
-    """Instruction sets this build can run on this CPU, slowest first."""
-    mask = cd_available_isas()
-    return tuple(name for i, name in enumerate(ISAS) if mask & (1 << i))
-
-
-def current_isa():
-    """The instruction set the kernels use now."""
-    return ISAS[cd_isa()]
-
-
-def force_isa(name):
-    """Use instruction set ``name`` (None: the best available); returns the previous setting.
-
-    For tests, which run every variant this CPU supports.
-    """
-    global cd_forced_isa
-    previous = None if cd_forced_isa < 0 else ISAS[cd_forced_isa]
-    if name is None:
-        cd_forced_isa = -1
-    elif name in available_isas():
-        cd_forced_isa = ISAS.index(name)
-    else:
-        raise ValueError(f"isa must be one of {available_isas()} or None, got {name!r}")
-    return previous
-
-
 cdef int run(cd_conv *p, size_t elem, bint weight_grad, int num_threads) except -1:
-    """Plan p and run its tasks on num_threads threads, each with its own band buffer."""
+    """Plan p for the CPU level in use and run its tasks on num_threads threads, each with its
+    own band buffer."""
     cdef Py_ssize_t t
     cdef void *buf = NULL
     cdef int failed[1]
     failed[0] = 0  # an array element stays shared inside the parallel block
-    cd_plan(p, elem, weight_grad, cd_dw_block(p.fw))
+    cd_plan(p, cpu.level(), elem, weight_grad, cd_dw_block(p.fw))
     with nogil, parallel(num_threads=num_threads):
         buf = malloc(p.buf_elems * elem)
         if buf == NULL:

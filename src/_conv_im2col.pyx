@@ -21,21 +21,21 @@ from _openmp_helpers cimport omp_get_thread_num
 
 
 cdef extern from "conv_gemm.h" nogil:
-    Py_ssize_t cg_mr(int isa)
-    Py_ssize_t cg_nr(int isa, size_t elem)
-    void cg_gemm_f32(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
+    Py_ssize_t cg_mr(int level)
+    Py_ssize_t cg_nr(int level, size_t elem)
+    void cg_gemm_f32(int level, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
                      const float *b, const Py_ssize_t *off, const float *bias, float *out,
                      Py_ssize_t ldo, Py_ssize_t kc, float *pack)
-    void cg_gemm_f64(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+    void cg_gemm_f64(int level, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
                      const double *b, const Py_ssize_t *off, const double *bias, double *out,
                      Py_ssize_t ldo, Py_ssize_t kc, double *pack)
-    void cg_gemm_same_f32(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
+    void cg_gemm_same_f32(int level, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
                           const float *b, Py_ssize_t istride, Py_ssize_t np, const Py_ssize_t *off,
                           const float *bias, float *out, Py_ssize_t ldo, Py_ssize_t kc, float *pack,
                           Py_ssize_t p0, Py_ssize_t h, Py_ssize_t w, Py_ssize_t fh,
                           Py_ssize_t fw, Py_ssize_t dh, Py_ssize_t pt,
                           const unsigned long long *colmask)
-    void cg_gemm_same_f64(int isa, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+    void cg_gemm_same_f64(int level, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
                           const double *b, Py_ssize_t istride, Py_ssize_t np, const Py_ssize_t *off,
                           const double *bias, double *out, Py_ssize_t ldo, Py_ssize_t kc, double *pack,
                           Py_ssize_t p0, Py_ssize_t h, Py_ssize_t w, Py_ssize_t fh,
@@ -147,9 +147,9 @@ cdef Geometry _geometry(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow
     return g
 
 
-def tile_shape(int isa, Py_ssize_t itemsize):
+def tile_shape(int level, Py_ssize_t itemsize):
     """(filters per packed weight panel, positions per packed column panel) of the GEMM."""
-    return cg_mr(isa), cg_nr(isa, itemsize)
+    return cg_mr(level), cg_nr(level, itemsize)
 
 
 def pack_filters(const floating[:, :, :, :, :] w, floating[:, ::1] wp, Py_ssize_t mr,
@@ -187,7 +187,7 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
             floating[::1] xq, floating[:, ::1] wide, const Py_ssize_t[::1] off, Py_ssize_t oh,
             Py_ssize_t ow, int sh, int sw, int pt, int pl, Py_ssize_t eh, Py_ssize_t ew,
             Py_ssize_t hq, Py_ssize_t wq, const unsigned long long[:, ::1] colmask,
-            Py_ssize_t fh, int dh, Py_ssize_t fc, Py_ssize_t nbw, Py_ssize_t kc, int isa,
+            Py_ssize_t fh, int dh, Py_ssize_t fc, Py_ssize_t nbw, Py_ssize_t kc, int level,
             int num_threads):
     """out[n0:n0 + m] (m, K, OH*OW) = the conv of x[n0:n0 + m] (m, C, H, W) by the filters
     wp (G, ceil(K/G / MR)*MR * C/G*FH*FW), packed by tile_shape, plus bias
@@ -203,7 +203,7 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
     cdef Py_ssize_t groups = wp.shape[0], kk = out.shape[1], kg = kk // groups
     cdef Py_ssize_t cc = x.shape[1], cg = cc // groups, cff = off.shape[0]
     cdef Py_ssize_t h = x.shape[2], w = x.shape[3], plane = hq * wq, per_c = eh * ew * plane
-    cdef Py_ssize_t tile_size = wide.shape[1] - kc * cg_nr(isa, sizeof(floating))
+    cdef Py_ssize_t tile_size = wide.shape[1] - kc * cg_nr(level, sizeof(floating))
     # wide positions q = i*wq + j; those with j >= ow are computed and dropped (the last
     # row's are not computed, so nothing past the last plane is read)
     cdef Py_ssize_t positions = (oh - 1) * wq + ow
@@ -211,7 +211,7 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
     # with masks, blocks run over the m images' positions end to end
     cdef Py_ssize_t images = 1 if same else m, span = m * positions if same else positions
     cdef Py_ssize_t blocks = (span + nbw - 1) // nbw, chunks = (kg + fc - 1) // fc
-    cdef Py_ssize_t mr = cg_mr(isa)
+    cdef Py_ssize_t mr = cg_mr(level)
     cdef Py_ssize_t item, n, c, ph, pw, y, row, lo, hi, z, grp, q0, q1, i, ja, jb, k, f0, mc
     cdef floating *dst
     cdef floating *tile
@@ -261,13 +261,13 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
                 dst = (&out[n0 + q0 // positions, grp * kg + f0, q0 % positions] if direct
                        else tile)
                 if floating is float:
-                    cg_gemm_same_f32(isa, mc, q1 - q0, cff, &wp[grp, f0 * cff],
+                    cg_gemm_same_f32(level, mc, q1 - q0, cff, &wp[grp, f0 * cff],
                                      &x[n0, grp * cg, 0, 0], cc * h * w, positions, &off[0],
                                      &bias[grp, f0], dst, positions if direct else nbw, kc,
                                      tile + tile_size, q0, h, w, fh, colmask.shape[1], dh, pt,
                                      &colmask[0, 0])
                 else:
-                    cg_gemm_same_f64(isa, mc, q1 - q0, cff, &wp[grp, f0 * cff],
+                    cg_gemm_same_f64(level, mc, q1 - q0, cff, &wp[grp, f0 * cff],
                                      &x[n0, grp * cg, 0, 0], cc * h * w, positions, &off[0],
                                      &bias[grp, f0], dst, positions if direct else nbw, kc,
                                      tile + tile_size, q0, h, w, fh, colmask.shape[1], dh, pt,
@@ -286,11 +286,11 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wp,
                 cols = &x[n0 + n, grp * cg, 0, 0] + q0
             dst = &out[n0 + n, grp * kg + f0, q0] if direct else tile
             if floating is float:
-                cg_gemm_f32(isa, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
+                cg_gemm_f32(level, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
                             &bias[grp, f0], dst, positions if direct else nbw, kc,
                             tile + tile_size)
             else:
-                cg_gemm_f64(isa, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
+                cg_gemm_f64(level, mc, q1 - q0, cff, &wp[grp, f0 * cff], cols, &off[0],
                             &bias[grp, f0], dst, positions if direct else nbw, kc,
                             tile + tile_size)
             if direct:

@@ -26,10 +26,9 @@
  * multiplies the zeros between dout's columns (s_w times the work), and
  * rows narrower than a vector (OW < 16 floats) waste lanes.
  *
- * The kernel bodies live in conv_direct_body.h, compiled once per element
- * type and instruction set (AVX-512, AVX2+FMA, baseline) with GCC/Clang
- * target pragmas, and chosen at run time from the CPU's features, so the
- * package needs no -march flag. Other compilers get the baseline only.
+ * The kernel bodies live in the template conv_direct_t.h, compiled once per
+ * element type and CPU level (cpu_features.h); the caller passes the level
+ * the kernels run at (pyconv.cpu), so the package needs no -march flag.
  *
  * Every task writes its own outputs and sums in an order fixed by the shapes
  * alone, so results do not depend on the number of threads.
@@ -40,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "cpu_features.h"
 
 /* Elements of one task's band buffer are capped near this (larger only when
  * a single output row needs more). */
@@ -78,7 +79,7 @@ typedef struct {
     /* weight gradient only: dout [N][k][oh][ow] (the produced array is dw) */
     const void *dout;
     /* plan, filled by cd_plan */
-    int isa;
+    int level;
     ptrdiff_t vl, wq, rl, band, nbands, ntasks, buf_elems;
     ptrdiff_t fpt;              /* filters per weight-gradient task */
     /* depthwise plan (one input and one output channel per group, no zero
@@ -90,108 +91,23 @@ typedef struct {
     ptrdiff_t dw_span, dw_ring, dw_ipt, dw_pf_in, dw_pf_out;
 } cd_conv;
 
-enum { CD_ISA_BASELINE = 0, CD_ISA_AVX2 = 1, CD_ISA_AVX512 = 2 };
-
-static int cd_forced_isa = -1;
-
-static int cd_cpu_isa(void)
-{
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
-            && __builtin_cpu_supports("avx512dq"))
-        return CD_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return CD_ISA_AVX2;
-#endif
-    return CD_ISA_BASELINE;
-}
-
-static int cd_isa(void)
-{
-    return cd_forced_isa >= 0 ? cd_forced_isa : cd_cpu_isa();
-}
-
 /* Filters per weight-gradient task: as many as keep kb * min(fw, 4) partial
  * sums in registers. */
-static ptrdiff_t cd_dw_block(ptrdiff_t fw)
+static inline ptrdiff_t cd_dw_block(ptrdiff_t fw)
 {
     return fw <= 3 ? 4 : (fw <= 6 ? 2 : 1);
 }
 
-/* Element type x instruction set instantiations of the kernel bodies. */
-#define CD_CAT2_(a, b) a##_##b
-#define CD_CAT2(a, b) CD_CAT2_(a, b)
+#define CD_DECLARE(TS, T, LEVEL)                                                  \
+    void cd_conv_task_##TS##_##LEVEL(const cd_conv *p, ptrdiff_t t, void *buf);   \
+    void cd_wgrad_task_##TS##_##LEVEL(const cd_conv *p, ptrdiff_t t, void *buf);
+CPU_EACH_VARIANT(CD_DECLARE)
+#undef CD_DECLARE
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define CD_HAVE_X86_VARIANTS 1
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
-#endif
-#define CD_VBYTES 64
-#define CD_T float
-#define CD_IT int32_t
-#define CD_SUFFIX f32_avx512
-#include "conv_direct_body.h"
-#define CD_T double
-#define CD_IT int64_t
-#define CD_SUFFIX f64_avx512
-#include "conv_direct_body.h"
-#undef CD_VBYTES
-#if defined(__clang__)
-#pragma clang attribute pop
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC pop_options
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
-#define CD_VBYTES 32
-#define CD_T float
-#define CD_IT int32_t
-#define CD_SUFFIX f32_avx2
-#include "conv_direct_body.h"
-#define CD_T double
-#define CD_IT int64_t
-#define CD_SUFFIX f64_avx2
-#include "conv_direct_body.h"
-#undef CD_VBYTES
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
-#else
-#define CD_HAVE_X86_VARIANTS 0
-#endif
-
-#define CD_VBYTES 16
-#define CD_T float
-#define CD_IT int32_t
-#define CD_SUFFIX f32_base
-#include "conv_direct_body.h"
-#define CD_T double
-#define CD_IT int64_t
-#define CD_SUFFIX f64_base
-#include "conv_direct_body.h"
-#undef CD_VBYTES
-
-/* Instruction sets this build and CPU can run, as a bit mask of 1 << isa. */
-static int cd_available_isas(void)
+static inline ptrdiff_t cd_vector_bytes(int level)
 {
-    int best = cd_cpu_isa(), mask = 1 << CD_ISA_BASELINE;
-    if (CD_HAVE_X86_VARIANTS && best >= CD_ISA_AVX2) mask |= 1 << CD_ISA_AVX2;
-    if (CD_HAVE_X86_VARIANTS && best >= CD_ISA_AVX512) mask |= 1 << CD_ISA_AVX512;
-    return mask;
-}
-
-static ptrdiff_t cd_vector_bytes(int isa)
-{
-    if (CD_HAVE_X86_VARIANTS && isa == CD_ISA_AVX512) return 64;
-    if (CD_HAVE_X86_VARIANTS && isa == CD_ISA_AVX2) return 32;
+    if (CPU_X86 && level == CPU_AVX512) return 64;
+    if (CPU_X86 && level == CPU_AVX2) return 32;
     return 16;
 }
 
@@ -201,13 +117,13 @@ static ptrdiff_t cd_vector_bytes(int isa)
  * many as leave CD_MIN_TASKS tasks, since each task copies every input plane
  * of its group once); otherwise tasks are (image, group,
  * band of output rows), with bands small enough to give CD_MIN_TASKS tasks.
- * The plan depends on the shapes and the instruction set only, never on the
+ * The plan depends on the shapes and the CPU level only, never on the
  * thread count. */
-static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
+static inline void cd_plan(cd_conv *p, int level, size_t elem, int weight_grad, ptrdiff_t kb)
 {
     ptrdiff_t chans, reach, rows_per_band, want_bands, min_bands;
-    p->isa = cd_isa();
-    p->vl = cd_vector_bytes(p->isa) / (ptrdiff_t)elem;
+    p->level = level;
+    p->vl = cd_vector_bytes(level) / (ptrdiff_t)elem;
     /* lanes cover max(ow, vl) outputs; a tap reaches (fw-1)*dw/sw further */
     p->wq = (p->ow > p->vl ? p->ow : p->vl) + (p->fw - 1) * p->dw / p->sw + 1;
     p->rl = p->wq * p->sw;
@@ -261,33 +177,26 @@ static void cd_plan(cd_conv *p, size_t elem, int weight_grad, ptrdiff_t kb)
         p->ntasks = p->n * p->groups * p->nbands;
 }
 
-#define CD_DISPATCH(T, name, args)                                          \
-    do {                                                                    \
-        if (CD_HAVE_X86_VARIANTS && p->isa == CD_ISA_AVX512)                \
-            CD_CAT2(name, CD_CAT2(T, avx512)) args;                        \
-        else if (CD_HAVE_X86_VARIANTS && p->isa == CD_ISA_AVX2)             \
-            CD_CAT2(name, CD_CAT2(T, avx2)) args;                          \
-        else                                                                \
-            CD_CAT2(name, CD_CAT2(T, base)) args;                          \
-    } while (0)
+/* Task t of a plan (forward or input gradient: conv; weight gradient: wgrad), run by the
+ * variant of the plan's level. */
+static inline void cd_conv_task_f32(const cd_conv *p, ptrdiff_t t, void *buf)
+{
+    CPU_DISPATCH(p->level, cd_conv_task, f32, (p, t, buf));
+}
 
-#if CD_HAVE_X86_VARIANTS
-#define CD_TASK_FN(T, kind)                                                  \
-    static void cd_##kind##_task_##T(const cd_conv *p, ptrdiff_t t, void *buf) \
-    {                                                                        \
-        CD_DISPATCH(T, cd_##kind##_task, (p, t, buf));                       \
-    }
-#else
-#define CD_TASK_FN(T, kind)                                                  \
-    static void cd_##kind##_task_##T(const cd_conv *p, ptrdiff_t t, void *buf) \
-    {                                                                        \
-        CD_CAT2(cd_##kind##_task, CD_CAT2(T, base))(p, t, buf);              \
-    }
-#endif
+static inline void cd_conv_task_f64(const cd_conv *p, ptrdiff_t t, void *buf)
+{
+    CPU_DISPATCH(p->level, cd_conv_task, f64, (p, t, buf));
+}
 
-CD_TASK_FN(f32, conv)
-CD_TASK_FN(f64, conv)
-CD_TASK_FN(f32, wgrad)
-CD_TASK_FN(f64, wgrad)
+static inline void cd_wgrad_task_f32(const cd_conv *p, ptrdiff_t t, void *buf)
+{
+    CPU_DISPATCH(p->level, cd_wgrad_task, f32, (p, t, buf));
+}
+
+static inline void cd_wgrad_task_f64(const cd_conv *p, ptrdiff_t t, void *buf)
+{
+    CPU_DISPATCH(p->level, cd_wgrad_task, f64, (p, t, buf));
+}
 
 #endif

@@ -5,6 +5,9 @@ To add a kernel: one entry in ``KERNELS``, a function of a size that returns a
 zero-argument call whose work grows with the size.
 """
 import concurrent.futures
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -248,3 +251,23 @@ def test_blas_threads_restored_after_concurrent_convolutions():
         for result in pool.map(task, range(48)):
             np.testing.assert_array_equal(result, expected)
     assert _blas_threads() == before
+
+
+def test_im2col_backward_limits_a_blas_loaded_after_its_first_call():
+    """A module imported later may bring its own BLAS (faiss ships an OpenBLAS): the
+    backward must hold that one to one thread too, not only the BLAS it saw first."""
+    pytest.importorskip("faiss")
+    script = textwrap.dedent("""
+        import numpy as np, pyconv, pyconv._blas as blas
+        x = np.ones((2, 4, 8, 8), np.float32)
+        w = np.ones((4, 4, 3, 3), np.float32)
+        dout = np.ones((2, 4, 6, 6), np.float32)
+        pyconv.conv2d_backward(dout, x, w, method="im2col", need=("dw",))
+        before = len(blas._blas_controller().lib_controllers)
+        import faiss  # noqa: F401  (loads its own BLAS)
+        with blas.blas_threads(1):
+            libs = blas._blas_controller().lib_controllers
+            assert len(libs) > before, (before, len(libs))
+            assert all(lib.num_threads == 1 for lib in libs), [lib.info() for lib in libs]
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

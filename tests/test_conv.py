@@ -5,7 +5,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv
-from pyconv import _conv_direct
 from pyconv.reference import conv2d_backward_naive, conv2d_im2col, conv2d_naive
 
 from _helpers import DTYPES, assert_close
@@ -72,7 +71,6 @@ def test_forward_matches_oracles(n, c, k, h, w, fh, fw, options, dtype, method):
                  conv2d_im2col(x, wt, **options), dtype)
 
 
-@pytest.mark.parametrize("isa", _conv_direct.available_isas())
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k, w, options", [
     (8, 16, {}),                              # whole tiles of 8 filters (AVX-512)
@@ -84,15 +82,11 @@ def test_forward_matches_oracles(n, c, k, h, w, fh, fw, options, dtype, method):
     (9, 5, {"padding": "same", "dilation": (2, 3)}),  # masks of dilated taps, narrow rows
     (4, 1, {"padding": "same"}),              # one panel across both images' planes
 ])
-def test_im2col_forward_gemm_tile_on_every_instruction_set(k, w, options, dtype, isa):
-    """The GEMM tile of each instruction set, its edge tiles, the phase-split input and
+def test_im2col_forward_gemm_tile_at_every_cpu_level(k, w, options, dtype, cpu_level):
+    """The GEMM tile of each CPU level, its edge tiles, the phase-split input and
     the masked reads of unpadded planes."""
     x, wt, b = _case(2, 5, k, 11, w, 3, 4, options, dtype)
-    previous = _conv_direct.force_isa(isa)
-    try:
-        out = pyconv.conv2d(x, wt, b, method="im2col", strict=False, **options)
-    finally:
-        _conv_direct.force_isa(previous)
+    out = pyconv.conv2d(x, wt, b, method="im2col", strict=False, **options)
     assert_close(out, conv2d_naive(x.astype(np.float64), wt.astype(np.float64), b, strict=False,
                                    **options), dtype)
 
@@ -415,19 +409,14 @@ def _torch_conv(x, w, b, stride, padding, dilation, groups):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("isa", _conv_direct.available_isas())
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("multiplier, options", ASYMMETRIC)
-def test_unequal_paddings_on_every_path(multiplier, options, dtype, isa, method):
+def test_unequal_paddings_on_every_path(multiplier, options, dtype, cpu_level, method):
     groups = options.get("groups", 1)
     x, wt, b = _case(2, 4, 4 * multiplier if groups > 1 else 5, 9, 11, 3, 3, options, dtype)
-    previous = _conv_direct.force_isa(isa)
-    try:
-        out = pyconv.conv2d(x, wt, b, method=method, strict=False, **options)
-        dout = np.random.default_rng(3).standard_normal(out.shape).astype(dtype)
-        grads = pyconv.conv2d_backward(dout, x, wt, method=method, **options)
-    finally:
-        _conv_direct.force_isa(previous)
+    out = pyconv.conv2d(x, wt, b, method=method, strict=False, **options)
+    dout = np.random.default_rng(3).standard_normal(out.shape).astype(dtype)
+    grads = pyconv.conv2d_backward(dout, x, wt, method=method, **options)
     x64, w64 = x.astype(np.float64), wt.astype(np.float64)
     assert_close(out, conv2d_naive(x64, w64, b, strict=False, **options), dtype)
     for got, want in zip(grads, conv2d_backward_naive(dout.astype(np.float64), x64, w64,

@@ -10,17 +10,6 @@ from pyconv.reference import conv2d_backward_naive, conv2d_im2col, conv2d_naive
 
 from _helpers import DTYPES, assert_close
 
-ISAS = _conv_direct.available_isas()
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    """Run the test with each instruction-set variant this CPU supports."""
-    previous = _conv_direct.force_isa(request.param)
-    yield request.param
-    _conv_direct.force_isa(previous)
-
-
 def kernel_args(x, w, options):
     g = conv_geometry(x.shape, w.shape, strict=False, **options)
     return g, (*g.stride, g.pad[0], g.pad[2], *g.dilation, g.groups)
@@ -91,7 +80,7 @@ CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("x_shape, w_shape, options", CASES)
-def test_forward_matches_oracles(isa, dtype, x_shape, w_shape, options):
+def test_forward_matches_oracles(cpu_level, dtype, x_shape, w_shape, options):
     x, w, b = problem(x_shape, w_shape, dtype)
     out = forward(x, w, b, **options)
     assert_close(out, conv2d_im2col(x, w, b, strict=False, **options), dtype)
@@ -104,7 +93,7 @@ def test_forward_matches_oracles(isa, dtype, x_shape, w_shape, options):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("x_shape, w_shape, options", CASES)
-def test_backward_matches_oracle(isa, dtype, x_shape, w_shape, options):
+def test_backward_matches_oracle(cpu_level, dtype, x_shape, w_shape, options):
     x, w, _ = problem(x_shape, w_shape, dtype)
     g, _ = kernel_args(x, w, options)
     dout = np.random.default_rng(1).standard_normal(g.out_shape).astype(dtype)
@@ -165,7 +154,7 @@ def test_results_do_not_depend_on_thread_count(dtype, x_shape, w_shape, options)
     ((1, 4, 5, 5), (4, 2, 2, 3), dict(padding="same", groups=2)),
     ((2, 3, 6, 5), (3, 1, 3, 3), dict(stride=3, padding=1, groups=3)),
 ])
-def test_gradcheck(isa, x_shape, w_shape, options):
+def test_gradcheck(cpu_level, x_shape, w_shape, options):
     x, w, _ = problem(x_shape, w_shape, np.float64)
     g, _ = kernel_args(x, w, options)
     dout = np.random.default_rng(2).standard_normal(g.out_shape)
@@ -183,10 +172,3 @@ def test_read_only_inputs():
     rdx, rdw, _ = conv2d_backward_naive(dout, x, w)
     assert_close(dx, rdx, np.float32)
     assert_close(dw, rdw, np.float32)
-
-
-def test_instruction_set_choice():
-    assert ISAS[0] == "baseline"
-    assert _conv_direct.current_isa() == ISAS[-1]
-    with pytest.raises(ValueError, match="isa must be one of"):
-        _conv_direct.force_isa("sse9")

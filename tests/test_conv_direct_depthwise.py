@@ -10,11 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyconv import _conv_direct, gradcheck
+from pyconv import cpu, gradcheck
 
 from _helpers import DTYPES
-from test_conv_direct import (  # noqa: F401 (isa: the fixture, used by name)
-    ISAS, backward, check_against_oracles, forward, isa, kernel_args, problem)
+from test_conv_direct import backward, check_against_oracles, forward, kernel_args, problem
 
 
 def depthwise(n, c, h, w, fh, fw, dtype, seed=0, multiplier=1):
@@ -29,7 +28,7 @@ WIDTHS = [1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 56]
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("padding", [0, 1, 2])
-def test_widths_and_padding(isa, dtype, width, padding):
+def test_widths_and_padding(cpu_level, dtype, width, padding):
     x, w, b = depthwise(2, 3, 5, width, 3, 3, dtype)
     if width + 2 * padding < 3:
         w = np.ascontiguousarray(w[:, :, :, :1])
@@ -61,7 +60,7 @@ CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("x_shape, w_shape, options", CASES)
-def test_cases(isa, dtype, x_shape, w_shape, options):
+def test_cases(cpu_level, dtype, x_shape, w_shape, options):
     x, w, b = problem(x_shape, w_shape, dtype)
     options = dict(options, groups=x_shape[1])
     check_against_oracles(x, w, b, options, dtype)
@@ -73,7 +72,7 @@ def test_cases(isa, dtype, x_shape, w_shape, options):
     ((1, 4, 9, 13), 5, 3, dict(padding=(2, 1), dilation=(1, 2))),
     ((3, 2, 8, 21), 3, 3, dict(stride=2, padding=1)),
 ])
-def test_same_bits_as_the_general_kernel(isa, dtype, x_shape, fh, fw, options):
+def test_same_bits_as_the_general_kernel(cpu_level, dtype, x_shape, fh, fw, options):
     # a channel multiplier of 2 takes the general kernel; its even output
     # channels are the depthwise convolution by the even filters
     c = x_shape[1]
@@ -103,7 +102,7 @@ def test_results_do_not_depend_on_thread_count(dtype, x_shape, options):
 
 
 @pytest.mark.parametrize("options", [dict(padding=1), dict(padding=(0, 2), dilation=(2, 1))])
-def test_gradcheck(isa, options):
+def test_gradcheck(cpu_level, options):
     x, w, _ = depthwise(2, 3, 6, 9, 3, 3, np.float64)
     options = dict(options, groups=3)
     g, _ = kernel_args(x, w, options)
@@ -124,9 +123,6 @@ def test_hypothesis_shapes(data, dtype, seed):
     h = draw(st.integers(max(1, dil[0] * (fh - 1) + 1 - 2 * padding[0]), 12))
     wd = draw(st.integers(max(1, dil[1] * (fw - 1) + 1 - 2 * padding[1]), 70))
     x, w, b = depthwise(draw(st.integers(1, 3)), c, h, wd, fh, fw, dtype, seed, multiplier)
-    previous = _conv_direct.force_isa(draw(st.sampled_from(ISAS)))
-    try:
+    with cpu.use_level(draw(st.sampled_from(cpu.available()))):
         check_against_oracles(x, w, b, dict(stride=stride, padding=padding, dilation=dil,
                                             groups=c), dtype, seed)
-    finally:
-        _conv_direct.force_isa(previous)

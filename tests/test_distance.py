@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv
+from pyconv import cpu
 from pyconv.reference import l1_no_loops, l1_one_loop, l1_two_loops
 
 from _helpers import DTYPES, assert_close
@@ -153,41 +154,20 @@ def test_topk_bad_input():
         pyconv.l1_topk(np.ones((2, 3)), np.ones((2, 3), complex), 1)
 
 
-ISAS = ["portable", "avx2", "avx512"]
-
-
-@pytest.fixture
-def each_isa():
-    """Run the body once per instruction set this CPU has; restore the best after."""
-    from pyconv import _distance
-    best = _distance.isa()
-    names = ISAS[:ISAS.index(best) + 1]
-
-    def runs():
-        for name in names:
-            _distance.force_isa(name)
-            assert _distance.isa() == name
-            yield name
-        _distance.force_isa(None)
-    yield runs
-    _distance.force_isa(None)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_x, n_y, d", [(1, 1, 1), (9, 33, 17), (17, 70, 300), (130, 50, 7)])
-def test_every_isa_gives_the_same_bits(each_isa, dtype, n_x, n_y, d):
+def test_every_level_gives_the_same_bits(cpu_level, dtype, n_x, n_y, d):
     rng = np.random.default_rng(2)
     X = rng.standard_normal((n_x, d)).astype(dtype)
     Y = rng.standard_normal((n_y, d)).astype(dtype)
-    # a plain loop summing k in order: what every instruction set must reproduce
+    # a plain loop summing k in order: what every CPU level must reproduce
     want = np.zeros((n_x, n_y), dtype)
     for k in range(d):
         want = want + np.abs(X[:, None, k] - Y[None, :, k])
     k = min(5, n_y)
-    for _ in each_isa():
-        np.testing.assert_array_equal(pyconv.l1_distances(X, Y), want)
-        dist, idx = pyconv.l1_topk(X, Y, k)
-        np.testing.assert_array_equal(idx, np.argsort(want, axis=1, kind="stable")[:, :k])
+    np.testing.assert_array_equal(pyconv.l1_distances(X, Y), want)
+    dist, idx = pyconv.l1_topk(X, Y, k)
+    np.testing.assert_array_equal(idx, np.argsort(want, axis=1, kind="stable")[:, :k])
 
 
 @settings(max_examples=40, deadline=None)
@@ -342,17 +322,16 @@ def test_topk_block_and_chunk_boundaries(dtype, n_x, n_y, d, k):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_x", [5, 200])
-def test_topk_every_isa_bitwise(each_isa, dtype, n_x):
+def test_topk_every_level_bitwise(cpu_level, dtype, n_x):
     rng = np.random.default_rng(10)
     X = rng.integers(-3, 4, (n_x, 19)).astype(dtype)
     Y = rng.integers(-3, 4, (2100, 19)).astype(dtype)
     Y[5, 3] = np.nan
     want = own_topk(X, Y, 9)
-    for _ in each_isa():
-        for n in (1, 2):
-            dist, idx = pyconv.l1_topk(X, Y, 9, num_threads=n)
-            np.testing.assert_array_equal(idx, want[1])
-            np.testing.assert_array_equal(dist, want[0])
+    for n in (1, 2):
+        dist, idx = pyconv.l1_topk(X, Y, 9, num_threads=n)
+        np.testing.assert_array_equal(idx, want[1])
+        np.testing.assert_array_equal(dist, want[0])
 
 
 @settings(max_examples=30, deadline=None)
@@ -417,17 +396,17 @@ def offset_out(shape, dtype, offset):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_y", [160, 37])
 @pytest.mark.parametrize("symmetric", [False, True])
-def test_out_at_any_offset_is_bitwise_the_same(each_isa, dtype, n_y, symmetric):
+def test_out_at_any_offset_is_bitwise_the_same(cpu_level, dtype, n_y, symmetric):
     rng = np.random.default_rng(13)
     X = rng.standard_normal((n_y if symmetric else 150, 70)).astype(dtype)
     Y = None if symmetric else rng.standard_normal((n_y, 70)).astype(dtype)
-    want = pyconv.l1_distances(X, X.copy() if symmetric else Y, num_threads=1)
-    for _ in each_isa():
-        for offset in range(64 // np.dtype(dtype).itemsize):
-            for n_threads in (1, 3):
-                out = offset_out(want.shape, dtype, offset)
-                assert pyconv.l1_distances(X, Y, out=out, num_threads=n_threads) is out
-                same_bits(out, want)
+    with cpu.use_level("portable"):
+        want = pyconv.l1_distances(X, X.copy() if symmetric else Y, num_threads=1)
+    for offset in range(64 // np.dtype(dtype).itemsize):
+        for n_threads in (1, 3):
+            out = offset_out(want.shape, dtype, offset)
+            assert pyconv.l1_distances(X, Y, out=out, num_threads=n_threads) is out
+            same_bits(out, want)
 
 
 def test_out_offset_against_itself_with_many_columns_per_chunk():

@@ -4,7 +4,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv
-from pyconv import _pool
 from pyconv.reference import (avg_pool2d_backward_naive, avg_pool2d_naive,
                               max_pool2d_backward_naive, max_pool2d_naive)
 
@@ -20,16 +19,6 @@ GEOMETRIES = [
 # (N, C, H, W): batch 1, odd sizes, widths around and above the vector widths
 SHAPES = [(1, 1, 7, 9), (2, 3, 11, 13), (1, 2, 6, 71)]
 
-
-ISAS = _pool.available_isas()
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    """Run the test with each instruction-set variant this CPU supports."""
-    previous = _pool.force_isa(request.param)
-    yield request.param
-    _pool.force_isa(previous)
 
 
 def _grid(rng, shape, dtype):
@@ -312,7 +301,7 @@ VECTOR_GEOMETRIES = [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((3, 3), (1, 1)), ((1, 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size, stride", VECTOR_GEOMETRIES)
-def test_vector_kernels_every_tail_length_bitwise(isa, size, stride, dtype):
+def test_vector_kernels_every_tail_length_bitwise(cpu_level, size, stride, dtype):
     # output widths 1..17, 32 and 33: every remainder of 16 (AVX-512 float) and 8, 4 lanes,
     # alone and after whole vectors; plane k has a NaN at column k (body and tail lanes)
     rng = np.random.default_rng(7)
@@ -348,16 +337,6 @@ def test_vector_kernels_every_tail_length_bitwise(isa, size, stride, dtype):
         np.testing.assert_array_equal(pyconv.avg_pool2d_backward(dout, x.shape, size, **opts),
                                       avg_pool2d_backward_naive(dout, x.shape, size, **opts))
 
-
-def test_forcing_an_instruction_set():
-    assert ISAS[0] == "baseline" and _pool.current_isa() == ISAS[-1]
-    previous = _pool.force_isa("baseline")
-    try:
-        assert _pool.current_isa() == "baseline"
-    finally:
-        _pool.force_isa(previous)
-    with pytest.raises(ValueError, match="isa must be one of"):
-        _pool.force_isa("sse9")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -396,7 +375,7 @@ AVG_VECTOR_GEOMETRIES = [((3, 3), (2, 2)), ((3, 3), (1, 1)), ((2, 2), (1, 1)),
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size, stride", AVG_VECTOR_GEOMETRIES)
-def test_avg_vector_kernels_across_bands_bitwise(isa, size, stride, dtype):
+def test_avg_vector_kernels_across_bands_bitwise(cpu_level, size, stride, dtype):
     # widths 61 and 301 cut the output rows into bands of several rows and of one row
     # (with the vector body and an odd tail in each output row); 1 and 3 threads, 3 planes:
     # whole planes and bands of rows per thread
@@ -427,7 +406,7 @@ def _special_sums(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_avg_vector_kernels_divide_exactly(dtype):
+def test_avg_vector_kernels_divide_exactly(cpu_level, dtype):
     # the vector kernels divide by 3 and 9 with a multiply and FMAs: every quotient must be
     # the division's; each window holds at most one nonzero, so its sum is that value
     rng = np.random.default_rng(10)
@@ -439,14 +418,9 @@ def test_avg_vector_kernels_divide_exactly(dtype):
                          ((3, 3), (1, 1)), ((2, 3), (1, 1)), ((3, 3), (3, 2))]:
         with np.errstate(invalid="ignore"):  # signalling NaNs among the bit patterns
             ref = avg_pool2d_naive(x, size, stride=stride, strict=False)
-        for name in ISAS:
-            previous = _pool.force_isa(name)
-            try:
-                out = pyconv.avg_pool2d(x, size, stride=stride, strict=False)
-            finally:
-                _pool.force_isa(previous)
-            np.testing.assert_array_equal(out, ref)
-            assert np.array_equal(np.signbit(out), np.signbit(ref))  # zeros keep their sign
+        out = pyconv.avg_pool2d(x, size, stride=stride, strict=False)
+        np.testing.assert_array_equal(out, ref)
+        assert np.array_equal(np.signbit(out), np.signbit(ref))  # zeros keep their sign
 
 
 def test_checked_geometry_is_remembered_only_for_plain_ints():
@@ -478,8 +452,8 @@ CONVENTIONS = [
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES + [(1, 2, 6, 70)])  # 6x70: some keep the vector kernels
 @pytest.mark.parametrize("size, stride, padding, dilation, ceil_mode", CONVENTIONS)
-def test_conventions_match_oracle_on_every_isa(size, stride, padding, dilation, ceil_mode,
-                                               shape, dtype, isa):
+def test_conventions_match_oracle_at_every_cpu_level(size, stride, padding, dilation,
+                                                     ceil_mode, shape, dtype, cpu_level):
     rng = np.random.default_rng(7)
     x = _grid(rng, shape, dtype)
     opts = dict(stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
@@ -635,7 +609,7 @@ def test_conventions_do_not_depend_on_thread_count(dtype):
     ((1, 2, 2, 9), (3, 2), (2, 2), ((0, 1), (0, 0))),
 ])
 def test_windows_past_the_input_with_only_bottom_right_padding(shape, size, stride, padding,
-                                                                dtype, isa):
+                                                                dtype, cpu_level):
     """Top-left unpadded and one window: not the vector kernels' geometry (they read only
     inside the input), though the output size alone would match theirs."""
     rng = np.random.default_rng(14)

@@ -4,11 +4,13 @@ import json
 import sys
 
 from ..threads import resolve_num_threads
+from .baselines import MATMUL_SIZE
 from .machine import busy_warning, load_average, machine_info
 from .peers import PEERS, versions
-from .report import compare_table, load_run, results_table
+from .report import compare_table, load_run, matmul_line, results_table
 from .runner import run
 from .table import select
+from .timing import CLOCKS
 
 FAMILY_NAMES = ("conv", "pool", "l1")
 BUDGET = {False: 1.5, True: 0.05}  # seconds of timed calls per contender, full and --quick
@@ -19,7 +21,9 @@ installed (PyTorch, SciPy, scikit-learn, faiss) on the layers, pools and L1
 shapes of real networks. Every result is checked against the oracle first; a
 mismatch is reported, not timed. The contenders are then timed in three turns,
 each a block of warm-up and repeated calls per contender; the table shows the
-medians.""" 
+medians, and pyconv's share of what the machine does in the same run: of
+NumPy's matmul for convolutions (% GEMM), of np.copyto's bandwidth for pooling
+and depthwise convolutions (% copy)."""
 
 
 def add_parser(commands):
@@ -39,6 +43,15 @@ def add_parser(commands):
                    help="seconds of timed calls per contender and case, after a warm-up of at "
                         "most 0.1 s (default 1.5, 0.05 with --quick); at least 3 calls are timed; "
                         "a checked call of over a second is the one sample")
+    p.add_argument("--contenders", nargs="+", metavar="NAME",
+                   help="time only these contenders (a label or a word of one: auto, torch, "
+                        "oracle, ...); the oracle still runs once, as the check")
+    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                   help="wall: elapsed time (default); thread: CPU time of the calling thread, "
+                        "which other processes' load barely moves (needs --threads 1)")
+    p.add_argument("--matmul-size", type=int, default=MATMUL_SIZE, metavar="N",
+                   help=f"side of NumPy's square matmul that %% GEMM divides by "
+                        f"(default {MATMUL_SIZE})")
     p.add_argument("--json", metavar="FILE", help="save results and machine facts as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="save a chart of the speed-ups (matplotlib)")
     p.add_argument("--compare", nargs=2, metavar=("OLD.json", "NEW.json"),
@@ -61,6 +74,12 @@ def _command_line(args):
         parts.append("--dtype " + " ".join(args.dtype))
     if args.budget is not None:
         parts.append(f"--budget {args.budget:g}")
+    if args.contenders:
+        parts.append("--contenders " + " ".join(args.contenders))
+    if args.clock != "wall":
+        parts.append(f"--clock {args.clock}")
+    if args.matmul_size != MATMUL_SIZE:
+        parts.append(f"--matmul-size {args.matmul_size}")
     return " ".join(parts)
 
 
@@ -95,6 +114,11 @@ def _usage_error(args):
         return f"--threads: {exc}"
     if args.budget is not None and args.budget < 0:
         return f"--budget must be >= 0 seconds, got {args.budget}"
+    if args.clock == "thread" and resolve_num_threads(args.threads) != 1:
+        return ("--clock thread needs --threads 1: the CPU time of the other threads "
+                "is not counted")
+    if args.matmul_size < 1:
+        return f"--matmul-size must be >= 1, got {args.matmul_size}"
     return None
 
 
@@ -141,17 +165,21 @@ def bench(args):
     progress = _progress(len(selected) * len(args.dtype))
     try:
         budget = BUDGET[args.quick] if args.budget is None else args.budget
-        records = run(selected, args.dtype, threads, budget, progress)
+        records, matmul = run(selected, args.dtype, threads, budget, progress,
+                              CLOCKS[args.clock], args.matmul_size, args.contenders)
     finally:
         progress.close()
     info["load_average_after"] = load_average()
+    if matmul:
+        print(matmul_line(matmul, threads))
     print()
     print(results_table(records))
     command = _command_line(args)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(command=command, quick=args.quick, dtypes=args.dtype, machine=info,
-                           results=records), f, indent=1)
+            json.dump(dict(command=command, quick=args.quick, dtypes=args.dtype,
+                           clock=args.clock, machine=info, matmul=matmul, results=records),
+                      f, indent=1)
         print(f"\nresults saved to {args.json}")
     if args.plot:
         from .plot import plot

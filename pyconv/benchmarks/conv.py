@@ -1,6 +1,6 @@
-"""Benchmark of convolution, forward and backward: the layers of issue 3.
+"""Benchmark of convolution, forward and backward, on the layers of real networks.
 
-pyconv runs with each ``method`` ("auto", "direct", "im2col"). Oracles:
+pyconv runs with each method of ``METHODS``, one row each. Oracles:
 ``conv2d_im2col`` and ``conv2d_backward_im2col`` (NumPy windows and BLAS), and
 the per-element loops on the tiny case. Peers: PyTorch on NCHW tensors and on
 channels-last ones, the backward by ``aten.convolution_backward`` (the kernel
@@ -24,7 +24,14 @@ LAYERS = (  # name, (N, C, H, W, K, F, stride, padding, groups), tiny, also time
     ("conv1x1", (8, 256, 28, 28, 128, 1, 1, 0, 1), False, False),
     ("depthwise", (8, 128, 56, 56, 128, 3, 1, 1, 128), False, True),
 )
-METHODS = ("auto", "direct", "im2col")
+# pyconv's methods, each timed as its own row: (method, skip rule or None). A skip
+# rule takes (case, dtype, backward) and returns why the method does not run the
+# case, or None; a method this build of pyconv lacks is skipped with a line saying so.
+METHODS = (
+    ("auto", None),
+    ("direct", None),
+    ("im2col", None),
+)
 
 
 def _params(layer):
@@ -68,6 +75,20 @@ def describe(p):
     return f"{p['n']}×{p['c']}×{p['h']}×{p['w']} {p['k']}×{p['f']}×{p['f']}/{p['stride']}{extra}"
 
 
+def depthwise_traffic(backward):
+    """Bytes a depthwise call reads plus writes (None for other layers): x, w, b, out;
+    backward dout, x, w, dx, dw, db."""
+    def traffic(p, dtype):
+        if p["groups"] == 1 or p["c"] != p["groups"]:
+            return None
+        oh, ow = _out_hw(p)
+        x, out = p["n"] * p["c"] * p["h"] * p["w"], p["n"] * p["k"] * oh * ow
+        w = p["k"] * p["f"] ** 2
+        elements = 2 * (x + w) + p["k"] + out if backward else x + w + p["k"] + out
+        return elements * dtype.itemsize
+    return traffic
+
+
 def check(actual, expected, inputs, dtype):
     """Error against the oracle (for the backward, the worst of dx, dw and db)."""
     return error_ratio(actual, expected, dtype)
@@ -76,6 +97,14 @@ def check(actual, expected, inputs, dtype):
 def _options(case):
     p = case.params
     return dict(stride=p["stride"], padding=p["padding"], groups=p["groups"])
+
+
+def _method_skip(method, rule, backward):
+    def skip(case, dtype):
+        if method not in pyconv.conv.METHODS:
+            return f"method {method!r} is not in this build"
+        return rule(case, dtype, backward) if rule else None
+    return skip
 
 
 def _pyconv(backward, method):
@@ -145,7 +174,8 @@ def _contenders(backward):
                   else "torch.nn.functional.conv2d")
     out = tuple(Contender(f"pyconv {m}", "pyconv",
                           f"pyconv.{name}({args}, method={m!r}, num_threads=threads)",
-                          _pyconv(backward, m)) for m in METHODS)
+                          _pyconv(backward, m), skip=_method_skip(m, rule, backward))
+                for m, rule in METHODS)
     out += (
         Contender("oracle", "oracle", f"pyconv.reference.{oracle}", _oracle(backward, False)),
         Contender("loops", "loops", f"pyconv.reference.{loops}", _oracle(backward, True),
@@ -166,10 +196,10 @@ OPS = (
     Op("conv2d", "conv", "GFLOP/s", forward_work, "2·N·K·OH·OW·(C/groups)·F² / s", make_inputs,
        quick, describe, check,
        tuple(Case("conv2d", name, _params(layer), tiny=tiny) for name, layer, tiny, _ in LAYERS),
-       _contenders(False)),
+       _contenders(False), gemm=True, traffic=depthwise_traffic(False)),
     Op("conv2d_backward", "conv", "GFLOP/s", backward_work, "2 × the forward's flop / s",
        make_inputs, quick, describe, check,
        tuple(Case("conv2d_backward", name, _params(layer), tiny=tiny)
              for name, layer, tiny, bwd in LAYERS if bwd),
-       _contenders(True)),
+       _contenders(True), gemm=True, traffic=depthwise_traffic(True)),
 )

@@ -1,4 +1,4 @@
-"""Benchmark of ``pyconv.l1_distances``: the L1 shapes of issue 5.
+"""Benchmark of ``pyconv.l1_distances`` on the shapes of a k-NN search.
 
 Peers: ``torch.cdist(p=1)``, SciPy's ``cdist('cityblock')`` (float64 inside),
 scikit-learn's ``pairwise_distances(metric='manhattan', n_jobs=threads)`` and
@@ -27,7 +27,7 @@ def make_inputs(p, dtype, rng):
 
 
 def work(p, dtype):
-    """G pairs: n_x·n_y·d, as issue 5 counts them."""
+    """G pairs: n_x·n_y·d (one absolute difference a pair and dimension)."""
     return p["n_x"] * p["n_y"] * p["d"] / 1e9
 
 

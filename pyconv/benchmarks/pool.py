@@ -1,4 +1,4 @@
-"""Benchmark of pooling, forward and backward: the cases of issue 4.
+"""Benchmark of pooling, forward and backward, on the pools of real networks.
 
 Oracles: ``pyconv.reference``'s ``*_naive`` pools (Python loops over output
 positions, NumPy over N and C). Peers: PyTorch on NCHW tensors and on
@@ -37,6 +37,17 @@ def make_inputs(p, dtype, rng):
 def work(p, dtype):
     """GB: the input's size, N·C·H·W·itemsize, forward and backward alike."""
     return p["n"] * p["c"] * p["h"] * p["w"] * dtype.itemsize / 1e9
+
+
+def traffic(op):
+    """Bytes one call of pyconv's ``op`` reads plus writes: forward x and out;
+    backward dout (and a max pool's int64 indices) and dx."""
+    def count(p, dtype):
+        oh, ow = _out_hw(p)
+        x, out = p["n"] * p["c"] * p["h"] * p["w"], p["n"] * p["c"] * oh * ow
+        indices = out * 8 if op == "max_pool2d_backward" else 0
+        return (x + out) * dtype.itemsize + indices
+    return count
 
 
 def quick(p):
@@ -131,7 +142,7 @@ def _contenders(op):
 def _op(name):
     cases = tuple(Case(name, case, params, tiny=tiny) for case, params, tiny in SHAPES)
     return Op(name, "pool", "GB/s", work, "N·C·H·W·itemsize (input) / s", make_inputs, quick,
-              describe, check, cases, _contenders(name))
+              describe, check, cases, _contenders(name), traffic=traffic(name))
 
 
 OPS = tuple(_op(name) for name in OPS_TIMED)

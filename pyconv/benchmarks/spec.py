@@ -69,6 +69,11 @@ class Op:
     ``check(actual, expected, inputs, dtype)`` returns the error relative to
     ``TOLERANCE[dtype]`` (> 1 is a mismatch); ``expected`` is the oracle's
     result, None when no oracle runs the case.
+    ``gemm``: the unit is GFLOP/s, shown as a share of NumPy's matmul too
+    (``% GEMM``). ``traffic(params, dtype)``: the bytes one call of pyconv's
+    kernel reads plus those it writes, shown as a share of a copy's
+    bandwidth (``% copy``); None (or returning None) where that share is not
+    shown.
     """
 
     name: str
@@ -82,6 +87,8 @@ class Op:
     check: Callable
     cases: tuple
     contenders: tuple
+    gemm: bool = False
+    traffic: Optional[Callable] = None
 
     def available(self):
         """Whether this build of pyconv has the function this operation times."""

@@ -1,4 +1,4 @@
-"""Benchmark of ``pyconv.l1_topk``: the L1 shapes of issue 5 at k = 10.
+"""Benchmark of ``pyconv.l1_topk``: the shapes of ``l1_distances`` at k = 10.
 
 The oracle sorts the full matrix of ``l1_one_loop`` (stable, so ties go to the
 smaller index). Peers: ``faiss.knn(METRIC_L1)`` (float32 only),

@@ -1,16 +1,55 @@
-/* One instantiation of the packed GEMM tile of conv_gemm.h, for element type
- * CG_T and vectors of CG_VBYTES bytes; the functions get the suffix CG_SUFFIX.
- * Included by conv_gemm.h once per (type, instruction set), under that
- * instruction set's target pragma. */
+/* The packed GEMM tile of conv_gemm.h for one element type T and CPU level: a template,
+ * compiled once per (T, level) in a translation unit that setup.py generates (see
+ * cpu_features.h); the entry points are cg_gemm_<TS>_<LEVEL> and cg_gemm_same_<TS>_<LEVEL>.
+ * Vectors are 64 bytes at avx512, 32 at avx2 and 16 (SSE2 width) in portable C. */
+#include <stddef.h>
+#include <string.h>
 
-#define CG_VL (CG_VBYTES / (ptrdiff_t)sizeof(CG_T))
+#include "conv_gemm.h"
+
+#if CPU_LEVEL == CPU_PORTABLE || CPU_X86
+#if defined(__GNUC__) || defined(__clang__)
+
+#if CPU_LEVEL == CPU_AVX512
+#include <immintrin.h>
+#define CG_VBYTES 64
+#if TS_F32
+#define CG_LOAD_MASKED(src, bits) _mm512_maskz_loadu_ps((__mmask16)(bits), (src))
+#else
+#define CG_LOAD_MASKED(src, bits) _mm512_maskz_loadu_pd((__mmask8)(bits), (src))
+#endif
+#elif CPU_LEVEL == CPU_AVX2
+#include <immintrin.h>
+#define CG_VBYTES 32
+/* AVX2 masks its loads by the sign bit of each lane of a vector */
+#if TS_F32
+static inline __m256 cg_load_masked(const float *src, unsigned long long bits)
+{
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256i set = _mm256_and_si256(_mm256_set1_epi32((int)bits), lane);
+    return _mm256_maskload_ps(src, _mm256_cmpeq_epi32(set, lane));
+}
+#else
+static inline __m256d cg_load_masked(const double *src, unsigned long long bits)
+{
+    const __m256i lane = _mm256_setr_epi64x(1, 2, 4, 8);
+    __m256i set = _mm256_and_si256(_mm256_set1_epi64x((long long)bits), lane);
+    return _mm256_maskload_pd(src, _mm256_cmpeq_epi64(set, lane));
+}
+#endif
+#define CG_LOAD_MASKED cg_load_masked
+#else
+#define CG_VBYTES 16
+#endif
+
+#define CG_FMA(a, b, c) ((a) * (b) + (c))
+#define CG_VL (CG_VBYTES / (ptrdiff_t)sizeof(T))
 #define CG_MR (CG_VBYTES == 64 ? 8 : 4)
 #define CG_NR (3 * CG_VL)
-#define CG_V CG_CAT2(cg_vec, CG_SUFFIX)
-#define CG_FN(name) CG_CAT2(name, CG_SUFFIX)
+#define CG_V VARIANT(cg_vec)
 
 /* alignment of one element: loads and stores may be unaligned */
-typedef CG_T CG_V __attribute__((vector_size(CG_VBYTES), aligned(sizeof(CG_T))));
+typedef T CG_V __attribute__((vector_size(CG_VBYTES), aligned(sizeof(T))));
 
 /* C (MR, NV vectors) at c, row stride ldc = A (MR, kc) @ B (kc, NV vectors) + (load_c ?
  * C : bias), A packed as kc columns of MR values, B as kc rows of NR values (of which
@@ -19,10 +58,10 @@ typedef CG_T CG_V __attribute__((vector_size(CG_VBYTES), aligned(sizeof(CG_T))))
  * next panel to pack (NR values at pf + pfo[k], k < npf): rows of the columns lie in
  * as many places as the kernel has taps, too many for the hardware's prefetchers, and
  * asked for here they arrive while the tiles compute. */
-#define CG_TILE(NV)                                                                     \
-static void CG_FN(cg_tile##NV)(ptrdiff_t kc, const CG_T *a, const CG_T *b, CG_T *c,    \
-                               ptrdiff_t ldc, const CG_T *bias, int load_c,             \
-                               const CG_T *pf, const ptrdiff_t *pfo, ptrdiff_t npf)     \
+#define TILE(NV)                                                                     \
+static void VARIANT(cg_tile##NV)(ptrdiff_t kc, const T *a, const T *b, T *c,    \
+                               ptrdiff_t ldc, const T *bias, int load_c,             \
+                               const T *pf, const ptrdiff_t *pfo, ptrdiff_t npf)     \
 {                                                                                       \
     CG_V acc[CG_MR][NV], bv[NV];                                                        \
     ptrdiff_t i, j, k;                                                                  \
@@ -44,7 +83,7 @@ static void CG_FN(cg_tile##NV)(ptrdiff_t kc, const CG_T *a, const CG_T *b, CG_T 
             bv[j] = *(const CG_V *)(b + j * CG_VL);                                     \
         _Pragma("GCC unroll 8")                                                         \
         for (i = 0; i < CG_MR; i++) {                                                   \
-            const CG_T ai = a[i];  /* broadcast by the vector arithmetic */             \
+            const T ai = a[i];  /* broadcast by the vector arithmetic */             \
             _Pragma("GCC unroll 3")                                                     \
             for (j = 0; j < NV; j++)                                                    \
                 acc[i][j] = CG_FMA(bv[j], ai, acc[i][j]);                               \
@@ -58,17 +97,17 @@ static void CG_FN(cg_tile##NV)(ptrdiff_t kc, const CG_T *a, const CG_T *b, CG_T 
         for (j = 0; j < NV; j++)                                                        \
             *(CG_V *)(c + i * ldc + j * CG_VL) = acc[i][j];                             \
 }
-CG_TILE(1)
-CG_TILE(2)
-CG_TILE(3)
-#undef CG_TILE
+TILE(1)
+TILE(2)
+TILE(3)
+#undef TILE
 
 #ifdef CG_LOAD_MASKED
 #define CG_LOAD_SOME(src, bits) ((CG_V)CG_LOAD_MASKED((src), (bits)))
 #else
 /* One vector: src[t] for the lanes t whose bit is set in bits, zero in the others
  * (which are never read). */
-static inline CG_V CG_FN(cg_load_some)(const CG_T *src, unsigned long long bits)
+static inline CG_V VARIANT(cg_load_some)(const T *src, unsigned long long bits)
 {
     CG_V v = {0};
     ptrdiff_t t;
@@ -77,7 +116,7 @@ static inline CG_V CG_FN(cg_load_some)(const CG_T *src, unsigned long long bits)
             v[t] = src[t];
     return v;
 }
-#define CG_LOAD_SOME(src, bits) CG_FN(cg_load_some)((src), (bits))
+#define CG_LOAD_SOME(src, bits) VARIANT(cg_load_some)((src), (bits))
 #endif
 
 /* The tiles of one packed panel of B (kc rows of NR values, of which the first cols
@@ -85,25 +124,25 @@ static inline CG_V CG_FN(cg_load_some)(const CG_T *src, unsigned long long bits)
  * round_up(m, MR) rows, for reduction rows k0 .. k0 + kc - 1 of kk. The tiles share
  * out the prefetching of the next panel's rows, at pf + off[k0 + k] (none if pf is
  * NULL). */
-static void CG_FN(cg_panel)(ptrdiff_t m, ptrdiff_t kk, ptrdiff_t k0, ptrdiff_t kc,
-                            ptrdiff_t q, ptrdiff_t cols, const CG_T *a, const CG_T *pack,
-                            const CG_T *bias, CG_T *out, ptrdiff_t ldo, const CG_T *pf,
+static void VARIANT(cg_panel)(ptrdiff_t m, ptrdiff_t kk, ptrdiff_t k0, ptrdiff_t kc,
+                            ptrdiff_t q, ptrdiff_t cols, const T *a, const T *pack,
+                            const T *bias, T *out, ptrdiff_t ldo, const T *pf,
                             const ptrdiff_t *off)
 {
     ptrdiff_t blk, tiles = (m + CG_MR - 1) / CG_MR, share = (kc + tiles - 1) / tiles, npf;
     for (blk = 0; blk * CG_MR < m; blk++) {
-        const CG_T *ap = a + blk * kk * CG_MR + k0 * CG_MR;
-        CG_T *cp = out + blk * CG_MR * ldo + q * CG_NR;
-        const CG_T *bb = bias + blk * CG_MR;
+        const T *ap = a + blk * kk * CG_MR + k0 * CG_MR;
+        T *cp = out + blk * CG_MR * ldo + q * CG_NR;
+        const T *bb = bias + blk * CG_MR;
         const ptrdiff_t *pfo = off + k0 + blk * share;
         npf = pf == NULL ? 0 : kc - blk * share < share ? kc - blk * share : share;
         npf = npf < 0 ? 0 : npf;
         if (cols <= CG_VL)  /* the last panel: as few vectors as cover it */
-            CG_FN(cg_tile1)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
+            VARIANT(cg_tile1)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
         else if (cols <= 2 * CG_VL)
-            CG_FN(cg_tile2)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
+            VARIANT(cg_tile2)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
         else
-            CG_FN(cg_tile3)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
+            VARIANT(cg_tile3)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
     }
 }
 
@@ -112,9 +151,9 @@ static void CG_FN(cg_panel)(ptrdiff_t m, ptrdiff_t kk, ptrdiff_t k0, ptrdiff_t k
  * (ceil(m/MR) panels of (kk, MR)) and B(k, j) = b[off[k] + j]. The reduction runs in blocks of kc_max rows; each block of a panel
  * of NR columns is first copied into pack (kc_max * NR values), so that the tiles read
  * it from L1, contiguous, while the A block stays in L2. */
-static void CG_FN(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a, const CG_T *b,
-                           const ptrdiff_t *off, const CG_T *bias, CG_T *out, ptrdiff_t ldo,
-                           ptrdiff_t kc_max, CG_T *pack)
+void VARIANT(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a, const T *b,
+                           const ptrdiff_t *off, const T *bias, T *out, ptrdiff_t ldo,
+                           ptrdiff_t kc_max, T *pack)
 {
     ptrdiff_t k0, kc, k, q, cols;
     for (k0 = 0; k0 < kk; k0 += kc_max) {
@@ -122,7 +161,7 @@ static void CG_FN(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a
         for (q = 0; q * CG_NR < n; q++) {
             cols = n - q * CG_NR;
             for (k = 0; k < kc; k++) {
-                const CG_T *src = b + off[k0 + k] + q * CG_NR;
+                const T *src = b + off[k0 + k] + q * CG_NR;
                 CG_V *dst = (CG_V *)(pack + k * CG_NR);
                 if (cols >= CG_NR) {
                     dst[0] = *(const CG_V *)src;
@@ -130,9 +169,9 @@ static void CG_FN(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a
                     dst[2] = *(const CG_V *)(src + 2 * CG_VL);
                 }
                 else  /* never read past column n - 1 */
-                    memcpy(dst, src, cols * sizeof(CG_T));
+                    memcpy(dst, src, cols * sizeof(T));
             }
-            CG_FN(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo,
+            VARIANT(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo,
                             (q + 1) * CG_NR < n ? b + (q + 1) * CG_NR : NULL, off);
         }
     }
@@ -147,10 +186,10 @@ static void CG_FN(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a
  * [(pt - u*dh)*w, (h + pt - u*dh)*w), and whose pixel column is inside it where
  * colmask[r*fw + v] has bit t set, for the position r + t (r < w). Lanes outside the
  * image are never read; a panel that spans images merges one masked load per image. */
-static void CG_FN(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG_T *a,
-                                const CG_T *b, ptrdiff_t istride, ptrdiff_t np,
-                                const ptrdiff_t *off, const CG_T *bias, CG_T *out,
-                                ptrdiff_t ldo, ptrdiff_t kc_max, CG_T *pack, ptrdiff_t p0,
+void VARIANT(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a,
+                                const T *b, ptrdiff_t istride, ptrdiff_t np,
+                                const ptrdiff_t *off, const T *bias, T *out,
+                                ptrdiff_t ldo, ptrdiff_t kc_max, T *pack, ptrdiff_t p0,
                                 ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh, ptrdiff_t fw,
                                 ptrdiff_t dh, ptrdiff_t pt, const unsigned long long *colmask)
 {
@@ -158,7 +197,7 @@ static void CG_FN(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG
     const unsigned long long lane = (1ULL << CG_VL) - 1, all = (1ULL << CG_NR) - 1;
     /* the panel's lanes in runs, one per image: lane t of run r (lo[r] <= t < hi[r]) is
      * position start[r] + t of the image whose planes begin at base[r] */
-    const CG_T *base[CG_NR];
+    const T *base[CG_NR];
     const unsigned long long *cm[CG_NR];
     ptrdiff_t start[CG_NR], lo[CG_NR], hi[CG_NR];
     unsigned long long rows[CG_NR], bits;
@@ -189,13 +228,13 @@ static void CG_FN(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG
                     }
                 bits = rows[0] & cm[0][v];
                 if (runs == 1 && bits == all) {
-                    const CG_T *src = base[0] + off[k0 + k];
+                    const T *src = base[0] + off[k0 + k];
                     dst[0] = *(const CG_V *)src;
                     dst[1] = *(const CG_V *)(src + CG_VL);
                     dst[2] = *(const CG_V *)(src + 2 * CG_VL);
                 }
                 else if (runs == 1) {  /* one image, lanes at its edges left zero */
-                    const CG_T *src = base[0] + off[k0 + k];
+                    const T *src = base[0] + off[k0 + k];
                     dst[0] = CG_LOAD_SOME(src, bits & lane);
                     dst[1] = CG_LOAD_SOME(src + CG_VL, bits >> CG_VL & lane);
                     dst[2] = CG_LOAD_SOME(src + 2 * CG_VL, bits >> 2 * CG_VL & lane);
@@ -203,7 +242,7 @@ static void CG_FN(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG
                 else {
                     CG_VI acc[3] = {{0}, {0}, {0}};
                     for (r = 0; r < runs; r++) {
-                        const CG_T *src = base[r] + off[k0 + k];
+                        const T *src = base[r] + off[k0 + k];
                         bits = rows[r] & cm[r][v];
                         for (t = 0; t < 3; t++)
                             if (bits >> t * CG_VL & lane)  /* disjoint lanes: merge bits */
@@ -221,18 +260,48 @@ static void CG_FN(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const CG
                 }
             }
             /* the next panel's rows, as if it lay in the same image */
-            CG_FN(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo,
+            VARIANT(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo,
                             (q + 1) * CG_NR < n ? base[0] + CG_NR : NULL, off);
         }
     }
 }
 
-#undef CG_LOAD_SOME
-#undef CG_VL
-#undef CG_MR
-#undef CG_NR
-#undef CG_V
-#undef CG_FN
-#undef CG_T
-#undef CG_SUFFIX
-#undef CG_LOAD_MASKED
+#else
+/* No vector extensions: the same packed layout (4 x 12 floats, 4 x 6 doubles), one value at
+ * a time, each output summing its products in order. */
+void VARIANT(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a, const T *b,
+                      const ptrdiff_t *off, const T *bias, T *out, ptrdiff_t ldo,
+                      ptrdiff_t kc_max, T *pack)
+{
+    ptrdiff_t i, j, k;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++) {
+            T acc = bias[i];
+            for (k = 0; k < kk; k++)
+                acc += a[(i / 4 * kk + k) * 4 + i % 4] * b[off[k] + j];
+            out[i * ldo + j] = acc;
+        }
+}
+
+void VARIANT(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a, const T *b,
+                           ptrdiff_t istride, ptrdiff_t np, const ptrdiff_t *off,
+                           const T *bias, T *out, ptrdiff_t ldo, ptrdiff_t kc_max, T *pack,
+                           ptrdiff_t p0, ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh, ptrdiff_t fw,
+                           ptrdiff_t dh, ptrdiff_t pt, const unsigned long long *colmask)
+{
+    ptrdiff_t i, j, k, row, pos;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++) {
+            T acc = bias[i];
+            pos = (p0 + j) % np;
+            for (k = 0; k < kk; k++) {
+                row = pos / w + k / fw % fh * dh - pt;
+                if (row >= 0 && row < h && colmask[pos % w * fw + k % fw] & 1)
+                    acc += a[(i / 4 * kk + k) * 4 + i % 4]
+                           * b[(p0 + j) / np * istride + off[k] + pos];
+            }
+            out[i * ldo + j] = acc;
+        }
+}
+#endif
+#endif
