@@ -4,6 +4,8 @@ Convolution, pooling and pairwise L1 distance as Cython/OpenMP kernels behind
 a validating NumPy API, each with a pure-NumPy oracle in
 :mod:`pyconv.reference`.
 """
+import importlib.util
+
 from . import graph, reference
 from .backprop import squared_norm, squared_norm_backward
 from .config import __version__, build_info, show_config
@@ -33,3 +35,19 @@ __all__ = [
     "squared_norm", "squared_norm_backward",
     "gradcheck", "numerical_gradient", "relative_error",
 ]
+
+if importlib.util.find_spec("sklearn") is not None:  # found, not imported
+    __all__.append("KNeighborsClassifier")
+
+
+def __getattr__(name):
+    """``KNeighborsClassifier`` needs scikit-learn, imported only when it is first used."""
+    if name == "KNeighborsClassifier":
+        try:
+            from .estimators import KNeighborsClassifier
+        except ImportError as exc:
+            raise ImportError(f"pyconv.KNeighborsClassifier is a scikit-learn estimator and "
+                              f"needs scikit-learn >= 1.6: pip install 'pyconv[sklearn]' "
+                              f"({exc})") from exc
+        return KNeighborsClassifier
+    raise AttributeError(f"module 'pyconv' has no attribute {name!r}")

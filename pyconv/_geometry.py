@@ -88,17 +88,56 @@ def _along(axis, size_of, n, f, **options):
         raise InvalidConfigError(f"along {axis} (input {n}, window {f}): {exc}") from None
 
 
-def _same_padding(f, dilation):
-    total = dilation * (f - 1)
-    return total // 2, total - total // 2
+PADDING_FORMS = ("an int, an (h, w) pair, ((top, bottom), (left, right)), 'valid' or "
+                 "'same'")
+
+
+def parse_padding(padding):
+    """``padding`` as ``"same"`` or a checked (top, bottom, left, right) tuple.
+
+    Accepted: an int (every side), an (h, w) pair (both sides of each axis),
+    ``((top, bottom), (left, right))`` (either half may also be one int),
+    ``"valid"`` (no padding) and ``"same"``.
+    """
+    if isinstance(padding, str):
+        if padding == "same":
+            return "same"
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        raise ValueError(f"padding must be {PADDING_FORMS}, got {padding!r}")
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 2:
+            raise ValueError(f"padding must be {PADDING_FORMS}, got {padding!r}")
+        sides = []
+        for axis in padding:
+            if isinstance(axis, (tuple, list)):
+                if len(axis) != 2:
+                    raise ValueError(f"padding must be {PADDING_FORMS}, got {padding!r}: "
+                                     f"each axis is an int or a (before, after) pair")
+                sides += [check_int(a, "padding", 0) for a in axis]
+            else:
+                sides += [check_int(axis, "padding", 0)] * 2
+        return tuple(sides)
+    p = check_int(padding, "padding", 0)
+    return (p, p, p, p)
+
+
+def same_padding(n, f, stride, dilation):
+    """TensorFlow's "same" along one axis: (output size, before, after).
+
+    The output size is ceil(n / stride); the total padding, max((out - 1)*stride
+    + (f - 1)*dilation + 1 - n, 0), is split with the odd one after.
+    """
+    out = -(-n // stride)
+    total = max((out - 1) * stride + (f - 1) * dilation + 1 - n, 0)
+    return out, total // 2, total - total // 2
 
 
 def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, strict=True):
     """Check a 4-D convolution call and return its :class:`Geometry`.
 
-    ``padding`` is an int, an (h, w) pair, ``"valid"`` or ``"same"`` (stride
-    1 only; an even kernel puts the extra row and column at the bottom and
-    right, as PyTorch and TensorFlow do).
+    ``padding`` is any form :func:`parse_padding` takes; ``"same"`` follows
+    TensorFlow at any stride and dilation (:func:`same_padding`).
     """
     n, c, h, w = x_shape
     k, cg, fh, fw = w_shape
@@ -115,22 +154,15 @@ def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, s
     if min(c, k, fh, fw, h, w) < 1:
         raise ValueError(f"x and w must have non-empty channel and spatial dimensions, got "
                          f"x {x_shape}, w {w_shape}")
-    if isinstance(padding, str) and padding == "same":
-        if (sh, sw) != (1, 1):
-            raise ValueError(f"padding='same' needs stride 1, got stride={stride!r}")
-        pad = _same_padding(fh, dh) + _same_padding(fw, dw)
-        oh, ow = h, w
+    pad = parse_padding(padding)
+    if pad == "same":
+        oh, top, bottom = same_padding(h, fh, sh, dh)
+        ow, left, right = same_padding(w, fw, sw, dw)
+        pad = (top, bottom, left, right)
     else:
-        if isinstance(padding, str):
-            if padding != "valid":
-                raise ValueError(f"padding must be an int, an (h, w) pair, 'valid' or 'same', "
-                                 f"got {padding!r}")
-            padding = 0  # "valid" is no padding, whatever the stride
-        ph, pw = pair(padding, "padding", 0)
-        pad = (ph, ph, pw, pw)
-        oh = _along("H", conv_output_size, h, fh, stride=sh, padding=ph, dilation=dh,
+        oh = _along("H", conv_output_size, h, fh, stride=sh, padding=pad[:2], dilation=dh,
                     strict=strict)
-        ow = _along("W", conv_output_size, w, fw, stride=sw, padding=pw, dilation=dw,
+        ow = _along("W", conv_output_size, w, fw, stride=sw, padding=pad[2:], dilation=dw,
                     strict=strict)
     return Geometry(n, c, h, w, k, fh, fw, oh, ow, (sh, sw), pad, (dh, dw), groups)
 
@@ -147,29 +179,48 @@ def _check_windows_reach_input(n, f, s, p, d, count, axis):
                 f"hold at least one input element; use less padding or dilation")
 
 
-def pool_geometry(x_shape, size, stride=None, padding=0, dilation=1, strict=True):
-    """Check a 4-D pooling call and return its :class:`Geometry` (``k == c``)."""
+def pool_geometry(x_shape, size, stride=None, padding=0, dilation=1, strict=True,
+                  ceil_mode=False):
+    """Check a 4-D pooling call and return its :class:`Geometry` (``k == c``).
+
+    ``padding`` is any form :func:`parse_padding` takes; an explicit one is at
+    most half the window on each side (PyTorch's rule), ``"same"`` follows
+    TensorFlow (:func:`same_padding`) and takes no ``ceil_mode``.
+    """
     n, c, h, w = x_shape
     if min(c, h, w) < 1:
         raise ValueError(f"x must have non-empty channel and spatial dimensions (C, H, W >= 1), "
                          f"got shape {x_shape}")
     strict = check_bool(strict, "strict")
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
     fh, fw = pair(size, "size", 1)
     sh, sw = (fh, fw) if stride is None else pair(stride, "stride", 1)
-    ph, pw = pair(padding, "padding", 0)
     dh, dw = pair(dilation, "dilation", 1)
-    oh = _along("H", pool_output_size, h, fh, stride=sh, padding=ph, dilation=dh, strict=strict)
-    ow = _along("W", pool_output_size, w, fw, stride=sw, padding=pw, dilation=dw, strict=strict)
-    _check_windows_reach_input(h, fh, sh, ph, dh, oh, "H")
-    _check_windows_reach_input(w, fw, sw, pw, dw, ow, "W")
-    return Geometry(n, c, h, w, c, fh, fw, oh, ow, (sh, sw), (ph, ph, pw, pw), (dh, dw))
+    pad = parse_padding(padding)
+    if pad == "same":
+        if ceil_mode:
+            raise ValueError("ceil_mode=True cannot be combined with padding='same', whose "
+                             "output size is already ceil(input / stride): pass "
+                             "ceil_mode=False or an explicit padding")
+        oh, top, bottom = same_padding(h, fh, sh, dh)
+        ow, left, right = same_padding(w, fw, sw, dw)
+        pad = (top, bottom, left, right)
+    else:
+        options = dict(dilation=dh, strict=strict, ceil_mode=ceil_mode)
+        oh = _along("H", pool_output_size, h, fh, stride=sh, padding=pad[:2], **options)
+        options["dilation"] = dw
+        ow = _along("W", pool_output_size, w, fw, stride=sw, padding=pad[2:], **options)
+    _check_windows_reach_input(h, fh, sh, pad[0], dh, oh, "H")
+    _check_windows_reach_input(w, fw, sw, pad[2], dw, ow, "W")
+    return Geometry(n, c, h, w, c, fh, fw, oh, ow, (sh, sw), pad, (dh, dw))
 
 
 def _plain(arg):
-    """Whether ``arg`` is None, a bool, an int, a str or a tuple of ints (exactly those
-    types): arguments that equal each other are then the same argument."""
+    """Whether ``arg`` is None, a bool, an int, a str or a tuple of ints or of such tuples
+    (exactly those types): arguments that equal each other are then the same argument."""
     return arg is None or type(arg) in (bool, int, str) or (
-        type(arg) is tuple and all(type(a) is int for a in arg))
+        type(arg) is tuple and all(type(a) is int or (type(a) is tuple and _plain(a))
+                                   for a in arg))
 
 
 def remembered(geometry):

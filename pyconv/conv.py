@@ -466,10 +466,14 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     b : array_like, shape (K,), optional
         Bias, added to every output pixel of its channel.
     stride : int or (int, int), default 1
-    padding : int, (int, int), "valid" or "same", default 0
-        Zeros added on both sides of each spatial axis. ``"same"`` (stride 1
-        only) keeps H and W; for an even kernel the extra row and column go at
-        the bottom and right, as in PyTorch and TensorFlow.
+    padding : int, (int, int), ((int, int), (int, int)), "valid" or "same", default 0
+        Zeros added on both sides of each spatial axis, (h, w) on both sides
+        of each, or ``((top, bottom), (left, right))`` apart (TensorFlow's
+        explicit padding, ONNX's ``pads``); the kernels read it in place.
+        ``"same"`` is TensorFlow's, at any stride and dilation: ``OH =
+        ceil(H / sh)`` with a total padding of ``max((OH - 1)*sh + (FH -
+        1)*dh + 1 - H, 0)``, the odd row at the bottom (likewise columns at
+        the right); at stride 1 it keeps H and W, as PyTorch's ``"same"``.
     dilation : int or (int, int), default 1
         Spacing between the filter taps.
     groups : int, default 1
@@ -583,6 +587,13 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     >>> x = np.ones((2, 3, 5, 5), np.float32)
     >>> pyconv.conv2d(x, np.ones((4, 3, 3, 3), np.float32), padding="same").shape
     (2, 4, 5, 5)
+    >>> pyconv.conv2d(x, np.ones((4, 3, 3, 3), np.float32), stride=2, padding="same").shape
+    (2, 4, 3, 3)
+    >>> pyconv.conv2d(I, [[1, -1], [0, 2]], padding=((1, 0), (0, 1)))  # top 1, right 1
+    array([[ 4.,  6.,  8.,  0.],
+           [ 5.,  3.,  1.,  4.],
+           [ 1.,  3.,  5.,  1.],
+           [-5.,  7., -1.,  2.]])
     """
     method = _check_method(method)
     extra = [] if b is None else [as_array(b, "b", ndim=1)]
@@ -617,8 +628,8 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         Gradient of the loss with respect to the convolution's output:
         (N, K, OH, OW), (K, OH, OW) or (OH, OW) as the forward call gave.
     x, w, stride, padding, dilation, groups, method, num_threads
-        As in the forward call :func:`conv2d` (output sizes are floored, as
-        with ``strict=False``).
+        As in the forward call :func:`conv2d`, every padding form included
+        (output sizes are floored, as with ``strict=False``).
     need : sequence of {"dx", "dw", "db"}, default all three
         The gradients to compute; the others are returned as None and cost
         nothing.

@@ -36,7 +36,7 @@ from .distance import _check_k
 from .distance import l1_distances as _l1_distances
 from .distance import l1_topk as _l1_topk
 from .neighbors import KNearestNeighbor as _KNearestNeighbor
-from .neighbors import _sqeuclidean_topk
+from .neighbors import _sqeuclidean_topk, vote
 from .pool import avg_pool2d as _avg_pool2d
 from .pool import avg_pool2d_backward as _avg_pool2d_backward
 from .pool import max_pool2d as _max_pool2d
@@ -504,7 +504,7 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     return dx, dw, db
 
 
-def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
+def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, strict=True,
                return_indices=False, num_threads=None):
     """Max pooling of a Dask array chunked along the batch axis.
 
@@ -512,7 +512,7 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
     ----------
     x : dask.array.Array, shape (N, C, H, W)
         Chunked along N only; one block along C, H and W.
-    size, stride, padding, dilation, strict, return_indices
+    size, stride, padding, dilation, ceil_mode, strict, return_indices
         As in :func:`pyconv.max_pool2d`.
     num_threads : int, optional
         OpenMP threads per task; see :func:`task_num_threads`.
@@ -539,21 +539,21 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
     array([[21., 23.],
            [29., 31.]])
     """
-    options = dict(size=size, stride=stride, padding=padding, dilation=dilation, strict=strict,
-                   return_indices=return_indices)
+    options = dict(size=size, stride=stride, padding=padding, dilation=dilation,
+                   ceil_mode=ceil_mode, strict=strict, return_indices=return_indices)
     return _per_batch(_max_pool2d, {"x": _as_dask(x, "x", 4)}, (), options, num_threads,
                       ("out", "indices") if return_indices else None)
 
 
-def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, strict=True,
-               num_threads=None):
+def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
+               count_include_pad=True, strict=True, num_threads=None):
     """Average pooling of a Dask array chunked along the batch axis.
 
     Parameters
     ----------
     x : dask.array.Array, shape (N, C, H, W)
         Chunked along N only; one block along C, H and W.
-    size, stride, padding, count_include_pad, strict
+    size, stride, padding, dilation, ceil_mode, count_include_pad, strict
         As in :func:`pyconv.avg_pool2d`.
     num_threads : int, optional
         OpenMP threads per task; see :func:`task_num_threads`.
@@ -575,13 +575,13 @@ def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, stric
     >>> pyconv.dask.avg_pool2d(x, 4).compute().ravel()
     array([ 7.5, 23.5])
     """
-    options = dict(size=size, stride=stride, padding=padding,
-                   count_include_pad=count_include_pad, strict=strict)
+    options = dict(size=size, stride=stride, padding=padding, dilation=dilation,
+                   ceil_mode=ceil_mode, count_include_pad=count_include_pad, strict=strict)
     return _per_batch(_avg_pool2d, {"x": _as_dask(x, "x", 4)}, (), options, num_threads)
 
 
-def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, indices=None,
-                        num_threads=None):
+def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
+                        indices=None, num_threads=None):
     """Gradient of :func:`max_pool2d`, on Dask arrays chunked along the batch axis.
 
     Parameters
@@ -591,7 +591,7 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
     x : dask.array.Array, shape (N, C, H, W)
         The forward input, chunked along N only (rechunked to ``dout``'s N
         blocks where they differ).
-    size, stride, padding, dilation
+    size, stride, padding, dilation, ceil_mode
         As in :func:`pyconv.max_pool2d_backward`.
     indices : dask.array.Array of int, shape (N, C, OH, OW), optional
         The forward call's indices; None recomputes the maxima from ``x``.
@@ -618,7 +618,8 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
     """
     batched = {"dout": _as_dask(dout, "dout", 4), "x": _as_dask(x, "x", 4)}
     _check_batch_size(batched)
-    options = dict(size=size, stride=stride, padding=padding, dilation=dilation)
+    options = dict(size=size, stride=stride, padding=padding, dilation=dilation,
+                   ceil_mode=ceil_mode)
     if indices is None:
         return _per_batch(_max_pool2d_backward, batched, (), options, num_threads)
     batched["indices"] = _as_dask(indices, "indices", 4)
@@ -640,8 +641,8 @@ def _avg_pool2d_backward_block(dout, *, x_tail, **options):
     return _avg_pool2d_backward(dout, (dout.shape[0],) + x_tail, **options)
 
 
-def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_include_pad=True,
-                        num_threads=None):
+def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation=1,
+                        ceil_mode=False, count_include_pad=True, num_threads=None):
     """Gradient of :func:`avg_pool2d`, on a Dask array chunked along the batch axis.
 
     Parameters
@@ -650,7 +651,7 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
         Upstream gradient, chunked along N only.
     x_shape : tuple of int
         The forward input's shape (N, C, H, W).
-    size, stride, padding, count_include_pad
+    size, stride, padding, dilation, ceil_mode, count_include_pad
         As in :func:`pyconv.avg_pool2d_backward`.
     num_threads : int, optional
         OpenMP threads per task; see :func:`task_num_threads`.
@@ -677,21 +678,15 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
     if not isinstance(x_shape, (tuple, list)) or len(x_shape) != 4 or x_shape[0] != dout.shape[0]:
         raise ValueError(f"x_shape must be the forward input's 4-D shape (N, C, H, W) with "
                          f"dout's N = {dout.shape[0]}, got {x_shape!r}")
-    options = dict(size=size, stride=stride, padding=padding,
-                   count_include_pad=count_include_pad, x_tail=tuple(x_shape[1:]))
+    options = dict(size=size, stride=stride, padding=padding, dilation=dilation,
+                   ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                   x_tail=tuple(x_shape[1:]))
     return _per_batch(_avg_pool2d_backward_block, {"dout": dout}, (), options, num_threads)
 
 
 # --------------------------------------------------------------------------- neighbours
 
 _SEARCHES = {"l1": _l1_search, "l2": _sqeuclidean_search}
-
-
-def _vote(indices, labels, n_classes):
-    """The in-memory classifier's vote: majority label code, ties to the smallest."""
-    votes = np.zeros((indices.shape[0], n_classes), np.intp)
-    np.add.at(votes, (np.arange(indices.shape[0])[:, None], labels[indices]), 1)
-    return np.argmax(votes, axis=1)
 
 
 class KNearestNeighbor(_KNearestNeighbor):
@@ -804,7 +799,7 @@ class KNearestNeighbor(_KNearestNeighbor):
             Labels, of the training labels' dtype, chunked as X's rows.
         """
         _, indices = self.kneighbors(X)
-        codes = da.blockwise(functools.partial(_vote, n_classes=len(self.classes_)), "i",
+        codes = da.blockwise(functools.partial(vote, n_classes=len(self.classes_)), "i",
                              indices, "ij", self._labels, "l", concatenate=True,
                              dtype=np.intp, meta=np.empty((0,), np.intp))
         return codes.map_blocks(self.classes_.take, dtype=self.classes_.dtype,

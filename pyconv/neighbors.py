@@ -49,8 +49,39 @@ def _sqeuclidean_topk(X, Y, k):
     return distances, indices
 
 
+def neighbor_weights(distances, weights):
+    """Each neighbour's vote: 1 (``"uniform"``), or 1/distance (``"distance"``), where a
+    row with neighbours at distance 0 gives those 1 and the others 0, as scikit-learn
+    does; None for uniform votes."""
+    if weights == "uniform":
+        return None
+    with np.errstate(divide="ignore"):
+        w = 1.0 / distances.astype(np.float64)
+    exact = np.isinf(w)
+    rows = exact.any(axis=1)
+    w[rows] = exact[rows]
+    return w
+
+
+def vote(indices, labels, n_classes, weights=None, totals=False):
+    """The vote among each row's neighbours: the winning label code (the largest total,
+    ties to the smallest code), or with ``totals`` the (n, n_classes) vote totals.
+
+    ``indices`` (n, k) are training rows, ``labels`` their label codes in
+    [0, n_classes); ``weights`` (n, k) each neighbour's vote, None for one each.
+    """
+    dtype = np.intp if weights is None else np.float64
+    votes = np.zeros((indices.shape[0], n_classes), dtype)
+    rows = np.arange(indices.shape[0])[:, None]
+    np.add.at(votes, (rows, labels[indices]), 1 if weights is None else weights)
+    return votes if totals else np.argmax(votes, axis=1)  # argmax: first, so smallest
+
+
 class KNearestNeighbor:
-    """k-nearest-neighbour classifier with L1 or squared-L2 distance.
+    """k-nearest-neighbour classifier with L1 or squared-L2 distance (the handout's interface).
+
+    :class:`pyconv.KNeighborsClassifier` is the scikit-learn estimator over the
+    same searches and vote.
 
     Parameters
     ----------
@@ -180,6 +211,4 @@ class KNearestNeighbor:
             On Ctrl-C during the L1 search, as :func:`pyconv.l1_topk`.
         """
         _, indices = self.kneighbors(X)
-        votes = np.zeros((indices.shape[0], len(self.classes_)), np.intp)
-        np.add.at(votes, (np.arange(indices.shape[0])[:, None], self.y_[indices]), 1)
-        return self.classes_[np.argmax(votes, axis=1)]  # argmax: first, so smallest label
+        return self.classes_[vote(indices, self.y_, len(self.classes_))]

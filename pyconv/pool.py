@@ -4,7 +4,10 @@ Semantics are those of the oracles in :mod:`pyconv.reference.pool`: a padded
 position never wins a max, a NaN in a window gives NaN (with the first NaN's
 index), ties go to the first maximum in row-major window order, and average
 pooling divides by the window size or, with ``count_include_pad=False``, by
-the number of real elements in the window, as PyTorch does.
+the number of real elements in the window, as PyTorch does. Paddings may
+differ on each side (TensorFlow's and ONNX's explicit paddings), ``"same"``
+follows TensorFlow at any stride, ``ceil_mode`` PyTorch, and average pooling
+takes ONNX's dilation.
 """
 import numpy as np
 
@@ -19,14 +22,15 @@ _geometry = remembered(pool_geometry)
 
 
 def _kernel_geometry(g):
-    return g.fh, g.fw, g.stride[0], g.stride[1], g.dilation[0], g.dilation[1], g.pad[0], g.pad[2]
+    (sh, sw), (dh, dw), (top, bottom, left, right) = g.stride, g.dilation, g.pad
+    return g.fh, g.fw, sh, sw, dh, dw, top, left, bottom, right
 
 
-def _prepare(x, size, stride, padding, dilation, strict):
+def _prepare(x, size, stride, padding, dilation, strict, ceil_mode):
     x = as_array(x, "x")
     dtype = float_dtype(x)
     x4, _, restore = batch_views(x)
-    g = _geometry(x4.shape, size, stride, padding, dilation, strict)
+    g = _geometry(x4.shape, size, stride, padding, dilation, strict, ceil_mode)
     return x4, dtype, g, restore
 
 
@@ -37,7 +41,7 @@ def _forward_shaped(arr, name, g, ndim, dtype):
     return as_kernel_input(arr.reshape(g.out_shape), dtype, name)
 
 
-def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
+def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, strict=True,
                return_indices=False, num_threads=None):
     """Max pooling over windows of each (H, W) plane.
 
@@ -49,14 +53,24 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
         Window (FH, FW).
     stride : int or (int, int), optional
         Step between windows; None means ``size``.
-    padding : int or (int, int), default 0
-        Padding on each side, at most half the window; padded positions
-        never win.
+    padding : int, (int, int), ((int, int), (int, int)), "valid" or "same", default 0
+        Padding on each side, (h, w) on both sides of each axis, or
+        ``((top, bottom), (left, right))``, each at most half the window
+        (PyTorch's rule); padded positions never win. ``"same"`` is
+        TensorFlow's: ``OH = ceil(H / sh)``, the total padding
+        ``max((OH - 1)*sh + (FH - 1)*dh + 1 - H, 0)`` split with the odd one
+        at the bottom (likewise W), at any stride and dilation.
     dilation : int or (int, int), default 1
         Spacing between window taps.
+    ceil_mode : bool, default False
+        Round the output size up, as PyTorch's ``ceil_mode``: the last
+        window may reach past the padding (its taps there are ignored), and
+        one that would start in the bottom or right padding is dropped.
+        Not with ``padding="same"``.
     strict : bool, default True
         If True, a window that does not tile the padded input is an error;
-        if False, the output size is floored (PyTorch's semantics).
+        if False, the output size is floored (PyTorch's semantics). No
+        effect with ``ceil_mode`` or ``"same"``.
     return_indices : bool, default False
         Also return where each maximum is.
     num_threads : int, optional
@@ -65,7 +79,9 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
     Returns
     -------
     out : ndarray, shape (N, C, OH, OW) (fewer leading axes for a 2-D or 3-D ``x``)
-        ``OH = (H + 2*ph - dh*(FH - 1) - 1) / sh + 1``, and likewise ``OW``.
+        ``OH = (H + pt + pb - dh*(FH - 1) - 1) / sh + 1`` (floored, or with
+        ``ceil_mode`` ceiled), and likewise ``OW``; see
+        :func:`pyconv.pool_output_size`.
     indices : ndarray of int64, shape of ``out``, only if ``return_indices``
         Flat index ``h * W + w`` of each maximum within its (H, W) plane, as
         PyTorch gives it.
@@ -73,16 +89,18 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
     Raises
     ------
     ValueError
-        If ``x`` is not 2-, 3- or 4-D, the padding exceeds half the window,
-        or (:class:`pyconv.InvalidConfigError`) the windows do not fit.
+        If ``x`` is not 2-, 3- or 4-D, a padding exceeds half the window,
+        ``ceil_mode`` comes with ``"same"``, or
+        (:class:`pyconv.InvalidConfigError`) the windows do not fit.
     TypeError
-        If ``x`` is not real-valued or a size is not an int.
+        If ``x`` is not real-valued, a size is not an int or ``ceil_mode``
+        not a bool.
     KeyboardInterrupt
         On Ctrl-C during the call (README: "Interrupting a call").
 
     Notes
     -----
-    ``out[n, c, i, j]`` is the maximum of ``x[n, c, i*sh - ph + u*dh, j*sw - pw + v*dw]``
+    ``out[n, c, i, j]`` is the maximum of ``x[n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]``
     over the window taps inside the input. A NaN in the window gives NaN;
     among equal maxima the first in row-major window order wins (and gets
     the gradient in :func:`max_pool2d_backward`).
@@ -100,8 +118,23 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
     >>> idx
     array([[ 4,  3],
            [ 9, 14]])
+
+    TensorFlow's "same" at stride 2 pads 1 at the bottom and right here;
+    PyTorch's ceil mode gives the same size without padding:
+
+    >>> x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    >>> pyconv.max_pool2d(x, 2, padding="same")
+    array([[5., 6.],
+           [8., 9.]])
+    >>> pyconv.max_pool2d(x, 2, ceil_mode=True)
+    array([[5., 6.],
+           [8., 9.]])
+    >>> pyconv.max_pool2d(x, 2, stride=1, padding=((1, 0), (0, 0)))
+    array([[2., 3.],
+           [5., 6.],
+           [8., 9.]])
     """
-    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, strict)
+    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode)
     out = empty(g.out_shape, dtype, "the pooled output")
     indices = empty(g.out_shape, np.int64, "the indices") if return_indices else None
     if out.size:
@@ -112,8 +145,8 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, strict=True,
     return restore(out)
 
 
-def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, strict=True,
-               num_threads=None):
+def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
+               count_include_pad=True, strict=True, num_threads=None):
     """Average pooling over windows of each (H, W) plane.
 
     Parameters
@@ -124,11 +157,16 @@ def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, stric
         Window (FH, FW).
     stride : int or (int, int), optional
         Step between windows; None means ``size``.
-    padding : int or (int, int), default 0
-        Zero padding on each side, at most half the window.
+    padding : int, (int, int), ((int, int), (int, int)), "valid" or "same", default 0
+        Zero padding, in the forms and within the limits of :func:`max_pool2d`.
+    dilation : int or (int, int), default 1
+        Spacing between window taps, as ONNX AveragePool's ``dilations``.
+    ceil_mode : bool, default False
+        As in :func:`max_pool2d`.
     count_include_pad : bool, default True
-        Divide by the window size FH*FW (padded zeros count), or, if False,
-        by the number of real elements in the window.
+        Divide by the number of window taps inside the padded input (FH*FW,
+        unless a ``ceil_mode`` window reaches past the padding: PyTorch's
+        divisor), or, if False, by the number of taps inside the input.
     strict : bool, default True
         As in :func:`max_pool2d`.
     num_threads : int, optional
@@ -147,9 +185,13 @@ def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, stric
 
     Notes
     -----
-    The window sum is formed in row-major window order, then divided, so
-    results equal the oracle :func:`pyconv.reference.avg_pool2d_naive` bit
-    for bit.
+    ``out[n, c, i, j]`` is the sum of ``x[n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]``
+    over the window taps inside the input, divided by the divisor above:
+    with ``count_include_pad`` the taps inside the padded input (rows
+    ``-pt <= r < H + pb``, likewise columns), which is PyTorch's divisor in
+    ceil mode and ONNX AveragePool's with dilation. The window sum is formed
+    in row-major window order, then divided, so results equal the oracle
+    :func:`pyconv.reference.avg_pool2d_naive` bit for bit.
 
     Examples
     --------
@@ -159,8 +201,16 @@ def avg_pool2d(x, size, *, stride=None, padding=0, count_include_pad=True, stric
     array([[3.5, 5.5]])
     >>> pyconv.avg_pool2d([[4, 8]], (1, 3), stride=1, padding=(0, 1), count_include_pad=False)
     array([[6., 6.]])
+
+    In ceil mode the last window of a 3-wide row holds one element, and only
+    it counts, as in PyTorch:
+
+    >>> pyconv.avg_pool2d([[2, 4, 9]], (1, 2), ceil_mode=True)
+    array([[3., 9.]])
+    >>> pyconv.avg_pool2d([[1, 2, 3, 4, 5]], (1, 2), stride=1, dilation=(1, 3))
+    array([[2.5, 3.5]])
     """
-    x4, dtype, g, restore = _prepare(x, size, stride, padding, 1, strict)
+    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode)
     out = empty(g.out_shape, dtype, "the pooled output")
     if out.size:
         _pool.avg_pool2d(as_kernel_input(x4, dtype, "x"), out, _kernel_geometry(g),
@@ -183,8 +233,8 @@ def _outside_planes(indices, g):
                       f"in each {g.h}x{g.w} plane), got values from {low} to {high}")
 
 
-def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, indices=None,
-                        num_threads=None):
+def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
+                        indices=None, num_threads=None):
     """Gradient of :func:`max_pool2d` with respect to its input.
 
     Parameters
@@ -193,9 +243,9 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
         Upstream gradient.
     x : array_like, shape (N, C, H, W), (C, H, W) or (H, W)
         The forward input.
-    size, stride, padding, dilation
+    size, stride, padding, dilation, ceil_mode
         As in the forward call (the output size is floored, as with
-        ``strict=False``).
+        ``strict=False``, unless ``ceil_mode``).
     indices : array_like of int, optional
         The forward call's ``return_indices`` output; None recomputes the
         maxima from ``x``. Any flat index in [0, H*W) is accepted, so
@@ -228,7 +278,7 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, in
            [10.,  0.]])
     """
     x = as_array(x, "x")
-    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, False)
+    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, False, ceil_mode)
     d4 = _forward_shaped(as_array(dout, "dout"), "dout", g, x.ndim, dtype)
     if indices is not None:
         indices = _check_indices(indices)
@@ -253,8 +303,8 @@ def _check_shape(x_shape):
     return tuple(check_int(s, "x_shape entries", 0) for s in x_shape)
 
 
-def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_include_pad=True,
-                        num_threads=None):
+def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation=1,
+                        ceil_mode=False, count_include_pad=True, num_threads=None):
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Parameters
@@ -263,9 +313,9 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
         Upstream gradient; its float dtype is the result's.
     x_shape : tuple of int
         Shape of the forward input: (N, C, H, W), (C, H, W) or (H, W).
-    size, stride, padding, count_include_pad
+    size, stride, padding, dilation, ceil_mode, count_include_pad
         As in the forward call (the output size is floored, as with
-        ``strict=False``).
+        ``strict=False``, unless ``ceil_mode``).
     num_threads : int, optional
         OpenMP threads; see :func:`pyconv.resolve_num_threads`.
 
@@ -291,12 +341,14 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, count_in
     >>> pyconv.avg_pool2d_backward([[8]], (2, 2), 2)
     array([[2., 2.],
            [2., 2.]])
+    >>> pyconv.avg_pool2d_backward([[6, 9]], (1, 3), (1, 2), ceil_mode=True)
+    array([[3., 3., 9.]])
     """
     x_shape = _check_shape(x_shape)
     d = as_array(dout, "dout")
     dtype = float_dtype(d)
     x4, _, restore = batch_views(np.broadcast_to(np.zeros((), dtype), x_shape))
-    g = _geometry(x4.shape, size, stride, padding, 1, False)
+    g = _geometry(x4.shape, size, stride, padding, dilation, False, ceil_mode)
     d4 = _forward_shaped(d, "dout", g, len(x_shape), dtype)
     dx = empty(x4.shape, dtype, "dx")
     if dx.size == 0:

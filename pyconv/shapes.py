@@ -16,10 +16,27 @@ class InvalidConfigError(ValueError):
     """A layer configuration whose output size is not a positive whole number."""
 
 
-def _formula(n, f, stride, padding, dilation):
+def _formula(n, f, stride, before, after, dilation):
+    pads = f"2*{before}" if before == after else f"{before} + {after}"
     if dilation == 1:
-        return f"({n} - {f} + 2*{padding})/{stride} + 1"
-    return f"({n} - {dilation}*({f} - 1) - 1 + 2*{padding})/{stride} + 1"
+        return f"({n} - {f} + {pads})/{stride} + 1"
+    return f"({n} - {dilation}*({f} - 1) - 1 + {pads})/{stride} + 1"
+
+
+def _axis_padding(padding):
+    """One axis's padding as (before, after), or "same"."""
+    if isinstance(padding, str):
+        if padding in ("same", "valid"):
+            return "same" if padding == "same" else (0, 0)
+        raise ValueError(f"padding must be an int, a (before, after) pair, 'valid' or 'same', "
+                         f"got {padding!r}")
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 2:
+            raise ValueError(f"padding must be an int, a (before, after) pair, 'valid' or "
+                             f"'same', got {padding!r}")
+        return tuple(check_int(p, "padding", 0) for p in padding)
+    p = check_int(padding, "padding", 0)
+    return (p, p)
 
 
 def _working_paddings(n, extent, stride, padding):
@@ -50,6 +67,55 @@ def _divisors(span, limit=10**6):
     return small + [span // d for d in reversed(small) if d * d != span]
 
 
+def _output_size(n, f, stride, padding, dilation, strict, ceil_mode):
+    """The checked output size along one axis (see :func:`conv_output_size`)."""
+    n = check_int(n, "n", 1)
+    f = check_int(f, "f", 1)
+    stride = check_int(stride, "stride", 1)
+    dilation = check_int(dilation, "dilation", 1)
+    strict = check_bool(strict, "strict")
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    padding = _axis_padding(padding)
+    extent = dilation * (f - 1) + 1
+    if padding == "same":
+        if ceil_mode:
+            raise ValueError("ceil_mode=True cannot be combined with padding='same', whose "
+                             "output size is already ceil(n / stride)")
+        return -(-n // stride)
+    before, after = padding
+    span = n - extent + before + after
+    formula = _formula(n, f, stride, before, after, dilation)
+    if span < 0:
+        raise InvalidConfigError(
+            f"kernel larger than the padded input: {formula} = {span / stride + 1:g} < 1 "
+            f"(kernel extent {extent} > input {n} + padding {before} + {after})"
+        )
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        # a last window that would start in the after-padding is dropped (PyTorch, ONNX)
+        return out - 1 if (out - 1) * stride >= n + before else out
+    if strict and span % stride:
+        if before != after:
+            fits = after + (-span) % stride
+            hint = f"an after-padding of {fits} fits (gives {(span + fits - after) // stride + 1})"
+        else:
+            fixes = _working_paddings(n, extent, stride, before)
+            if fixes:
+                hint = "paddings that fit: " + ", ".join(
+                    f"{p} (gives {(n - extent + 2 * p) // stride + 1})" for p in fixes)
+            else:
+                strides = _divisors(span)
+                listed = (f"the divisors of {span}" if strides is None
+                          else ", ".join(map(str, strides)))
+                hint = (f"no padding makes stride {stride} fit; strides that fit with padding "
+                        f"{before}: {listed}")
+        raise InvalidConfigError(
+            f"invalid configuration: {formula} = {span / stride + 1:g} is not a whole number; "
+            f"{hint}; or pass strict=False to floor it"
+        )
+    return span // stride + 1
+
+
 def conv_output_size(n, f, *, stride=1, padding=0, dilation=1, strict=True):
     """Output size of a convolution along one axis.
 
@@ -61,8 +127,9 @@ def conv_output_size(n, f, *, stride=1, padding=0, dilation=1, strict=True):
         Kernel size, at least 1.
     stride : int, default 1
         Positive step between windows.
-    padding : int, default 0
-        Zeros added on each side, at least 0.
+    padding : int, (int, int), "valid" or "same", default 0
+        Zeros added on each side, or (before, after) on the two sides, at
+        least 0. ``"same"`` is TensorFlow's: ``ceil(n / stride)`` outputs.
     dilation : int, default 1
         Spacing between kernel taps, at least 1.
     strict : bool, default True
@@ -72,7 +139,7 @@ def conv_output_size(n, f, *, stride=1, padding=0, dilation=1, strict=True):
     Returns
     -------
     int
-        ``(n - dilation*(f - 1) - 1 + 2*padding) / stride + 1``.
+        ``(n - dilation*(f - 1) - 1 + before + after) / stride + 1``.
 
     Raises
     ------
@@ -93,39 +160,14 @@ def conv_output_size(n, f, *, stride=1, padding=0, dilation=1, strict=True):
     12
     >>> conv_output_size(32, 5, stride=2, strict=False)
     14
+    >>> conv_output_size(32, 5, stride=3, padding=(1, 2)), conv_output_size(32, 5, stride=3, padding="same")
+    (11, 11)
     """
-    n = check_int(n, "n", 1)
-    f = check_int(f, "f", 1)
-    stride = check_int(stride, "stride", 1)
-    padding = check_int(padding, "padding", 0)
-    dilation = check_int(dilation, "dilation", 1)
-    strict = check_bool(strict, "strict")
-    extent = dilation * (f - 1) + 1
-    span = n - extent + 2 * padding
-    formula = _formula(n, f, stride, padding, dilation)
-    if span < 0:
-        raise InvalidConfigError(
-            f"kernel larger than the padded input: {formula} = {span / stride + 1:g} < 1 "
-            f"(kernel extent {extent} > input {n} + 2*padding {padding})"
-        )
-    if strict and span % stride:
-        fixes = _working_paddings(n, extent, stride, padding)
-        if fixes:
-            hint = "paddings that fit: " + ", ".join(
-                f"{p} (gives {(n - extent + 2 * p) // stride + 1})" for p in fixes)
-        else:
-            strides = _divisors(span)
-            listed = f"the divisors of {span}" if strides is None else ", ".join(map(str, strides))
-            hint = (f"no padding makes stride {stride} fit; strides that fit with padding "
-                    f"{padding}: {listed}")
-        raise InvalidConfigError(
-            f"invalid configuration: {formula} = {span / stride + 1:g} is not a whole number; "
-            f"{hint}; or pass strict=False to floor it"
-        )
-    return span // stride + 1
+    return _output_size(n, f, stride, padding, dilation, strict, False)
 
 
-def pool_output_size(n, size, *, stride=None, padding=0, dilation=1, strict=True):
+def pool_output_size(n, size, *, stride=None, padding=0, dilation=1, strict=True,
+                     ceil_mode=False):
     """Output size of a pooling window along one axis.
 
     Parameters
@@ -136,42 +178,51 @@ def pool_output_size(n, size, *, stride=None, padding=0, dilation=1, strict=True
         Window size, at least 1.
     stride : int or None, default None
         Step between windows; None means ``size`` (non-overlapping windows).
-    padding : int, default 0
-        Padding on each side, at most ``size // 2`` (so that every window
-        holds at least one real element).
+    padding : int, (int, int), "valid" or "same", default 0
+        Padding on each side, or (before, after), each at most ``size // 2``
+        (PyTorch's rule). ``"same"`` is TensorFlow's, ``ceil(n / stride)``
+        outputs, with no such limit.
     dilation : int, default 1
     strict : bool, default True
-        As in :func:`conv_output_size`.
+        As in :func:`conv_output_size`; no effect with ``ceil_mode``.
+    ceil_mode : bool, default False
+        Round the size up instead of down, as PyTorch and ONNX do, dropping
+        a last window that would start in the after-padding:
+        ``ceil((n + before + after - dilation*(size - 1) - 1) / stride) + 1``,
+        less one if ``(that - 1) * stride >= n + before``.
 
     Returns
     -------
     int
-        The same formula as :func:`conv_output_size`.
+        The same formula as :func:`conv_output_size`, or the ceil-mode one.
 
     Raises
     ------
     InvalidConfigError
         As :func:`conv_output_size`.
     ValueError
-        If ``padding`` exceeds half the window.
+        If a padding exceeds half the window.
 
     Examples
     --------
-    AlexNet's first pool, 3x3 at stride 2 on a 55x55 map:
+    AlexNet's first pool, 3x3 at stride 2 on a 55x55 map, and a 2x2 pool of
+    a 5-wide input in ceil mode:
 
     >>> pool_output_size(55, 3, stride=2)
     27
+    >>> pool_output_size(5, 2, ceil_mode=True)
+    3
     """
     size = check_int(size, "size", 1)
     stride = size if stride is None else stride
-    padding = check_int(padding, "padding", 0)
-    if padding > size // 2:
+    pads = _axis_padding(padding)
+    if pads != "same" and max(pads) > size // 2:
+        given = pads[0] if pads[0] == pads[1] else pads
         raise ValueError(
-            f"padding must be at most half the pool window (size // 2 = {size // 2}), "
-            f"got padding={padding} for size={size}"
+            f"padding must be at most half the pool window (size // 2 = {size // 2}) on each "
+            f"side, got padding={given} for size={size}"
         )
-    return conv_output_size(n, size, stride=stride, padding=padding, dilation=dilation,
-                            strict=strict)
+    return _output_size(n, size, stride, pads, dilation, strict, ceil_mode)
 
 
 def conv_param_count(k, f, c, *, bias=True, groups=1):
@@ -221,20 +272,37 @@ Layers are written TYPE:KEY=VALUE,... with these types and keys:
   conv:k=K,f=F[,s=S][,p=P][,d=D][,g=G][,bias=0]
         K filters of size F (or FHxFW), stride S (1), padding P (0),
         dilation D (1), groups G (1); bias=0 drops the biases.
-  maxpool:f=F[,s=S][,p=P]     window F, stride S (default F), padding P (0)
-  avgpool:f=F[,s=S][,p=P]     the same, averaging
+  maxpool:f=F[,s=S][,p=P][,d=D][,ceil=1]
+        window F, stride S (default F), padding P (0), dilation D (1);
+        ceil=1 rounds the output size up (PyTorch's ceil_mode)
+  avgpool:f=F[,s=S][,p=P][,d=D][,ceil=1]     the same, averaging
   fc:n=N[,bias=0]             fully connected to N outputs (flattens its input)
 
+A padding P is one number for every side, PHxPW for the two sides of each
+axis, T/BxL/R for (top, bottom) and (left, right) apart (as 0/1x0/1), or
+same (TensorFlow's: the output is ceil(input / stride)) or valid.
 Input shapes are written HxWxC, as in 227x227x3.
 """
 
 _KEYS = {
     "conv": {"k", "f", "s", "p", "d", "g", "bias"},
-    "maxpool": {"f", "s", "p"},
-    "avgpool": {"f", "s", "p"},
+    "maxpool": {"f", "s", "p", "d", "ceil"},
+    "avgpool": {"f", "s", "p", "d", "ceil"},
     "fc": {"n", "bias"},
 }
 _REQUIRED = {"conv": {"k", "f"}, "maxpool": {"f"}, "avgpool": {"f"}, "fc": {"n"}}
+
+
+def _parse_padding(value):
+    """A layer's padding: "same", "valid", P, PHxPW or T/BxL/R (ints, or pairs of ints)."""
+    if value in ("same", "valid"):
+        return value
+    axes = [tuple(int(v) for v in axis.split("/")) for axis in value.split("x")]
+    if len(axes) == 1 and len(axes[0]) == 1:
+        return axes[0][0]
+    if len(axes) != 2 or any(len(a) not in (1, 2) for a in axes):
+        raise ValueError(value)
+    return tuple(a[0] if len(a) == 1 else a for a in axes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,12 +369,16 @@ def parse_layer(spec):
             raise ValueError(f"layer {spec!r}: unknown option {item!r}; {kind} takes "
                              f"{', '.join(sorted(_KEYS[kind]))}")
         try:
-            if key == "f" and "x" in value:
+            if key == "p":
+                options[key] = _parse_padding(value)
+            elif key == "f" and "x" in value:
                 options[key] = tuple(int(v) for v in value.split("x"))
             else:
                 options[key] = int(value)
         except ValueError:
-            raise ValueError(f"layer {spec!r}: {key} must be a whole number, got {value!r}") from None
+            form = ("P, PHxPW, T/BxL/R, same or valid" if key == "p"
+                    else "a whole number")
+            raise ValueError(f"layer {spec!r}: {key} must be {form}, got {value!r}") from None
     missing = _REQUIRED[kind] - options.keys()
     if missing:
         raise ValueError(f"layer {spec!r}: missing {', '.join(sorted(missing))}")
@@ -323,17 +395,26 @@ def _layer_output(kind, o, shape, strict):
         raise ValueError(f"{kind} needs an HxWxC input, got {shape} (after a fully connected layer)")
     h, w, c = shape
     fh, fw = pair(o["f"], "f", 1)
+    ph, pw = _split_padding(o.get("p", 0))
     if kind == "conv":
-        s, p, d = o.get("s", 1), o.get("p", 0), o.get("d", 1)
-        oh = conv_output_size(h, fh, stride=s, padding=p, dilation=d, strict=strict)
-        ow = conv_output_size(w, fw, stride=s, padding=p, dilation=d, strict=strict)
+        s, d = o.get("s", 1), o.get("d", 1)
+        oh = conv_output_size(h, fh, stride=s, padding=ph, dilation=d, strict=strict)
+        ow = conv_output_size(w, fw, stride=s, padding=pw, dilation=d, strict=strict)
         params = conv_param_count(o["k"], (fh, fw), c, bias=bool(o.get("bias", 1)),
                                   groups=o.get("g", 1))
         return (oh, ow, o["k"]), params
-    s, p = o.get("s"), o.get("p", 0)
-    oh = pool_output_size(h, fh, stride=s, padding=p, strict=strict)
-    ow = pool_output_size(w, fw, stride=s, padding=p, strict=strict)
+    sh, sw = (fh, fw) if o.get("s") is None else (o["s"], o["s"])
+    options = dict(dilation=o.get("d", 1), strict=strict, ceil_mode=bool(o.get("ceil", 0)))
+    oh = pool_output_size(h, fh, stride=sh, padding=ph, **options)
+    ow = pool_output_size(w, fw, stride=sw, padding=pw, **options)
     return (oh, ow, c), 0
+
+
+def _split_padding(p):
+    """A layer's padding as one padding per axis (H, W)."""
+    if isinstance(p, tuple):
+        return p
+    return p, p
 
 
 def summary(input_shape, layers, *, strict=True):

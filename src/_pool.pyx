@@ -8,7 +8,7 @@ vector forward kernels and the max-pooling gradients with fewer planes than
 threads, a band of its rows) is written by one thread only, each output
 computed the same way whatever the split, so results do not depend on the
 thread count. The wrapper checks every argument; ``geom`` is (fh, fw, sh, sw,
-dh, dw, top, left).
+dh, dw, top, left, bottom, right).
 """
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
@@ -33,7 +33,7 @@ SCRATCH = "the pooling workspace (per thread)"
 
 cdef extern from "pool.h" nogil:
     ctypedef struct pool_geom:
-        Py_ssize_t h, w, oh, ow, fh, fw, sh, sw, dh, dw, top, left
+        Py_ssize_t h, w, oh, ow, fh, fw, sh, sw, dh, dw, top, left, bottom, right
     int pool_simd_geometry(const pool_geom *g)
     Py_ssize_t pool_share_size(const pool_geom *g)
     Py_ssize_t pool_phase_size(const pool_geom *g)
@@ -104,7 +104,7 @@ cdef void simd_pool(int level, const floating *x, const pool_geom *g, Py_ssize_t
 cdef pool_geom make_geom(Py_ssize_t h, Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow, tuple geom):
     cdef pool_geom g
     g.h, g.w, g.oh, g.ow = h, w, oh, ow
-    g.fh, g.fw, g.sh, g.sw, g.dh, g.dw, g.top, g.left = geom
+    g.fh, g.fw, g.sh, g.sw, g.dh, g.dw, g.top, g.left, g.bottom, g.right = geom
     return g
 
 

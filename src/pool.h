@@ -35,9 +35,10 @@
 #endif
 
 /* Geometry of one pooling call: input (h, w), output (oh, ow), window (fh, fw),
- * stride, dilation, and the top and left padding. */
+ * stride, dilation, and the top, left, bottom and right padding (a window may
+ * reach past the bottom or right padding in ceil mode). */
 typedef struct {
-    ptrdiff_t h, w, oh, ow, fh, fw, sh, sw, dh, dw, top, left;
+    ptrdiff_t h, w, oh, ow, fh, fw, sh, sw, dh, dw, top, left, bottom, right;
 } pool_geom;
 
 /* Floor of a / b and ceiling of a / b for b > 0 and any sign of a. */
@@ -54,6 +55,22 @@ POOL_INLINE void pool_valid(ptrdiff_t off, ptrdiff_t step, ptrdiff_t n, ptrdiff_
     if (b < a) b = a;
     *lo = a;
     *hi = b;
+}
+
+/* How many of the count taps start, start + step, ... (start >= 0) lie before end. */
+POOL_INLINE ptrdiff_t pool_taps_before(ptrdiff_t start, ptrdiff_t step, ptrdiff_t end,
+                                       ptrdiff_t count)
+{
+    ptrdiff_t n = start < end ? (end - start + step - 1) / step : 0;
+    return n < count ? n : count;
+}
+
+/* Whether every window lies inside the padded input (so count_include_pad
+ * divides by fh * fw everywhere). */
+POOL_INLINE int pool_windows_in_padding(const pool_geom *g)
+{
+    return (g->oh - 1) * g->sh + (g->fh - 1) * g->dh < g->h + g->top + g->bottom
+        && (g->ow - 1) * g->sw + (g->fw - 1) * g->dw < g->w + g->left + g->right;
 }
 
 /* Scratch elements the max kernels need per thread: the plane regrouped by
@@ -77,12 +94,15 @@ static inline ptrdiff_t pool_phase_size(const pool_geom *g)
 /* How far ahead of the rows it reads the forward kernel prefetches (bytes). */
 #define POOL_PREFETCH 8192
 
-/* Whether the vector kernels serve this geometry: no padding or dilation, a
- * window at most 3x3, column stride 1 or 2 (and rows short enough that a
- * tap's offset 2 * w + 2 fits the 32-bit lanes that track float maxima). */
+/* Whether the vector kernels serve this geometry: no top or left padding and
+ * no dilation, every window inside the input (bottom or right padding, or a
+ * ceil-mode window, may add only outputs it does not reach), a window at most
+ * 3x3, column stride 1 or 2 (and rows short enough that a tap's offset
+ * 2 * w + 2 fits the 32-bit lanes that track float maxima). */
 static inline int pool_simd_geometry(const pool_geom *g)
 {
     return g->top == 0 && g->left == 0 && g->dh == 1 && g->dw == 1 && g->fh <= 3 && g->fw <= 3
+        && g->fh <= g->h && g->fw <= g->w /* so every window lies inside the input */
         && g->w <= ((ptrdiff_t)1 << 29)
         && (g->sw == 1 || g->sw == 2) && (g->h - g->fh) / g->sh + 1 == g->oh
         && (g->w - g->fw) / g->sw + 1 == g->ow;

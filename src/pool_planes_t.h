@@ -216,12 +216,15 @@ POOL_INLINE void VARIANT(pool_add_tap)(const T *POOL_RESTRICT xr, T *POOL_RESTRI
     for (ptrdiff_t j = lo; j < hi; j++) o[j] = o[j] + xr[j * sw + off];
 }
 
-/* out (oh, ow) = mean over each window of x (h, w); the divisor is fh * fw,
- * or the count of taps inside the input when count_include_pad is 0. */
+/* out (oh, ow) = mean over each window of x (h, w); the divisor is the count
+ * of taps inside the padded input (fh * fw unless a ceil-mode window reaches
+ * past it), or inside the input when count_include_pad is 0. */
 void VARIANT(pool_avg_plane)(const T *x, const pool_geom *g, int count_include_pad,
                                        T *out)
 {
     const ptrdiff_t w = g->w, ow = g->ow, sw = g->sw, dw = g->dw, left = g->left;
+    const ptrdiff_t ew = w + left + g->right;
+    const int whole = pool_windows_in_padding(g);
     ptrdiff_t lo, hi, ulo, uhi;
     for (ptrdiff_t i = 0; i < g->oh; i++) {
         T *o = out + i * ow;
@@ -237,9 +240,13 @@ void VARIANT(pool_avg_plane)(const T *x, const pool_geom *g, int count_include_p
                 else VARIANT(pool_add_tap)(xr, o, ow, w, off, sw);
             }
         }
-        if (count_include_pad) {
+        if (count_include_pad && whole) {
             T d = (T)(g->fh * g->fw);
             for (ptrdiff_t j = 0; j < ow; j++) o[j] = o[j] / d;
+        } else if (count_include_pad) { /* the taps inside the padded input */
+            ptrdiff_t rows = pool_taps_before(i * g->sh, g->dh, g->h + g->top + g->bottom, g->fh);
+            for (ptrdiff_t j = 0; j < ow; j++)
+                o[j] = o[j] / (T)(rows * pool_taps_before(j * sw, dw, ew, g->fw));
         } else {
             for (ptrdiff_t j = 0; j < ow; j++) {
                 pool_valid(j * sw - left, dw, w, g->fw, &lo, &hi);
@@ -289,15 +296,21 @@ void VARIANT(pool_avg_backward_plane)(const T *dout, const pool_geom *g,
                                                 int count_include_pad, T *share, T *dx)
 {
     const ptrdiff_t w = g->w, ow = g->ow, sw = g->sw, dw = g->dw, left = g->left;
+    const ptrdiff_t ew = w + left + g->right;
+    const int whole = pool_windows_in_padding(g);
     ptrdiff_t lo, hi, ulo, uhi;
     memset(dx, 0, (size_t)(g->h * w) * sizeof(T));
     for (ptrdiff_t i = 0; i < g->oh; i++) {
         const T *d = dout + i * ow;
         ptrdiff_t r0 = i * g->sh - g->top;
         pool_valid(r0, g->dh, g->h, g->fh, &ulo, &uhi);
-        if (count_include_pad) {
+        if (count_include_pad && whole) {
             T div = (T)(g->fh * g->fw);
             for (ptrdiff_t j = 0; j < ow; j++) share[j] = d[j] / div;
+        } else if (count_include_pad) { /* the taps inside the padded input */
+            ptrdiff_t rows = pool_taps_before(i * g->sh, g->dh, g->h + g->top + g->bottom, g->fh);
+            for (ptrdiff_t j = 0; j < ow; j++)
+                share[j] = d[j] / (T)(rows * pool_taps_before(j * sw, dw, ew, g->fw));
         } else {
             for (ptrdiff_t j = 0; j < ow; j++) {
                 pool_valid(j * sw - left, dw, w, g->fw, &lo, &hi);

@@ -146,9 +146,21 @@ def _geometry_cases(func, x, extra=None, forward=True):
         (func, dict(x=x, size=2, stride=-1, **extra), ValueError, r"^stride must be positive, got -1"),
         (func, dict(x=x, size=2, padding=-1, **extra), ValueError, r"^padding must be >= 0, got -1"),
         (func, dict(x=x, size=3, padding=2, **extra), ValueError,
-         r"padding must be at most half the pool window \(size // 2 = 1\), got padding=2"),
+         r"padding must be at most half the pool window \(size // 2 = 1\) on each side, "
+         r"got padding=2 for size=3"),
         (func, dict(x=x, size=(2, 3), padding=(1, 2), **extra), ValueError,
          r"padding must be at most half .*got padding=2 for size=3"),
+        (func, dict(x=x, size=3, padding=((0, 2), (1, 1)), **extra), ValueError,
+         r"padding must be at most half the pool window \(size // 2 = 1\) on each side, "
+         r"got padding=\(0, 2\) for size=3"),
+        (func, dict(x=x, size=2, padding="full", **extra), ValueError,
+         r"padding must be an int, an \(h, w\) pair, .*'valid' or 'same', got 'full'"),
+        (func, dict(x=x, size=2, ceil_mode=1, **extra), TypeError,
+         r"^ceil_mode must be True or False, got 1 of type int"),
+        (func, dict(x=x, size=2, ceil_mode=True, padding="same", **extra), ValueError,
+         r"^ceil_mode=True cannot be combined with padding='same'"),
+        (func, dict(x=x, size=2, dilation=0, **extra), ValueError,
+         r"^dilation must be positive, got 0"),
     ]
     if not forward:
         return cases + [(func, dict(x=x, size=2, stride=2**31, **extra), ValueError,
@@ -198,9 +210,19 @@ def _conv_cases(func, extra=None, forward=True):
         (func, dict(x=X4, w=W4, dilation=0), ValueError, r"^dilation must be positive, got 0"),
         (func, dict(x=X4, w=W4, padding=-1), ValueError, r"^padding must be >= 0, got -1"),
         (func, dict(x=X4, w=W4, padding="full"), ValueError,
-         r"padding must be an int, an \(h, w\) pair, 'valid' or 'same', got 'full'"),
-        (func, dict(x=X4, w=W4, padding="same", stride=2), ValueError,
-         r"padding='same' needs stride 1, got stride=2"),
+         r"padding must be an int, an \(h, w\) pair, \(\(top, bottom\), \(left, right\)\), "
+         r"'valid' or 'same', got 'full'"),
+        (func, dict(x=X4, w=W4, padding=(1, 2, 3)), ValueError,
+         r"padding must be an int, an \(h, w\) pair, .*got \(1, 2, 3\)"),
+        (func, dict(x=X4, w=W4, padding=((1, 2, 3), 1)), ValueError,
+         r"padding must be .*got \(\(1, 2, 3\), 1\): each axis is an int or a \(before, after\)"),
+        (func, dict(x=X4, w=W4, padding=((1, -1), (0, 0))), ValueError,
+         r"^padding must be >= 0, got -1"),
+        (func, dict(x=X4, w=W4, padding=((1, 0.5), (0, 0))), TypeError,
+         r"^padding must be an int, got 0.5 of type float"),
+        (func, dict(x=X4, w=W4, padding=((0, 2), (1, 1)), stride=2), ValueError,
+         r"along H .*: invalid configuration: \(6 - 3 \+ 0 \+ 2\)/2 \+ 1 = 3.5 is not a whole "
+         r"number; an after-padding of 3 fits \(gives 4\)"),
         (func, dict(x=X4, w=W4, stride=2), ValueError,
          r"along H .*\(6 - 3 \+ 2\*0\)/2 \+ 1 = 2.5 is not a whole number"),
         (func, dict(x=X4, w=W4, strict=1), TypeError, r"^strict must be True or False, got 1"),
@@ -520,8 +542,13 @@ _FLAGS = st.sampled_from([True, False, 0, 1, "yes", None])
 _THREADS = st.sampled_from([None, 1, 2, -1, -5, 0, 3, 5000, 2**40, "2", 1.5, True])
 _SHAPES = st.one_of(st.lists(st.integers(0, 6), min_size=0, max_size=5),
                     st.sampled_from([None, 3, "abc", [2, 3, 10**6, 10**6], [1, 1, 2.5, 3]]))
-_CONV = dict(stride=_SIZES, padding=_SIZES, dilation=_SIZES, groups=_SIZES, strict=_FLAGS)
-_POOL = dict(size=_SIZES, stride=_SIZES, padding=_SIZES)
+# paddings: every form of _SIZES, and per-side pairs ((top, bottom), (left, right))
+_PADDINGS = st.one_of(_SIZES, st.lists(st.one_of(st.integers(-1, 4),
+                                                 st.lists(st.integers(-1, 4), min_size=1,
+                                                          max_size=3)),
+                                       min_size=2, max_size=2))
+_CONV = dict(stride=_SIZES, padding=_PADDINGS, dilation=_SIZES, groups=_SIZES, strict=_FLAGS)
+_POOL = dict(size=_SIZES, stride=_SIZES, padding=_PADDINGS, dilation=_SIZES, ceil_mode=_FLAGS)
 _METHODS = st.sampled_from(["auto", "direct", "im2col", "winograd", "fast", None])
 _NEED = st.sampled_from([["dx"], ["dw", "db"], ["dx", "dw", "db"], [], "dx", ["dz"], None])
 
@@ -532,12 +559,12 @@ FUZZ = {
     "l1_topk": (dict(X=_arrays(1, 3), Y=_arrays(1, 3), k=_SIZES), dict(num_threads=_THREADS)),
     "l1_two_loops": (dict(X=_arrays(1, 3)), dict(Y=_arrays(1, 3))),
     "max_pool2d": (dict(x=_arrays(), size=_SIZES),
-                   dict(_POOL, dilation=_SIZES, strict=_FLAGS, return_indices=_FLAGS,
+                   dict(_POOL, strict=_FLAGS, return_indices=_FLAGS,
                         num_threads=_THREADS)),
     "avg_pool2d": (dict(x=_arrays(), size=_SIZES),
                    dict(_POOL, count_include_pad=_FLAGS, strict=_FLAGS, num_threads=_THREADS)),
     "max_pool2d_backward": (dict(dout=_arrays(), x=_arrays(), size=_SIZES),
-                            dict(_POOL, dilation=_SIZES, indices=_arrays(),
+                            dict(_POOL, indices=_arrays(),
                                  num_threads=_THREADS)),
     "avg_pool2d_backward": (dict(dout=_arrays(), x_shape=_SHAPES, size=_SIZES),
                             dict(_POOL, count_include_pad=_FLAGS, num_threads=_THREADS)),
@@ -552,8 +579,10 @@ FUZZ = {
     "conv2d_backward_naive": (dict(dout=_arrays(), x=_arrays(), w=_arrays()),
                               {k: v for k, v in _CONV.items() if k != "strict"}),
     "conv_output_size": (dict(n=_SIZES, f=_SIZES),
-                         dict(stride=_SIZES, padding=_SIZES, dilation=_SIZES, strict=_FLAGS)),
-    "pool_output_size": (dict(n=_SIZES, size=_SIZES), dict(stride=_SIZES, padding=_SIZES)),
+                         dict(stride=_SIZES, padding=_PADDINGS, dilation=_SIZES, strict=_FLAGS)),
+    "pool_output_size": (dict(n=_SIZES, size=_SIZES),
+                         dict(stride=_SIZES, padding=_PADDINGS, dilation=_SIZES,
+                              ceil_mode=_FLAGS)),
     "conv_param_count": (dict(k=_SIZES, f=_SIZES, c=_SIZES), dict(bias=_FLAGS, groups=_SIZES)),
     "squared_norm": (dict(W=_arrays(1, 3), x=_arrays(0, 2)), {}),
     "squared_norm_backward": (dict(W=_arrays(1, 3), x=_arrays(0, 2)),

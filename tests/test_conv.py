@@ -32,6 +32,8 @@ GRID = [
     (1, 3, 6, 5, 5, 2, 3, {"groups": 3, "padding": (0, 1)}),         # depthwise, multiplier 2
     (2, 2, 3, 40, 36, 3, 3, {"padding": 1}),                          # wide output rows
     (2, 3, 2, 4, 4, 5, 5, {"padding": 2}),                            # kernel larger than x
+    (2, 3, 4, 9, 8, 3, 3, {"padding": ((0, 2), (1, 0)), "stride": 2, "strict": False}),
+    (2, 2, 3, 7, 7, 3, 2, {"padding": "same", "stride": 2}),         # TensorFlow's "same"
 ]
 
 
@@ -164,15 +166,19 @@ def conv_cases(draw):
     fh, fw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     dh, dw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     sh, sw = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    if draw(st.booleans()):
-        padding = draw(st.sampled_from(["same", "valid"]))
-        sh = sw = 1 if padding == "same" else sh
-        ph = pw = 0
+    kind = draw(st.sampled_from(["same", "valid", "pair", "sides"]))
+    top = bottom = left = right = 0
+    if kind in ("same", "valid"):
+        padding = kind  # "same" at any stride and dilation, TensorFlow's rule
+    elif kind == "pair":
+        top = bottom = draw(st.integers(0, 3))
+        left = right = draw(st.integers(0, 3))
+        padding = (top, left)
     else:
-        ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
-        padding = (ph, pw)
-    h = draw(st.integers(max(1, dh * (fh - 1) + 1 - 2 * ph), 12))
-    w = draw(st.integers(max(1, dw * (fw - 1) + 1 - 2 * pw), 40))
+        top, bottom, left, right = (draw(st.integers(0, 3)) for _ in range(4))
+        padding = ((top, bottom), (left, right))
+    h = draw(st.integers(max(1, dh * (fh - 1) + 1 - top - bottom), 12))
+    w = draw(st.integers(max(1, dw * (fw - 1) + 1 - left - right), 40))
     n = draw(st.integers(1, 3))
     dtype = draw(st.sampled_from(DTYPES))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -351,9 +357,10 @@ X4, W4 = np.ones((2, 4, 6, 6)), np.ones((6, 2, 3, 3))
     (lambda: pyconv.conv2d(X4, W4, groups=2, stride=2), pyconv.InvalidConfigError,
      r"\(6 - 3 \+ 2\*0\)/2 \+ 1 = 2.5 is not a whole number"),
     (lambda: pyconv.conv2d(X4, W4, groups=2, padding="full"), ValueError,
-     "padding must be an int, an .h, w. pair, 'valid' or 'same', got 'full'"),
-    (lambda: pyconv.conv2d(X4, W4, groups=2, padding="same", stride=2), ValueError,
-     "padding='same' needs stride 1"),
+     "padding must be an int, an .h, w. pair, ..top, bottom., .left, right.., 'valid' or "
+     "'same', got 'full'"),
+    (lambda: pyconv.conv2d(X4, W4, groups=2, padding=((0, 1), 2, 3)), ValueError,
+     r"padding must be .*got \(\(0, 1\), 2, 3\)"),
     (lambda: pyconv.conv2d(X4, W4, groups=2, stride=0), ValueError, "stride must be positive"),
     (lambda: pyconv.conv2d(X4, W4, groups=2, dilation=1.5), TypeError, "dilation must be an int"),
     (lambda: pyconv.conv2d(X4, np.ones((6, 2, 9, 9)), groups=2), ValueError, "larger than"),
@@ -374,3 +381,84 @@ X4, W4 = np.ones((2, 4, 6, 6)), np.ones((6, 2, 3, 3))
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# unequal paddings through every kernel path: stride 1 with OW == W (im2col's masked
+# unpadded planes), stride 1 otherwise (x itself, dx as a forward convolution), strides
+# and dilations (phase-split planes; the packed backward), and depthwise (direct)
+ASYMMETRIC = [
+    (4, {"padding": ((0, 2), (2, 0))}),                   # OW == W, all the padding on one side
+    (4, {"padding": ((2, 0), (0, 2))}),
+    (4, {"padding": ((1, 3), (0, 1))}),                   # stride 1, OW != W
+    (4, {"padding": ((0, 1), (3, 0)), "stride": 2}),
+    (4, {"padding": ((2, 1), (0, 3)), "stride": (2, 3), "dilation": (2, 1)}),
+    (4, {"padding": "same", "stride": 2}),                # TensorFlow: the odd one after
+    (4, {"padding": "same", "stride": (3, 2), "dilation": 2}),
+    (1, {"padding": ((0, 2), (1, 0)), "groups": 4}),      # depthwise
+    (2, {"padding": ((2, 0), (0, 1)), "groups": 4, "stride": 2}),
+]
+
+
+def _torch_conv(x, w, b, stride, padding, dilation, groups):
+    """PyTorch's conv2d with the padding applied by F.pad (left, right, top, bottom)."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    top, bottom, left, right = padding
+    xt = torch.nn.functional.pad(torch.from_numpy(x), (left, right, top, bottom))
+    return torch.nn.functional.conv2d(xt, torch.from_numpy(w), torch.from_numpy(b),
+                                      stride=stride, dilation=dilation, groups=groups).numpy()
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("multiplier, options", ASYMMETRIC)
+def test_unequal_paddings_on_every_path(multiplier, options, dtype, cpu_level, method):
+    groups = options.get("groups", 1)
+    x, wt, b = _case(2, 4, 4 * multiplier if groups > 1 else 5, 9, 11, 3, 3, options, dtype)
+    out = pyconv.conv2d(x, wt, b, method=method, strict=False, **options)
+    dout = np.random.default_rng(3).standard_normal(out.shape).astype(dtype)
+    grads = pyconv.conv2d_backward(dout, x, wt, method=method, **options)
+    x64, w64 = x.astype(np.float64), wt.astype(np.float64)
+    assert_close(out, conv2d_naive(x64, w64, b, strict=False, **options), dtype)
+    for got, want in zip(grads, conv2d_backward_naive(dout.astype(np.float64), x64, w64,
+                                                       **options)):
+        assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("h, w, f, stride, dilation", [
+    (9, 11, 3, 2, 1), (10, 10, 2, 2, 1), (7, 8, 3, 3, 2), (5, 6, 4, 1, 1), (6, 7, 1, 4, 1),
+    (8, 8, 5, 2, 1), (3, 3, 3, 5, 1),
+])
+def test_same_padding_is_tensorflows_at_any_stride(h, w, f, stride, dilation):
+    """OH = ceil(H / stride); the total padding max((OH-1)*s + (F-1)*d + 1 - H, 0) with the
+    odd one at the bottom and right, checked against PyTorch on the explicitly padded input."""
+    x, wt, b = _case(2, 3, 4, h, w, f, f, {}, np.float64)
+    out = pyconv.conv2d(x, wt, b, stride=stride, padding="same", dilation=dilation)
+    oh, ow = -(-h // stride), -(-w // stride)
+    assert out.shape == (2, 4, oh, ow)
+    th = max((oh - 1) * stride + (f - 1) * dilation + 1 - h, 0)
+    tw = max((ow - 1) * stride + (f - 1) * dilation + 1 - w, 0)
+    pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    assert_close(out, _torch_conv(x, wt, b, stride, pads, dilation, 1), np.float64)
+    np.testing.assert_array_equal(
+        out, pyconv.conv2d(x, wt, b, stride=stride, padding=((pads[0], pads[1]),
+                                                              (pads[2], pads[3])),
+                           dilation=dilation, strict=False))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_unequal_paddings_match_pytorch(method):
+    x, wt, b = _case(2, 3, 4, 8, 9, 3, 2, {}, np.float64)
+    for pads in [(0, 2, 1, 0), (3, 0, 0, 2), (1, 2, 2, 1)]:
+        for stride in [1, 2, (3, 1)]:
+            options = dict(stride=stride, padding=((pads[0], pads[1]), (pads[2], pads[3])),
+                           strict=False)
+            assert_close(pyconv.conv2d(x, wt, b, method=method, **options),
+                         _torch_conv(x, wt, b, stride, pads, 1, 1), np.float64)
+
+
+def test_symmetric_padding_forms_are_one_call():
+    x, wt, b = _case(1, 2, 3, 7, 7, 3, 3, {}, np.float32)
+    want = pyconv.conv2d(x, wt, b, padding=1)
+    for form in [(1, 1), ((1, 1), (1, 1)), ((1, 1), 1), [1, [1, 1]]]:
+        np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding=form), want)
+    np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding="same"), want)

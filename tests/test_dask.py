@@ -265,6 +265,32 @@ def test_pooling_equals_in_memory(dtype, batch):
     _check_equal(_threads(*lazy), expected)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_padding_forms_ceil_mode_and_dilated_averages_equal_in_memory(dtype):
+    """The options every framework needs, through the Dask wrappers: bit for bit."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5, 3, 9, 10)).astype(dtype)
+    lazy_x = da.from_array(x, chunks=(2, 3, 9, 10))
+    pool = dict(stride=2, padding=((0, 1), (1, 0)), ceil_mode=True)
+    out, idx = pyconv.max_pool2d(x, 3, return_indices=True, **pool)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    lazy_dout = da.from_array(dout, chunks=(2, 3, *out.shape[2:]))
+    avg = dict(pool, dilation=(1, 2), count_include_pad=False)
+    mean = pyconv.avg_pool2d(x, 3, **avg)
+    dmean = rng.standard_normal(mean.shape).astype(dtype)
+    conv = dict(stride=2, padding="same", method="direct")
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    lazy = [*pdask.max_pool2d(lazy_x, 3, return_indices=True, **pool),
+            pdask.max_pool2d_backward(lazy_dout, lazy_x, 3, **pool),
+            pdask.avg_pool2d(lazy_x, 3, **avg),
+            pdask.avg_pool2d_backward(da.from_array(dmean, chunks=(2, 3, *mean.shape[2:])),
+                                      x.shape, 3, **avg),
+            pdask.conv2d(lazy_x, w, **conv)]
+    expected = [out, idx, pyconv.max_pool2d_backward(dout, x, 3, **pool), mean,
+                pyconv.avg_pool2d_backward(dmean, x.shape, 3, **avg), pyconv.conv2d(x, w, **conv)]
+    _check_equal(dask.compute(*lazy, scheduler="threads"), expected)
+
+
 def _conv_case(dtype, batch, method, with_bias, groups):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((7, 4, 9, 8)).astype(dtype)

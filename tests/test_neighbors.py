@@ -1,3 +1,7 @@
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -96,3 +100,21 @@ def test_knn_bad_fit_and_predict():
     knn.fit(np.ones((3, 2)), [1, 2, 3])
     with pytest.raises(ValueError, match="same number of columns"):
         knn.predict(np.ones((1, 3)))
+
+
+def test_pyconv_imports_without_scikit_learn():
+    """Only KNeighborsClassifier needs scikit-learn; without it, it says how to install it."""
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import pyconv\n"
+        "assert 'KNeighborsClassifier' not in pyconv.__all__\n"
+        "from pyconv import *\n"
+        "try:\n"
+        "    pyconv.KNeighborsClassifier\n"
+        "except ImportError as exc:\n"
+        "    assert 'needs scikit-learn >= 1.6' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('no ImportError')\n"
+    )
+    root = pathlib.Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)

@@ -76,41 +76,41 @@ def test_avg_pool_matches_oracle(size, stride, padding, dilation, shape, count_i
     assert_close(dx, avg_pool2d_backward_naive(dout, shape, size, **opts), dtype)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 24), w=st.integers(1, 40),
        fh=st.integers(1, 4), fw=st.integers(1, 4), sh=st.integers(1, 4), sw=st.integers(1, 4),
-       dh=st.integers(1, 2), dw=st.integers(1, 2), data=st.data(),
+       dh=st.integers(1, 2), dw=st.integers(1, 2), ceil_mode=st.booleans(), data=st.data(),
        dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**32 - 1))
-def test_pooling_hypothesis(n, c, h, w, fh, fw, sh, sw, dh, dw, data, dtype, seed):
-    ph = data.draw(st.integers(0, fh // 2))
-    pw = data.draw(st.integers(0, fw // 2))
+def test_pooling_hypothesis(n, c, h, w, fh, fw, sh, sw, dh, dw, ceil_mode, data, dtype, seed):
+    """Unequal paddings on each side, strides, dilations and ceil mode, forward and backward."""
+    if data.draw(st.booleans()):
+        padding = data.draw(st.sampled_from(["same", "valid"]))
+        ceil_mode = ceil_mode and padding == "valid"
+    else:
+        padding = tuple((data.draw(st.integers(0, f // 2)), data.draw(st.integers(0, f // 2)))
+                        for f in (fh, fw))
     rng = np.random.default_rng(seed)
     x = _grid(rng, (n, c, h, w), dtype)
     x[rng.random(x.shape) < 0.05] = np.nan
-    geometry = dict(stride=(sh, sw), padding=(ph, pw))
+    geometry = dict(stride=(sh, sw), padding=padding, dilation=(dh, dw), ceil_mode=ceil_mode)
     try:
-        ref, ref_idx = max_pool2d_naive(x, (fh, fw), dilation=(dh, dw), strict=False,
-                                        return_indices=True, **geometry)
+        ref, ref_idx = max_pool2d_naive(x, (fh, fw), strict=False, return_indices=True,
+                                        **geometry)
     except ValueError:  # the window does not fit; both sides must refuse it
         with pytest.raises(ValueError):
-            pyconv.max_pool2d(x, (fh, fw), dilation=(dh, dw), strict=False, **geometry)
+            pyconv.max_pool2d(x, (fh, fw), strict=False, **geometry)
         return
-    out, idx = pyconv.max_pool2d(x, (fh, fw), dilation=(dh, dw), strict=False,
-                                 return_indices=True, **geometry)
+    out, idx = pyconv.max_pool2d(x, (fh, fw), strict=False, return_indices=True, **geometry)
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(idx, ref_idx)
     dout = rng.standard_normal(out.shape).astype(dtype)
-    np.testing.assert_array_equal(
-        pyconv.max_pool2d_backward(dout, x, (fh, fw), dilation=(dh, dw), **geometry),
-        max_pool2d_backward_naive(dout, x, (fh, fw), dilation=(dh, dw), **geometry))
+    np.testing.assert_array_equal(pyconv.max_pool2d_backward(dout, x, (fh, fw), **geometry),
+                                  max_pool2d_backward_naive(dout, x, (fh, fw), **geometry))
     x = np.nan_to_num(x)
     for count_include_pad in (True, False):
         opts = dict(geometry, count_include_pad=count_include_pad)
-        try:
-            ref = avg_pool2d_naive(x, (fh, fw), strict=False, **opts)
-        except ValueError:  # fits only with the dilation that max pooling had
-            return
-        assert_close(pyconv.avg_pool2d(x, (fh, fw), strict=False, **opts), ref, dtype)
+        ref = avg_pool2d_naive(x, (fh, fw), strict=False, **opts)
+        np.testing.assert_array_equal(pyconv.avg_pool2d(x, (fh, fw), strict=False, **opts), ref)
         dout = rng.standard_normal(ref.shape).astype(dtype)
         assert_close(pyconv.avg_pool2d_backward(dout, x.shape, (fh, fw), **opts),
                      avg_pool2d_backward_naive(dout, x.shape, (fh, fw), **opts), dtype)
@@ -183,6 +183,24 @@ def test_avg_pool_backward_passes_gradcheck(size, stride, padding, count_include
     dx = pyconv.avg_pool2d_backward(dout, x.shape, size, **opts)
     pyconv.gradcheck(lambda x_: pyconv.avg_pool2d(x_, size, strict=False, **opts), [x], [dx],
                      dout)
+
+
+@pytest.mark.parametrize("options", [
+    dict(padding=((0, 1), (1, 0)), stride=2), dict(ceil_mode=True, stride=2),
+    dict(ceil_mode=True, stride=(2, 3), padding=((1, 0), (0, 1)), dilation=(1, 2)),
+    dict(padding="same", stride=2),
+])
+def test_conventions_pass_gradcheck(options):
+    rng = np.random.default_rng(13)
+    x = rng.permutation(2 * 7 * 8).reshape(1, 2, 7, 8) / 10.0  # distinct: no ties
+    out = pyconv.max_pool2d(x, 3, strict=False, **options)
+    dout = rng.standard_normal(out.shape)
+    pyconv.gradcheck(lambda x_: pyconv.max_pool2d(x_, 3, strict=False, **options), [x],
+                     [pyconv.max_pool2d_backward(dout, x, 3, **options)], dout)
+    for count_include_pad in (True, False):
+        avg = dict(options, count_include_pad=count_include_pad)
+        pyconv.gradcheck(lambda x_: pyconv.avg_pool2d(x_, 3, strict=False, **avg), [x],
+                         [pyconv.avg_pool2d_backward(dout, x.shape, 3, **avg)], dout)
 
 
 @pytest.mark.parametrize("padding", [0, 1])  # 0: the vector kernels
@@ -416,3 +434,198 @@ def test_checked_geometry_is_remembered_only_for_plain_ints():
         pyconv.avg_pool2d(x, 2, padding=2)
     for size in ([2, 2], np.int64(2), (2, np.int32(2))):
         np.testing.assert_array_equal(pyconv.avg_pool2d(x, size), expected)
+
+
+# (size, stride, padding, dilation, ceil_mode): unequal paddings (TensorFlow's and ONNX's
+# explicit ones), ceil mode with and without padding, dilated averages; some keep the
+# vector kernels' geometry (no top/left padding, every window inside), the rest the planes
+CONVENTIONS = [
+    (2, 2, ((0, 1), (0, 1)), 1, False), (3, 2, ((0, 1), (1, 0)), 1, False),
+    (3, 1, ((1, 0), (0, 1)), 1, False), ((2, 3), (1, 2), ((1, 0), (0, 1)), 1, False),
+    (2, 2, 0, 1, True), (3, 2, 0, 1, True), (3, 2, 1, 1, True), (3, 3, ((0, 1), (1, 1)), 1, True),
+    ((3, 2), (2, 3), ((1, 1), (0, 1)), 1, True), (2, 2, "same", 1, False),
+    (3, 2, "same", 1, False), (3, 1, "same", 2, False), (2, 3, "valid", 1, True),
+    (2, 1, 0, 2, False), ((2, 3), (2, 1), ((1, 0), (1, 1)), (2, 2), True),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES + [(1, 2, 6, 70)])  # 6x70: some keep the vector kernels
+@pytest.mark.parametrize("size, stride, padding, dilation, ceil_mode", CONVENTIONS)
+def test_conventions_match_oracle_at_every_cpu_level(size, stride, padding, dilation,
+                                                     ceil_mode, shape, dtype, cpu_level):
+    rng = np.random.default_rng(7)
+    x = _grid(rng, shape, dtype)
+    opts = dict(stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    out, idx = pyconv.max_pool2d(x, size, return_indices=True, strict=False, **opts)
+    ref, ref_idx = max_pool2d_naive(x, size, return_indices=True, strict=False, **opts)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(idx, ref_idx)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    np.testing.assert_array_equal(pyconv.max_pool2d_backward(dout, x, size, **opts),
+                                  max_pool2d_backward_naive(dout, x, size, **opts))
+    x = rng.standard_normal(shape).astype(dtype)
+    for count_include_pad in (True, False):
+        avg = dict(opts, count_include_pad=count_include_pad)
+        out = pyconv.avg_pool2d(x, size, strict=False, **avg)
+        np.testing.assert_array_equal(out, avg_pool2d_naive(x, size, strict=False, **avg))
+        assert_close(pyconv.avg_pool2d_backward(dout, shape, size, **avg),
+                     avg_pool2d_backward_naive(dout, shape, size, **avg), dtype)
+
+
+def _torch():
+    return pytest.importorskip("torch", reason="PyTorch is not installed")
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("h, w, size, stride, padding, dilation", [
+    (7, 7, 2, 2, 0, 1), (6, 6, 3, 2, 0, 1), (6, 7, 3, 2, 1, 1), (5, 9, 3, 3, 1, 1),
+    (8, 5, (3, 2), (2, 3), (1, 1), 1), (10, 10, 3, 4, 1, 1), (9, 8, 2, 3, 1, 1),
+    (11, 12, 3, 2, 1, 2), (4, 4, 2, 2, 1, 1), (5, 5, 4, 3, 2, 1),
+])
+def test_ceil_mode_matches_pytorch(h, w, size, stride, padding, dilation, count_include_pad):
+    """Sizes, maxima, indices, and the average's divisor (PyTorch's: the window part past
+    the padding never counts, even with count_include_pad) forward and backward."""
+    torch = _torch()
+    F = torch.nn.functional
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, h, w))
+    xt = torch.from_numpy(x).requires_grad_()
+    opts = dict(stride=stride, padding=padding, ceil_mode=True)
+    want, want_idx = F.max_pool2d(xt, size, dilation=dilation, return_indices=True, **opts)
+    out, idx = pyconv.max_pool2d(x, size, dilation=dilation, return_indices=True, **opts)
+    np.testing.assert_array_equal(out, want.detach().numpy())
+    np.testing.assert_array_equal(idx, want_idx.numpy())
+    dout = rng.standard_normal(out.shape)
+    want.backward(torch.from_numpy(dout))
+    np.testing.assert_array_equal(pyconv.max_pool2d_backward(dout, x, size, dilation=dilation,
+                                                             **opts), xt.grad.numpy())
+    assert out.shape == tuple(want.shape)
+    if dilation != 1:
+        return  # PyTorch's avg_pool2d has no dilation
+    xt.grad = None
+    want = F.avg_pool2d(xt, size, count_include_pad=count_include_pad, **opts)
+    out = pyconv.avg_pool2d(x, size, count_include_pad=count_include_pad, **opts)
+    assert_close(out, want.detach().numpy(), np.float64)
+    want.backward(torch.from_numpy(dout))
+    assert_close(pyconv.avg_pool2d_backward(dout, x.shape, size,
+                                            count_include_pad=count_include_pad, **opts),
+                 xt.grad.numpy(), np.float64)
+
+
+@pytest.mark.parametrize("pads", [(0, 1, 0, 1), (1, 0, 2, 0), (0, 2, 1, 1), (2, 1, 0, 2)])
+@pytest.mark.parametrize("stride", [1, 2, (3, 2)])
+def test_unequal_paddings_match_pytorch_on_the_padded_input(pads, stride):
+    """Max pooling of an input padded with -inf, and averages of one padded with zeros (the
+    divisor with count_include_pad=False: the same pooling of the padded mask of ones)."""
+    torch = _torch()
+    F = torch.nn.functional
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 2, 9, 10))
+    top, bottom, left, right = pads
+    padding = ((top, bottom), (left, right))
+    xt = torch.from_numpy(x)
+    spread = (left, right, top, bottom)
+    want = F.max_pool2d(F.pad(xt, spread, value=-np.inf), 4, stride=stride)
+    np.testing.assert_array_equal(pyconv.max_pool2d(x, 4, stride=stride, padding=padding,
+                                                    strict=False), want.numpy())
+    sums = F.avg_pool2d(F.pad(xt, spread), 4, stride=stride)
+    np.testing.assert_allclose(pyconv.avg_pool2d(x, 4, stride=stride, padding=padding,
+                                                 strict=False), sums.numpy(), rtol=1e-12)
+    counts = F.avg_pool2d(F.pad(torch.ones_like(xt), spread), 4, stride=stride)
+    np.testing.assert_allclose(pyconv.avg_pool2d(x, 4, stride=stride, padding=padding,
+                                                 count_include_pad=False, strict=False),
+                               (sums / counts).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("h, size, stride", [(7, 2, 2), (8, 3, 2), (9, 3, 3), (5, 4, 1),
+                                             (6, 1, 4), (10, 3, 1)])
+def test_same_padding_is_tensorflows_at_any_stride(h, size, stride):
+    """OH = ceil(H / stride), the odd padding at the bottom and right: the same as the
+    explicit padding, and as PyTorch on the input padded with -inf."""
+    torch = _torch()
+    F = torch.nn.functional
+    x = np.random.default_rng(10).standard_normal((1, 2, h, h + 1))
+    out = pyconv.max_pool2d(x, size, stride=stride, padding="same")
+    sides = []
+    for n in (h, h + 1):
+        o = -(-n // stride)
+        total = max((o - 1) * stride + size - n, 0)
+        sides.append((total // 2, total - total // 2))
+    assert out.shape[2:] == (-(-h // stride), -(-(h + 1) // stride))
+    np.testing.assert_array_equal(out, pyconv.max_pool2d(x, size, stride=stride,
+                                                         padding=tuple(sides), strict=False))
+    (t, b), (lft, r) = sides
+    want = F.max_pool2d(F.pad(torch.from_numpy(x), (lft, r, t, b), value=-np.inf), size,
+                        stride=stride)
+    np.testing.assert_array_equal(out, want.numpy())
+    np.testing.assert_array_equal(pyconv.avg_pool2d(x, size, stride=stride, padding="same"),
+                                  avg_pool2d_naive(x, size, stride=stride, padding="same"))
+
+
+def test_onnx_dilated_average_pool():
+    """ONNX's averagepool_2d_dilations test: 2x2 windows, dilation 2, ceil mode, and the
+    divisor of ONNX's reference (the taps inside the padded input) with padding."""
+    x = np.arange(1, 17, dtype=np.float32).reshape(1, 1, 4, 4)
+    np.testing.assert_array_equal(
+        pyconv.avg_pool2d(x, 2, stride=1, dilation=2, ceil_mode=True)[0, 0],
+        [[6, 7], [10, 11]])
+    # one padded row and column on each side: with count_include_pad the window at
+    # (0, 0) has taps (-1, -1), (-1, 1), (1, -1), (1, 1): one real, three padded zeros
+    out = pyconv.avg_pool2d(x, 2, stride=1, dilation=2, padding=1)
+    np.testing.assert_array_equal(out[0, 0, 0, 0], 6 / 4)
+    out = pyconv.avg_pool2d(x, 2, stride=1, dilation=2, padding=1, count_include_pad=False)
+    np.testing.assert_array_equal(out[0, 0, 0, 0], 6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conventions_do_not_depend_on_thread_count(dtype):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 5, 23, 29)).astype(dtype)
+    opts = dict(stride=2, padding=((0, 1), (1, 0)), ceil_mode=True)
+    out = pyconv.max_pool2d(x, 3, **opts)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    calls = [
+        lambda n: pyconv.max_pool2d(x, 3, return_indices=True, num_threads=n, **opts),
+        lambda n: pyconv.avg_pool2d(x, 3, dilation=(1, 2), num_threads=n, **opts),
+        lambda n: pyconv.max_pool2d_backward(dout, x, 3, num_threads=n, **opts),
+        lambda n: pyconv.avg_pool2d_backward(dout, x.shape, 3, num_threads=n, **opts),
+        lambda n: pyconv.max_pool2d(x, 3, stride=2, padding="same", num_threads=n),
+    ]
+    for call in calls:
+        want = call(1)
+        want = want if isinstance(want, tuple) else (want,)
+        for n in (2, 3):
+            got = call(n)
+            for a, b in zip(want, got if isinstance(got, tuple) else (got,)):
+                np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, size, stride, padding", [
+    ((1, 2, 2, 3), (3, 1), (2, 1), "same"),            # a window past the bottom row
+    ((1, 1, 1, 1), (1, 2), 2, "same"),                 # past the right column
+    ((2, 3, 2, 2), 3, 2, ((0, 1), (0, 1))),            # both, with explicit padding
+    ((1, 2, 2, 9), (3, 2), (2, 2), ((0, 1), (0, 0))),
+])
+def test_windows_past_the_input_with_only_bottom_right_padding(shape, size, stride, padding,
+                                                                dtype, cpu_level):
+    """Top-left unpadded and one window: not the vector kernels' geometry (they read only
+    inside the input), though the output size alone would match theirs."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[..., 0, 0] = np.nan
+    opts = dict(stride=stride, padding=padding, strict=False)
+    out, idx = pyconv.max_pool2d(x, size, return_indices=True, **opts)
+    ref, ref_idx = max_pool2d_naive(x, size, return_indices=True, **opts)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(idx, ref_idx)
+    x = np.nan_to_num(x)
+    for count_include_pad in (True, False):
+        avg = dict(opts, count_include_pad=count_include_pad)
+        np.testing.assert_array_equal(pyconv.avg_pool2d(x, size, **avg),
+                                      avg_pool2d_naive(x, size, **avg))
+        dout = rng.standard_normal(out.shape).astype(dtype)
+        del avg["strict"]
+        assert_close(pyconv.avg_pool2d_backward(dout, shape, size, **avg),
+                     avg_pool2d_backward_naive(dout, shape, size, **avg), dtype)

@@ -142,3 +142,53 @@ def test_parse_shape():
 def test_fc_params_match_flattened_input():
     s = summary((2, 3, 4), ["fc:n=5"])
     assert s.rows[0].params == 5 * (math.prod((2, 3, 4)) + 1)
+
+
+@pytest.mark.parametrize("n, f, s, before, after, d", [
+    (7, 3, 2, 0, 1, 1), (8, 2, 2, 1, 0, 1), (9, 3, 3, 2, 1, 2), (6, 1, 4, 0, 3, 1),
+])
+def test_unequal_paddings_count_the_windows(n, f, s, before, after, d):
+    extent = d * (f - 1) + 1
+    starts = [i for i in range(-before, n + after - extent + 1) if (i + before) % s == 0]
+    assert conv_output_size(n, f, stride=s, padding=(before, after), dilation=d,
+                            strict=False) == len(starts)
+
+
+@pytest.mark.parametrize("n, f, s, d", [(7, 3, 2, 1), (8, 2, 2, 1), (5, 3, 3, 2), (1, 4, 1, 1),
+                                        (10, 1, 4, 1)])
+def test_same_is_ceil_of_input_over_stride(n, f, s, d):
+    assert conv_output_size(n, f, stride=s, padding="same", dilation=d) == -(-n // s)
+    assert pool_output_size(n, f, stride=s, padding="same", dilation=d) == -(-n // s)
+
+
+@pytest.mark.parametrize("n, f, s, p, d", [(7, 2, 2, 0, 1), (6, 3, 2, 1, 1), (5, 2, 2, 1, 1),
+                                           (10, 3, 4, 1, 1), (11, 3, 2, 1, 2), (4, 2, 3, 1, 1)])
+def test_ceil_mode_is_pytorchs(n, f, s, p, d):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    got = pool_output_size(n, f, stride=s, padding=p, dilation=d, ceil_mode=True)
+    x = torch.zeros(1, 1, n, 1)
+    want = torch.nn.functional.max_pool2d(x, (f, 1), stride=(s, 1), padding=(p, 0),
+                                          dilation=(d, 1), ceil_mode=True).shape[2]
+    assert got == want
+    # the last window starts inside the input or its top padding, never in the bottom one
+    assert (got - 1) * s - p < n
+
+
+def test_ceil_mode_ignores_strict_and_same_refuses_it():
+    assert pool_output_size(5, 2, ceil_mode=True) == 3
+    with pytest.raises(InvalidConfigError):
+        pool_output_size(5, 2)
+    with pytest.raises(ValueError, match="^ceil_mode=True cannot be combined with padding='same'"):
+        pool_output_size(5, 2, padding="same", ceil_mode=True)
+    with pytest.raises(TypeError, match="^ceil_mode must be True or False, got 'yes'"):
+        pool_output_size(5, 2, ceil_mode="yes")
+
+
+def test_summary_padding_forms_ceil_and_dilation():
+    s = summary((224, 224, 3), ["conv:k=8,f=3,s=2,p=same", "maxpool:f=3,s=2,ceil=1",
+                                "conv:k=4,f=3,s=2,p=0/1x0/1", "avgpool:f=2,s=1,p=1x0,d=2",
+                                "conv:k=4,f=1,p=valid"])
+    assert [r.output_shape for r in s.rows] == [
+        (112, 112, 8), (56, 56, 8), (28, 28, 4), (28, 26, 4), (28, 26, 4)]
+    with pytest.raises(ValueError, match=r"p must be P, PHxPW, T/BxL/R, same or valid, got 'x'"):
+        summary((8, 8, 1), ["conv:k=1,f=1,p=x"])

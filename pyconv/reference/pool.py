@@ -5,9 +5,10 @@ a window makes that output NaN; the winner of a tie is the first maximum in
 row-major window order, and so is the position that receives its gradient.
 Indices are flat positions ``h * W + w`` within each (H, W) plane.
 
-Average pooling: the window sum divided by the window size
-(``count_include_pad=True``, padded zeros count) or by the number of real
-elements in the window (``count_include_pad=False``), as PyTorch defines it.
+Average pooling: the window sum divided by the number of window taps inside
+the padded input (``count_include_pad=True``, padded zeros count; the window
+size unless a ceil-mode window reaches past the padding) or inside the input
+(``count_include_pad=False``), as PyTorch defines it, and ONNX with dilation.
 """
 import numpy as np
 
@@ -15,10 +16,10 @@ from .._geometry import batch_views, pool_geometry
 from .._validation import as_array, check_shape, float_dtype
 
 
-def _prepare(x, size, stride, padding, dilation, strict):
+def _prepare(x, size, stride, padding, dilation, strict, ceil_mode):
     x = as_array(x, "x")
     x4, _, restore = batch_views(x.astype(float_dtype(x)))
-    g = pool_geometry(x4.shape, size, stride, padding, dilation, strict)
+    g = pool_geometry(x4.shape, size, stride, padding, dilation, strict, ceil_mode)
     return x4, g, restore
 
 
@@ -31,14 +32,14 @@ def _taps(g, i, j):
             yield i * sh - top + u * dh, j * sw - left + v * dw
 
 
-def max_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, strict=True,
-                     return_indices=False):
+def max_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
+                     strict=True, return_indices=False):
     """Max pooling by loops over output positions and window taps.
 
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W), (C, H, W) or (H, W)
-    size, stride, padding, dilation, strict, return_indices
+    size, stride, padding, dilation, ceil_mode, strict, return_indices
         As in :func:`pyconv.max_pool2d`.
 
     Returns
@@ -53,7 +54,7 @@ def max_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, strict=True
     array([[4., 4.],
            [0., 4.]])
     """
-    x4, g, restore = _prepare(x, size, stride, padding, dilation, strict)
+    x4, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode)
     out = np.empty(g.out_shape, dtype=x4.dtype)
     idx = np.empty(g.out_shape, dtype=np.int64)
     for i in range(g.oh):
@@ -77,14 +78,14 @@ def max_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, strict=True
 
 
 def max_pool2d_backward_naive(dout, x, size, *, stride=None, padding=0, dilation=1,
-                              indices=None):
+                              ceil_mode=False, indices=None):
     """Gradient of :func:`max_pool2d_naive`: each output's gradient goes to its winner.
 
     Parameters
     ----------
     dout : ndarray, the shape of the forward output
     x : ndarray, the forward input
-    size, stride, padding, dilation
+    size, stride, padding, dilation, ceil_mode
         As in the forward call.
     indices : ndarray of int, optional
         The forward call's indices; recomputed from ``x`` when None.
@@ -93,10 +94,11 @@ def max_pool2d_backward_naive(dout, x, size, *, stride=None, padding=0, dilation
     -------
     dx : ndarray, the shape of ``x``
     """
-    x4, g, restore = _prepare(x, size, stride, padding, dilation, False)
+    x4, g, restore = _prepare(x, size, stride, padding, dilation, False, ceil_mode)
     if indices is None:
         indices = max_pool2d_naive(x4, size, stride=stride, padding=padding,
-                                   dilation=dilation, strict=False, return_indices=True)[1]
+                                   dilation=dilation, ceil_mode=ceil_mode, strict=False,
+                                   return_indices=True)[1]
     idx = np.asarray(indices).reshape(g.n * g.c, -1)
     forward_shape = g.out_shape[4 - np.ndim(x):]
     if indices is not None:
@@ -111,25 +113,26 @@ def max_pool2d_backward_naive(dout, x, size, *, stride=None, padding=0, dilation
 
 
 def _divisor(g, i, j, count_include_pad):
-    if count_include_pad:
-        return g.fh * g.fw
-    return sum(0 <= r < g.h and 0 <= c < g.w for r, c in _taps(g, i, j))
+    top, bottom, left, right = g.pad if count_include_pad else (0, 0, 0, 0)
+    return sum(-top <= r < g.h + bottom and -left <= c < g.w + right
+               for r, c in _taps(g, i, j))
 
 
-def avg_pool2d_naive(x, size, *, stride=None, padding=0, count_include_pad=True, strict=True):
+def avg_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
+                     count_include_pad=True, strict=True):
     """Average pooling by loops over output positions and window taps.
 
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W), (C, H, W) or (H, W)
-    size, stride, padding, count_include_pad, strict
+    size, stride, padding, dilation, ceil_mode, count_include_pad, strict
         As in :func:`pyconv.avg_pool2d`.
 
     Returns
     -------
     ndarray, shape (N, C, OH, OW) (fewer leading axes for a 2-D or 3-D ``x``)
     """
-    x4, g, restore = _prepare(x, size, stride, padding, 1, strict)
+    x4, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode)
     out = np.zeros(g.out_shape, dtype=x4.dtype)
     for i in range(g.oh):
         for j in range(g.ow):
@@ -140,8 +143,8 @@ def avg_pool2d_naive(x, size, *, stride=None, padding=0, count_include_pad=True,
     return restore(out)
 
 
-def avg_pool2d_backward_naive(dout, x_shape, size, *, stride=None, padding=0,
-                              count_include_pad=True):
+def avg_pool2d_backward_naive(dout, x_shape, size, *, stride=None, padding=0, dilation=1,
+                              ceil_mode=False, count_include_pad=True):
     """Gradient of :func:`avg_pool2d_naive`: each output's gradient spread over its window.
 
     Parameters
@@ -149,7 +152,7 @@ def avg_pool2d_backward_naive(dout, x_shape, size, *, stride=None, padding=0,
     dout : ndarray, the shape of the forward output
     x_shape : tuple of int
         Shape of the forward input.
-    size, stride, padding, count_include_pad
+    size, stride, padding, dilation, ceil_mode, count_include_pad
         As in the forward call.
 
     Returns
@@ -160,7 +163,8 @@ def avg_pool2d_backward_naive(dout, x_shape, size, *, stride=None, padding=0,
     dtype = float_dtype(d)
     if not isinstance(x_shape, (tuple, list)):
         raise TypeError(f"x_shape must be a tuple of ints, got {x_shape!r}")
-    x4, g, restore = _prepare(np.empty(x_shape, dtype), size, stride, padding, 1, False)
+    x4, g, restore = _prepare(np.empty(x_shape, dtype), size, stride, padding, dilation, False,
+                              ceil_mode)
     check_shape(d, g.out_shape[4 - len(x_shape):], "dout", "the forward output's shape")
     d4 = d.astype(dtype).reshape(g.out_shape)
     dx = np.zeros(x4.shape, dtype=dtype)
