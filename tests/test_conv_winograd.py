@@ -50,6 +50,8 @@ GRID = [
     (2, 2, 3, 40, 36, 1),           # wide output rows
     (3, 9, 17, 10, 9, 1),           # filters past a GEMM panel, tiles across images
     (1, 4, 33, 29, 31, 2),          # many tiles and filter chunks
+    (2, 3, 4, 9, 11, ((0, 2), (1, 0))),   # per-side paddings (TensorFlow, ONNX)
+    (1, 2, 3, 8, 10, ((2, 0), (0, 3))),   # one side past the reach: dx through im2col
 ]
 
 
@@ -75,9 +77,13 @@ def winograd_cases(draw):
     if draw(st.booleans()):
         padding = draw(st.sampled_from(["same", "valid"]))
         ph = pw = 1 if padding == "same" else 0
-    else:
+    elif draw(st.booleans()):
         ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
         padding = (ph, pw)
+    else:  # per side: ((top, bottom), (left, right))
+        top, bottom, left, right = (draw(st.integers(0, 3)) for _ in range(4))
+        padding = ((top, bottom), (left, right))
+        ph, pw = (top + bottom) // 2, (left + right) // 2
     h = draw(st.integers(max(1, 3 - 2 * ph), 14))
     w = draw(st.integers(max(1, 3 - 2 * pw), 40))
     c, k, n = draw(st.integers(1, 9)), draw(st.integers(1, 20)), draw(st.integers(1, 3))
