@@ -6,6 +6,7 @@ buffers: every value is computed by the same operations whatever the thread coun
 """
 from cython.parallel cimport parallel, prange
 
+from _interrupt cimport pc_again, pc_guard, pc_guard_new, pc_stopped
 from _openmp_helpers cimport omp_get_thread_num
 
 
@@ -46,16 +47,20 @@ def transform_filters(const floating[:, :, :, :] w, floating[:, ::1] u, int m, P
     cdef Py_ssize_t kk = w.shape[0], cc = w.shape[1], panels = (kk + mr - 1) // mr
     cdef Py_ssize_t sf = w.strides[0] // w.itemsize, su = w.strides[2] // w.itemsize
     cdef Py_ssize_t sv = w.strides[3] // w.itemsize, item, p, c
-    with nogil:
-        for item in prange(panels * cc, schedule="static", num_threads=num_threads):
-            p = item // cc
-            c = item % cc
-            if floating is float:
-                wg_filters_f32(level, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
-                               &u[0, item * mr], u.shape[1])
-            else:
-                wg_filters_f64(level, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
-                               &u[0, item * mr], u.shape[1])
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil:
+            for item in prange(panels * cc, schedule="static", num_threads=num_threads):
+                if pc_stopped(guard.stop):
+                    continue
+                p = item // cc
+                c = item % cc
+                if floating is float:
+                    wg_filters_f32(level, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
+                                   &u[0, item * mr], u.shape[1])
+                else:
+                    wg_filters_f64(level, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
+                                   &u[0, item * mr], u.shape[1])
 
 
 def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] u,
@@ -78,16 +83,20 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] u,
     cdef Py_ssize_t tiles = p.n * p.th * p.tw, blocks = (tiles + nb - 1) // nb
     cdef Py_ssize_t chunks = (p.k + fc - 1) // fc, item, j0, f0
     cdef int tid
-    with nogil, parallel(num_threads=num_threads):
-        tid = omp_get_thread_num()
-        for item in prange(blocks * chunks, schedule="dynamic"):
-            j0 = item // chunks * nb
-            f0 = item % chunks * fc
-            if floating is float:
-                wg_item_f32(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
-                            &x[0, 0, 0, 0], &u[0, 0], &bias[0], &out[0, 0, 0, 0],
-                            &work[tid, 0], &where[tid, 0])
-            else:
-                wg_item_f64(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
-                            &x[0, 0, 0, 0], &u[0, 0], &bias[0], &out[0, 0, 0, 0],
-                            &work[tid, 0], &where[tid, 0])
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            tid = omp_get_thread_num()
+            for item in prange(blocks * chunks, schedule="dynamic"):
+                if pc_stopped(guard.stop):
+                    continue
+                j0 = item // chunks * nb
+                f0 = item % chunks * fc
+                if floating is float:
+                    wg_item_f32(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
+                                &x[0, 0, 0, 0], &u[0, 0], &bias[0], &out[0, 0, 0, 0],
+                                &work[tid, 0], &where[tid, 0])
+                else:
+                    wg_item_f64(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
+                                &x[0, 0, 0, 0], &u[0, 0], &bias[0], &out[0, 0, 0, 0],
+                                &work[tid, 0], &where[tid, 0])

@@ -148,6 +148,16 @@ def test_results_do_not_depend_on_thread_count(dtype, tile):
     np.testing.assert_array_equal(dx1, dxa)
 
 
+@pytest.mark.parametrize("num_threads", [2, 3, 4, 7])
+def test_few_tiles_split_over_filter_chunks_give_the_same_result(num_threads):
+    # one image of 2 blocks of tiles: the filters (6 GEMM panels at AVX-512) go in as many
+    # chunks as the thread count needs (1, 3, 2, 6; some uneven), never changing a value
+    x, wt, b = _case(1, 6, 45, 14, 13, np.float32)
+    one = pyconv.conv2d(x, wt, b, padding=1, method="winograd", num_threads=1)
+    np.testing.assert_array_equal(
+        one, pyconv.conv2d(x, wt, b, padding=1, method="winograd", num_threads=num_threads))
+
+
 def test_any_memory_layout():
     x, wt, b = _case(2, 3, 4, 9, 8, np.float64)
     expected = pyconv.conv2d(x, wt, b, padding=1, method="winograd")
