@@ -115,6 +115,11 @@ def _arrays(result):
 
 
 def main(case, mode):
+    # Start as an interactive Python would: SIGINT unblocked and raising KeyboardInterrupt.
+    # A child inherits its parent's signal mask and an ignored SIGINT, and the test
+    # process may have either from an earlier test's library.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     long_call, check = CASES[case]()
     calls = []
     want = long_call() if mode == "handler" else None  # the result to get back
