@@ -5,8 +5,6 @@ To add a kernel: one entry in ``KERNELS``, a function of a size that returns a
 zero-argument call whose work grows with the size.
 """
 import concurrent.futures
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -16,6 +14,8 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import pyconv
+
+from _helpers import run_python
 
 
 _BASE = np.random.default_rng(0).standard_normal((16, 4, 64, 64)).astype(np.float32)
@@ -253,7 +253,7 @@ def test_blas_threads_restored_after_concurrent_convolutions():
     assert _blas_threads() == before
 
 
-def test_im2col_backward_limits_a_blas_loaded_after_its_first_call():
+def test_im2col_backward_limits_a_blas_loaded_after_its_first_call(tmp_path):
     """A module imported later may bring its own BLAS (faiss ships an OpenBLAS): the
     backward must hold that one to one thread too, not only the BLAS it saw first."""
     pytest.importorskip("faiss")
@@ -270,4 +270,4 @@ def test_im2col_backward_limits_a_blas_loaded_after_its_first_call():
             assert len(libs) > before, (before, len(libs))
             assert all(lib.num_threads == 1 for lib in libs), [lib.info() for lib in libs]
     """)
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    run_python(script, tmp_path)

@@ -1,13 +1,12 @@
 """pyconv.cpu: one CPU level for every kernel, lowered by PYCONV_DISABLE_CPU_FEATURES."""
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import pyconv
 from pyconv import cpu
+
+from _helpers import run_python
 
 
 def test_cpu_features():
@@ -45,13 +44,8 @@ def test_use_level_refuses_a_level_the_cpu_lacks():
 
 
 def _in_child(disabled, code, tmp_path):
-    """Run code in a new Python with the environment variable set, importing the pyconv that
-    this process imported (not a source tree in the working directory)."""
-    here = os.path.dirname(os.path.dirname(pyconv.__file__))
-    path = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, PYCONV_DISABLE_CPU_FEATURES=disabled, PYTHONPATH=path)
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True, cwd=tmp_path)
+    """Run code in a new Python with the environment variable set."""
+    return run_python(code, tmp_path, PYCONV_DISABLE_CPU_FEATURES=disabled)
 
 
 @pytest.mark.parametrize("disabled, used", [

@@ -1,7 +1,3 @@
-import pathlib
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +5,8 @@ from hypothesis import strategies as st
 
 import pyconv
 from pyconv.reference import l1_two_loops
+
+from _helpers import run_python
 
 
 def brute_force(X_train, y_train, X_test, k, metric):
@@ -102,7 +100,7 @@ def test_knn_bad_fit_and_predict():
         knn.predict(np.ones((1, 3)))
 
 
-def test_pyconv_imports_without_scikit_learn():
+def test_pyconv_imports_without_scikit_learn(tmp_path):
     """Only KNeighborsClassifier needs scikit-learn; without it, it says how to install it."""
     code = (
         "import sys; sys.modules['sklearn'] = None\n"
@@ -116,5 +114,4 @@ def test_pyconv_imports_without_scikit_learn():
         "else:\n"
         "    raise AssertionError('no ImportError')\n"
     )
-    root = pathlib.Path(__file__).resolve().parent.parent
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+    run_python(code, tmp_path)
