@@ -141,9 +141,10 @@ class BuildExt(build_ext):
 VARIANTS = {
     "_conv_direct": ["conv_direct_t.h"],
     "_conv_im2col": ["conv_gemm_t.h"],
+    "_conv_nhwc": ["conv_depthwise_nhwc_t.h"],
     "_conv_winograd": ["winograd_t.h", "conv_gemm_t.h"],
     "_distance": ["l1_t.h"],
-    "_pool": ["pool_planes_t.h", "pool_simd_t.h"],
+    "_pool": ["pool_planes_t.h", "pool_simd_t.h", "pool_nhwc_t.h"],
 }
 LEVELS = ("portable", "avx2", "avx512")
 DTYPES = (("f32", "float"), ("f64", "double"))

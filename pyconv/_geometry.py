@@ -6,7 +6,7 @@ exactly the same calls.
 import dataclasses
 import functools
 
-from ._validation import check_bool, check_int, pair
+from ._validation import channel_mismatch, check_bool, check_int, pair
 from .shapes import InvalidConfigError, conv_output_size, pool_output_size
 
 INT_MAX = 2**31 - 1
@@ -133,11 +133,14 @@ def same_padding(n, f, stride, dilation):
     return out, total // 2, total - total // 2
 
 
-def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, strict=True):
+def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, strict=True,
+                  layout="NCHW"):
     """Check a 4-D convolution call and return its :class:`Geometry`.
 
-    ``padding`` is any form :func:`parse_padding` takes; ``"same"`` follows
-    TensorFlow at any stride and dilation (:func:`same_padding`).
+    ``x_shape`` is (N, C, H, W) whatever the ``layout`` the caller read x in
+    (named in the messages). ``padding`` is any form :func:`parse_padding`
+    takes; ``"same"`` follows TensorFlow at any stride and dilation
+    (:func:`same_padding`).
     """
     n, c, h, w = x_shape
     k, cg, fh, fw = w_shape
@@ -149,8 +152,7 @@ def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, s
         raise ValueError(f"groups={groups} must divide the input channels ({c}) and the "
                          f"filters ({k})")
     if cg * groups != c:
-        raise ValueError(f"w has {cg} input channels per filter but x has {c} channels in "
-                         f"{groups} group(s): expected w.shape[1] == {c // groups}")
+        raise channel_mismatch(c, cg, groups, layout)
     if min(c, k, fh, fw, h, w) < 1:
         raise ValueError(f"x and w must have non-empty channel and spatial dimensions, got "
                          f"x {x_shape}, w {w_shape}")

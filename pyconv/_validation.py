@@ -198,3 +198,40 @@ def pair(value, name, minimum=None):
         return tuple(check_int(v, name, minimum) for v in value)
     v = check_int(value, name, minimum)
     return (v, v)
+
+
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def check_layout(layout):
+    """Return ``layout`` ("NCHW" or "NHWC"), refusing any other value."""
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    return layout
+
+
+def channel_axis(layout):
+    """The channel axis of a 3- or 4-D array in ``layout``, counted from the end."""
+    return -3 if layout == "NCHW" else -1
+
+
+def to_nchw(a, layout):
+    """A view of ``a`` (3- or 4-D, in ``layout``) with the channels at axis -3; a 2-D ``a``
+    (one single-channel image) as it is."""
+    if layout == "NCHW" or a.ndim < 3:
+        return a
+    return np.moveaxis(a, -1, -3)
+
+
+def from_nchw(a, layout):
+    """The inverse of :func:`to_nchw`: a view of ``a`` (channels at axis -3) in ``layout``."""
+    if layout == "NCHW" or a.ndim < 3:
+        return a
+    return np.moveaxis(a, -3, -1)
+
+
+def channel_mismatch(c, cg, groups, layout):
+    """The error for x's ``c`` channels (read in ``layout``) against filters of ``cg`` input
+    channels each in ``groups`` groups."""
+    return ValueError(f"x has {c} channels in layout {layout!r} (axis {channel_axis(layout)}) "
+                      f"but w expects {cg * groups} (C/groups={cg}, groups={groups})")

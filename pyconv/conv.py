@@ -19,10 +19,11 @@ import numbers
 
 import numpy as np
 
-from . import _conv_direct, _conv_im2col, _conv_winograd, cpu
+from . import _conv_direct, _conv_im2col, _conv_nhwc, _conv_winograd, cpu
 from ._blas import blas_threads
 from ._geometry import Geometry, batch_views, conv_geometry, remembered
-from ._validation import as_array, as_kernel_input, empty, float_dtype
+from ._validation import (as_array, as_kernel_input, check_layout, empty, float_dtype, from_nchw,
+                          to_nchw)
 from .precision import get_float32_conv_precision
 from .threads import resolve_num_threads
 
@@ -208,16 +209,51 @@ def _threads_for(g, num_threads):
     return max(1, min(resolve_num_threads(num_threads), flops // _FLOPS_PER_THREAD))
 
 
-def _prepare(x, w, extra, stride, padding, dilation, groups, strict):
-    """Check and convert the arrays of a call; return 4-D kernel inputs and the geometry."""
+def _prepare(x, w, extra, stride, padding, dilation, groups, strict, layout="NCHW"):
+    """Check and convert the arrays of a call; return 4-D kernel inputs (x in ``layout``:
+    NCHW for a 2-D x, whose one channel has no axis), the geometry, the result's shape and
+    the dtype."""
     x = as_array(x, "x")
     w = as_array(w, "w")
     dtype = float_dtype(x, w, *extra)
-    x4, w4, _ = batch_views(x, w)
-    g = _conv_geometry(x4.shape, w4.shape, stride, padding, dilation, groups, strict)
-    out_shape = g.out_shape[4 - x.ndim:]  # the result's shape, for x of any accepted ndim
+    x4, w4, _ = batch_views(to_nchw(x, layout), w)
+    g = _conv_geometry(x4.shape, w4.shape, stride, padding, dilation, groups, strict, layout)
+    out4 = g.out_shape
+    if layout == "NHWC" and x.ndim > 2:
+        x4, out4 = from_nchw(x4, layout), (g.n, g.oh, g.ow, g.k)
+    out_shape = out4[4 - x.ndim:]  # the result's shape, for x of any accepted ndim
     return (as_kernel_input(x4, dtype, "x"), as_kernel_input(w4, dtype, "w"), g, out_shape,
             dtype)
+
+
+def _nhwc(layout, x):
+    """Whether a call on ``x`` in ``layout`` runs the channels-last kernels."""
+    return layout == "NHWC" and np.ndim(x) > 2
+
+
+def _depthwise_nhwc_forward(x, w, b, g, num_threads):
+    """out (N, OH, OW, K) of x (N, H, W, C) by filters that each read one channel, by the
+    channels-last depthwise kernel (filters packed tap by tap, (FH*FW, K))."""
+    out = empty((g.n, g.oh, g.ow, g.k), x.dtype)
+    wt = np.ascontiguousarray(w.reshape(g.k, g.fh * g.fw).T)
+    _conv_nhwc.depthwise_forward(x, wt, b, out, g.fh, g.fw, *_window_args(g), num_threads)
+    return out
+
+
+def _dense_nhwc_via_nchw(run, *arrays):
+    """``run`` (an NCHW computation) on the NHWC ``arrays`` (N, H, W, C), by transposed
+    copies in and out: ``run`` takes each array as a C-contiguous (N, C, H, W) copy and
+    returns (images, *others); the images (N, C', H', W', or None) come back as a
+    C-contiguous (N, H', W', C') copy, the others (filter and bias gradients) as they are.
+
+    Dense layers, and the gradients of depthwise ones, go this way until a
+    channels-last kernel computes them in place; the tests call the public
+    functions only, so swapping this for that kernel changes no test.
+    """
+    images, *others = run(*(np.ascontiguousarray(a.transpose(0, 3, 1, 2)) for a in arrays))
+    if images is not None:
+        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+    return (images, *others)
 
 
 def _is_pointwise(g):
@@ -454,8 +490,36 @@ def _direct_backward(dout, x, w, dx, dw, g, num_threads):
         _conv_direct.backward_weight(dout, x, dw, *args, g.groups, num_threads)
 
 
+def _forward(x, w, b, g, method, num_threads):
+    """out (N, K, OH, OW) of x (N, C, H, W) by ``method`` (resolved)."""
+    out = empty(g.out_shape, x.dtype)
+    if method == "direct":
+        _direct_forward(x, w, b, out, g, num_threads)
+    elif method == "winograd":
+        _winograd_forward(x, w, b, out, g, num_threads)
+    else:
+        _im2col_forward(x, w.reshape(g.groups, g.k // g.groups, *w.shape[1:]), b, out, g,
+                        num_threads)
+    return out
+
+
+def _backward(dout, x, w, need, g, method, num_threads):
+    """(dx or None, dw or None) of dout (N, K, OH, OW), x (N, C, H, W) by ``method``."""
+    dx = empty(x.shape, x.dtype, "dx") if "dx" in need else None
+    dw = empty(w.shape, x.dtype, "dw") if "dw" in need else None
+    if dx is not None or dw is not None:
+        method = _resolve_method(method, g, x.dtype, backward=True)
+        if method == "direct":
+            _direct_backward(dout, x, w, dx, dw, g, num_threads)
+        elif method == "winograd":
+            _winograd_backward(dout, x, w, dx, dw, g, num_threads)
+        else:
+            _im2col_backward(dout, x, w, dx, dw, g, num_threads)
+    return dx, dw
+
+
 def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="auto",
-           strict=True, num_threads=None):
+           strict=True, layout="NCHW", num_threads=None):
     """2-D convolution (cross-correlation, as deep-learning frameworks compute it), NCHW.
 
     Parameters
@@ -598,9 +662,10 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
            [-5.,  7., -1.,  2.]])
     """
     method = _check_method(method)
+    layout = check_layout(layout)
     extra = [] if b is None else [as_array(b, "b", ndim=1)]
     xc, wc, g, out_shape, dtype = _prepare(x, w, extra, stride, padding, dilation, groups,
-                                           strict)
+                                           strict, layout)
     if b is None:
         bc = np.empty(0, dtype)
     else:
@@ -608,20 +673,17 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
             raise ValueError(f"b must have shape ({g.k},), got {extra[0].shape}")
         bc = as_kernel_input(extra[0], dtype, "b")
     n_threads = _threads_for(g, num_threads)
-    out = empty(g.out_shape, dtype)
     method = _resolve_method(method, g, dtype)
-    if method == "direct":
-        _direct_forward(xc, wc, bc, out, g, n_threads)
-    elif method == "winograd":
-        _winograd_forward(xc, wc, bc, out, g, n_threads)
-    else:
-        _im2col_forward(xc, wc.reshape(g.groups, g.k // g.groups, *wc.shape[1:]), bc, out, g,
-                        n_threads)
+    if not _nhwc(layout, x):
+        return _forward(xc, wc, bc, g, method, n_threads).reshape(out_shape)
+    if g.c == g.groups and method != "winograd":
+        return _depthwise_nhwc_forward(xc, wc, bc, g, n_threads).reshape(out_shape)
+    out, = _dense_nhwc_via_nchw(lambda x4: (_forward(x4, wc, bc, g, method, n_threads),), xc)
     return out.reshape(out_shape)
 
 
 def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, method="auto",
-                    need=("dx", "dw", "db"), num_threads=None):
+                    need=("dx", "dw", "db"), layout="NCHW", num_threads=None):
     """Gradients of :func:`conv2d` with respect to its input, filters and bias.
 
     Parameters
@@ -700,28 +762,28 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     """
     method = _check_method(method)
     need = _check_need(need)
+    layout = check_layout(layout)
     dout = as_array(dout, "dout")
     xc, wc, g, out_shape, dtype = _prepare(x, w, [dout], stride, padding, dilation, groups,
-                                           False)
+                                           False, layout)
     if dout.shape != out_shape:
         raise ValueError(f"dout must have the forward output's shape {out_shape}, got "
                          f"{dout.shape}")
-    d4 = as_kernel_input(dout.reshape(g.out_shape), dtype, "dout")
+    nhwc = _nhwc(layout, x)
+    d4 = as_kernel_input(dout.reshape((g.n, g.oh, g.ow, g.k) if nhwc else g.out_shape), dtype,
+                         "dout")
     n_threads = _threads_for(g, num_threads)
-    dx = empty(xc.shape, dtype, "dx") if "dx" in need else None
-    dw = empty(wc.shape, dtype, "dw") if "dw" in need else None
     db = None
-    if "db" in need:
+    if "db" in need and nhwc:
+        db = d4.reshape(-1, g.k).sum(axis=0, dtype=np.float64).astype(dtype)
+    elif "db" in need:
         db = np.empty(g.k, dtype)
         _conv_im2col.bias_grad(d4.reshape(g.n, g.k, g.oh * g.ow), db, n_threads)
-    if dx is not None or dw is not None:
-        method = _resolve_method(method, g, dtype, backward=True)
-        if method == "direct":
-            _direct_backward(d4, xc, wc, dx, dw, g, n_threads)
-        elif method == "winograd":
-            _winograd_backward(d4, xc, wc, dx, dw, g, n_threads)
-        else:
-            _im2col_backward(d4, xc, wc, dx, dw, g, n_threads)
+    if nhwc:
+        dx, dw = _dense_nhwc_via_nchw(
+            lambda d, x4: _backward(d, x4, wc, need, g, method, n_threads), d4, xc)
+    else:
+        dx, dw = _backward(d4, xc, wc, need, g, method, n_threads)
     dx = None if dx is None else dx.reshape(np.shape(x))
     dw = None if dw is None else dw.reshape(np.shape(w))
     return dx, dw, db

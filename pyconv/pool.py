@@ -13,7 +13,8 @@ import numpy as np
 
 from . import _pool
 from ._geometry import batch_views, pool_geometry, remembered
-from ._validation import as_array, as_kernel_input, check_int, check_shape, empty, float_dtype
+from ._validation import (as_array, as_kernel_input, check_int, check_layout, check_shape, empty,
+                          float_dtype, from_nchw, to_nchw)
 from .threads import resolve_num_threads
 
 
@@ -26,23 +27,33 @@ def _kernel_geometry(g):
     return g.fh, g.fw, sh, sw, dh, dw, top, left, bottom, right
 
 
-def _prepare(x, size, stride, padding, dilation, strict, ceil_mode):
+def _prepare(x, size, stride, padding, dilation, strict, ceil_mode, layout):
+    """Check a pooling call on ``x`` (in ``layout``).
+
+    Returns x as 4-D in the kernels' layout (NCHW, or NHWC for a 3- or 4-D x in
+    NHWC: a view, not yet converted), the dtype, the geometry (NCHW sizes),
+    the 4-D output shape in that layout, whether it is NHWC, and the function
+    that removes the axes a 2- or 3-D ``x`` lacks.
+    """
     x = as_array(x, "x")
+    nhwc = check_layout(layout) == "NHWC" and x.ndim > 2
     dtype = float_dtype(x)
-    x4, _, restore = batch_views(x)
+    x4, _, restore = batch_views(to_nchw(x, layout))
     g = _geometry(x4.shape, size, stride, padding, dilation, strict, ceil_mode)
-    return x4, dtype, g, restore
+    if nhwc:
+        return from_nchw(x4, "NHWC"), dtype, g, (g.n, g.oh, g.ow, g.c), nhwc, restore
+    return x4, dtype, g, g.out_shape, nhwc, restore
 
 
-def _forward_shaped(arr, name, g, ndim, dtype):
-    """``arr`` (dout or indices, of the forward output's shape, of an ``ndim``-D input) as a
-    C-contiguous 4-D ``dtype`` array."""
-    check_shape(arr, g.out_shape[4 - ndim:], name, "the forward output's shape")
-    return as_kernel_input(arr.reshape(g.out_shape), dtype, name)
+def _forward_shaped(arr, name, out4, ndim, dtype):
+    """``arr`` (dout or indices, of the forward output's shape ``out4`` less the axes an
+    ``ndim``-D input lacks) as a C-contiguous 4-D ``dtype`` array."""
+    check_shape(arr, out4[4 - ndim:], name, "the forward output's shape")
+    return as_kernel_input(arr.reshape(out4), dtype, name)
 
 
 def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, strict=True,
-               return_indices=False, num_threads=None):
+               return_indices=False, layout="NCHW", num_threads=None):
     """Max pooling over windows of each (H, W) plane.
 
     Parameters
@@ -134,19 +145,21 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, 
            [5., 6.],
            [8., 9.]])
     """
-    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode)
-    out = empty(g.out_shape, dtype, "the pooled output")
-    indices = empty(g.out_shape, np.int64, "the indices") if return_indices else None
+    x4, dtype, g, out4, nhwc, restore = _prepare(x, size, stride, padding, dilation, strict,
+                                                 ceil_mode, layout)
+    out = empty(out4, dtype, "the pooled output")
+    indices = empty(out4, np.int64, "the indices") if return_indices else None
     if out.size:
-        _pool.max_pool2d(as_kernel_input(x4, dtype, "x"), out, indices, _kernel_geometry(g),
-                         resolve_num_threads(num_threads))
+        kernel = _pool.max_pool2d_nhwc if nhwc else _pool.max_pool2d
+        kernel(as_kernel_input(x4, dtype, "x"), out, indices, _kernel_geometry(g),
+               resolve_num_threads(num_threads))
     if return_indices:
         return restore(out), restore(indices)
     return restore(out)
 
 
 def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
-               count_include_pad=True, strict=True, num_threads=None):
+               count_include_pad=True, strict=True, layout="NCHW", num_threads=None):
     """Average pooling over windows of each (H, W) plane.
 
     Parameters
@@ -210,11 +223,13 @@ def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
     >>> pyconv.avg_pool2d([[1, 2, 3, 4, 5]], (1, 2), stride=1, dilation=(1, 3))
     array([[2.5, 3.5]])
     """
-    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode)
-    out = empty(g.out_shape, dtype, "the pooled output")
+    x4, dtype, g, out4, nhwc, restore = _prepare(x, size, stride, padding, dilation, strict,
+                                                 ceil_mode, layout)
+    out = empty(out4, dtype, "the pooled output")
     if out.size:
-        _pool.avg_pool2d(as_kernel_input(x4, dtype, "x"), out, _kernel_geometry(g),
-                         bool(count_include_pad), resolve_num_threads(num_threads))
+        kernel = _pool.avg_pool2d_nhwc if nhwc else _pool.avg_pool2d
+        kernel(as_kernel_input(x4, dtype, "x"), out, _kernel_geometry(g),
+               bool(count_include_pad), resolve_num_threads(num_threads))
     return restore(out)
 
 
@@ -234,7 +249,7 @@ def _outside_planes(indices, g):
 
 
 def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
-                        indices=None, num_threads=None):
+                        indices=None, layout="NCHW", num_threads=None):
     """Gradient of :func:`max_pool2d` with respect to its input.
 
     Parameters
@@ -278,33 +293,36 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ce
            [10.,  0.]])
     """
     x = as_array(x, "x")
-    x4, dtype, g, restore = _prepare(x, size, stride, padding, dilation, False, ceil_mode)
-    d4 = _forward_shaped(as_array(dout, "dout"), "dout", g, x.ndim, dtype)
+    x4, dtype, g, out4, nhwc, restore = _prepare(x, size, stride, padding, dilation, False,
+                                                 ceil_mode, layout)
+    d4 = _forward_shaped(as_array(dout, "dout"), "dout", out4, x.ndim, dtype)
     if indices is not None:
         indices = _check_indices(indices)
-        idx = _forward_shaped(indices, "indices", g, x.ndim, np.int64)
+        idx = _forward_shaped(indices, "indices", out4, x.ndim, np.int64)
     dx = empty(x4.shape, dtype, "dx")
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)
     if indices is not None:
-        if _pool.max_pool2d_backward(d4, idx, dx, _kernel_geometry(g), n_threads):
+        kernel = _pool.max_pool2d_backward_nhwc if nhwc else _pool.max_pool2d_backward
+        if kernel(d4, idx, dx, _kernel_geometry(g), n_threads):
             raise _outside_planes(indices, g)
     else:
-        _pool.max_pool2d_backward_recompute(d4, as_kernel_input(x4, dtype, "x"), dx,
-                                            _kernel_geometry(g), n_threads)
+        kernel = (_pool.max_pool2d_backward_recompute_nhwc if nhwc
+                  else _pool.max_pool2d_backward_recompute)
+        kernel(d4, as_kernel_input(x4, dtype, "x"), dx, _kernel_geometry(g), n_threads)
     return restore(dx)
 
 
 def _check_shape(x_shape):
     if not isinstance(x_shape, (tuple, list)) or len(x_shape) not in (2, 3, 4):
         raise ValueError(f"x_shape must be the forward input's shape, (N, C, H, W), (C, H, W) "
-                         f"or (H, W), got {x_shape!r}")
+                         f"or (H, W) (channels last with layout='NHWC'), got {x_shape!r}")
     return tuple(check_int(s, "x_shape entries", 0) for s in x_shape)
 
 
 def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation=1,
-                        ceil_mode=False, count_include_pad=True, num_threads=None):
+                        ceil_mode=False, count_include_pad=True, layout="NCHW", num_threads=None):
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Parameters
@@ -347,12 +365,13 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation
     x_shape = _check_shape(x_shape)
     d = as_array(dout, "dout")
     dtype = float_dtype(d)
-    x4, _, restore = batch_views(np.broadcast_to(np.zeros((), dtype), x_shape))
-    g = _geometry(x4.shape, size, stride, padding, dilation, False, ceil_mode)
-    d4 = _forward_shaped(d, "dout", g, len(x_shape), dtype)
+    x4, _, g, out4, nhwc, restore = _prepare(np.broadcast_to(np.zeros((), dtype), x_shape), size,
+                                             stride, padding, dilation, False, ceil_mode, layout)
+    d4 = _forward_shaped(d, "dout", out4, len(x_shape), dtype)
     dx = empty(x4.shape, dtype, "dx")
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)
-    _pool.avg_pool2d_backward(d4, dx, _kernel_geometry(g), bool(count_include_pad), n_threads)
+    kernel = _pool.avg_pool2d_backward_nhwc if nhwc else _pool.avg_pool2d_backward
+    kernel(d4, dx, _kernel_geometry(g), bool(count_include_pad), n_threads)
     return restore(dx)

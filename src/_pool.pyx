@@ -283,3 +283,200 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1
                     pool_avg_backward_plane_f32(level, dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
                 else:
                     pool_avg_backward_plane_f64(level, dp + p * ohw, &g, count_include_pad, buf, gp + p * hw)
+
+
+# ------------------------------------------------------------------ channels last
+
+cdef extern from "pool_nhwc.h" nogil:
+    void pool_nhwc_max_rows_f32(int level, const float *x, const pool_geom *g, Py_ssize_t c,
+                                Py_ssize_t i0, Py_ssize_t i1, float *out, int64_t *idx)
+    void pool_nhwc_max_rows_f64(int level, const double *x, const pool_geom *g, Py_ssize_t c,
+                                Py_ssize_t i0, Py_ssize_t i1, double *out, int64_t *idx)
+    void pool_nhwc_avg_rows_f32(int level, const float *x, const pool_geom *g, Py_ssize_t c,
+                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, float *out)
+    void pool_nhwc_avg_rows_f64(int level, const double *x, const pool_geom *g, Py_ssize_t c,
+                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, double *out)
+    Py_ssize_t pool_nhwc_max_backward_band_f32(int level, const float *dout, const int64_t *idx,
+                                               const pool_geom *g, Py_ssize_t c, Py_ssize_t r0,
+                                               Py_ssize_t r1, float *dx)
+    Py_ssize_t pool_nhwc_max_backward_band_f64(int level, const double *dout, const int64_t *idx,
+                                               const pool_geom *g, Py_ssize_t c, Py_ssize_t r0,
+                                               Py_ssize_t r1, double *dx)
+    void pool_nhwc_max_backward_recompute_band_f32(int level, const float *dout, const float *x,
+                                                   const pool_geom *g, Py_ssize_t c,
+                                                   Py_ssize_t r0, Py_ssize_t r1, float *vals,
+                                                   int64_t *wins, float *dx)
+    void pool_nhwc_max_backward_recompute_band_f64(int level, const double *dout,
+                                                   const double *x, const pool_geom *g,
+                                                   Py_ssize_t c, Py_ssize_t r0, Py_ssize_t r1,
+                                                   double *vals, int64_t *wins, double *dx)
+    void pool_nhwc_avg_backward_band_f32(int level, const float *dout, const pool_geom *g,
+                                         Py_ssize_t c, int count_include_pad, Py_ssize_t r0,
+                                         Py_ssize_t r1, float *share, float *dx)
+    void pool_nhwc_avg_backward_band_f64(int level, const double *dout, const pool_geom *g,
+                                         Py_ssize_t c, int count_include_pad, Py_ssize_t r0,
+                                         Py_ssize_t r1, double *share, double *dx)
+
+
+def max_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                    int64_t[:, :, :, ::1] indices, tuple geom, int num_threads):
+    """Fill out (N, OH, OW, C) with window maxima of x (N, H, W, C), and indices unless None.
+
+    Items are (image, output row), each written by one thread.
+    """
+    cdef pool_geom g = make_geom(x.shape[1], x.shape[2], out.shape[1], out.shape[2], geom)
+    cdef int level = cpu.level()
+    cdef Py_ssize_t t, n, i, c = x.shape[3]
+    cdef Py_ssize_t hwc = g.h * g.w * c, ohwc = g.oh * g.ow * c
+    cdef const floating *xp = &x[0, 0, 0, 0]
+    cdef floating *op = &out[0, 0, 0, 0]
+    cdef int64_t *ip = NULL
+    cdef pc_guard guard = pc_guard_new()
+    if indices is not None:
+        ip = &indices[0, 0, 0, 0]
+    while pc_again(&guard):
+        for t in prange(x.shape[0] * g.oh, nogil=True, schedule="static",
+                        num_threads=num_threads):
+            if pc_stopped(guard.stop):
+                continue
+            n = t // g.oh
+            i = t % g.oh
+            if floating is float:
+                pool_nhwc_max_rows_f32(level, xp + n * hwc, &g, c, i, i + 1, op + n * ohwc,
+                                       ip + n * ohwc if ip != NULL else NULL)
+            else:
+                pool_nhwc_max_rows_f64(level, xp + n * hwc, &g, c, i, i + 1, op + n * ohwc,
+                                       ip + n * ohwc if ip != NULL else NULL)
+
+
+def avg_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple geom,
+                    bint count_include_pad, int num_threads):
+    """Fill out (N, OH, OW, C) with window means of x (N, H, W, C); items as max_pool2d_nhwc."""
+    cdef pool_geom g = make_geom(x.shape[1], x.shape[2], out.shape[1], out.shape[2], geom)
+    cdef int level = cpu.level()
+    cdef Py_ssize_t t, n, i, c = x.shape[3]
+    cdef Py_ssize_t hwc = g.h * g.w * c, ohwc = g.oh * g.ow * c
+    cdef const floating *xp = &x[0, 0, 0, 0]
+    cdef floating *op = &out[0, 0, 0, 0]
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        for t in prange(x.shape[0] * g.oh, nogil=True, schedule="static",
+                        num_threads=num_threads):
+            if pc_stopped(guard.stop):
+                continue
+            n = t // g.oh
+            i = t % g.oh
+            if floating is float:
+                pool_nhwc_avg_rows_f32(level, xp + n * hwc, &g, c, count_include_pad, i, i + 1,
+                                       op + n * ohwc)
+            else:
+                pool_nhwc_avg_rows_f64(level, xp + n * hwc, &g, c, count_include_pad, i, i + 1,
+                                       op + n * ohwc)
+
+
+def max_pool2d_backward_nhwc(const floating[:, :, :, ::1] dout,
+                             const int64_t[:, :, :, ::1] indices, floating[:, :, :, ::1] dx,
+                             tuple geom, int num_threads):
+    """Fill dx (N, H, W, C) with dout (N, OH, OW, C) summed at the flat pixel indices.
+
+    Items are (image, band of input rows), row_bands bands per image, each scattered to by
+    one thread. Returns nonzero when indices lie outside [0, H*W) (skipped; the wrapper
+    refuses the call).
+    """
+    cdef pool_geom g = make_geom(dx.shape[1], dx.shape[2], dout.shape[1], dout.shape[2], geom)
+    cdef int level = cpu.level()
+    cdef Py_ssize_t t, n, b, c = dx.shape[3], outside = 0
+    cdef Py_ssize_t hwc = g.h * g.w * c, ohwc = g.oh * g.ow * c
+    cdef Py_ssize_t bands = row_bands(dx.shape[0], g.h, num_threads)
+    cdef const floating *dp = &dout[0, 0, 0, 0]
+    cdef const int64_t *ip = &indices[0, 0, 0, 0]
+    cdef floating *xp = &dx[0, 0, 0, 0]
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        outside = 0
+        for t in prange(dx.shape[0] * bands, nogil=True, schedule="static",
+                        num_threads=num_threads):
+            if pc_stopped(guard.stop):
+                continue
+            n = t // bands
+            b = t % bands
+            if floating is float:
+                outside += pool_nhwc_max_backward_band_f32(
+                    level, dp + n * ohwc, ip + n * ohwc, &g, c, b * g.h // bands,
+                    (b + 1) * g.h // bands, xp + n * hwc)
+            else:
+                outside += pool_nhwc_max_backward_band_f64(
+                    level, dp + n * ohwc, ip + n * ohwc, &g, c, b * g.h // bands,
+                    (b + 1) * g.h // bands, xp + n * hwc)
+    return outside
+
+
+def max_pool2d_backward_recompute_nhwc(const floating[:, :, :, ::1] dout,
+                                       const floating[:, :, :, ::1] x,
+                                       floating[:, :, :, ::1] dx, tuple geom, int num_threads):
+    """Fill dx (N, H, W, C) with dout (N, OH, OW, C) summed at the maxima of x (N, H, W, C);
+    items as max_pool2d_backward_nhwc, each finding again the maxima its band receives."""
+    cdef pool_geom g = make_geom(x.shape[1], x.shape[2], dout.shape[1], dout.shape[2], geom)
+    cdef int level = cpu.level()
+    cdef Py_ssize_t t, n, b, c = x.shape[3]
+    cdef Py_ssize_t hwc = g.h * g.w * c, ohwc = g.oh * g.ow * c
+    cdef Py_ssize_t bands = row_bands(x.shape[0], g.h, num_threads)
+    cdef const floating *dp = &dout[0, 0, 0, 0]
+    cdef const floating *xp = &x[0, 0, 0, 0]
+    cdef floating *gp = &dx[0, 0, 0, 0]
+    cdef floating[:, ::1] values = empty((num_threads, c),
+                                         np.float32 if floating is float else np.float64, SCRATCH)
+    cdef int64_t[:, ::1] winners = empty((num_threads, c), np.int64, SCRATCH)
+    cdef floating *vals
+    cdef int64_t *wins
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            vals = &values[omp_get_thread_num(), 0]
+            wins = &winners[omp_get_thread_num(), 0]
+            for t in prange(x.shape[0] * bands, schedule="static"):
+                if pc_stopped(guard.stop):
+                    continue
+                n = t // bands
+                b = t % bands
+                if floating is float:
+                    pool_nhwc_max_backward_recompute_band_f32(
+                        level, dp + n * ohwc, xp + n * hwc, &g, c, b * g.h // bands,
+                        (b + 1) * g.h // bands, vals, wins, gp + n * hwc)
+                else:
+                    pool_nhwc_max_backward_recompute_band_f64(
+                        level, dp + n * ohwc, xp + n * hwc, &g, c, b * g.h // bands,
+                        (b + 1) * g.h // bands, vals, wins, gp + n * hwc)
+
+
+def avg_pool2d_backward_nhwc(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx,
+                             tuple geom, bint count_include_pad, int num_threads):
+    """Fill dx (N, H, W, C) with the gradient of average pooling for dout (N, OH, OW, C);
+    items as max_pool2d_backward_nhwc."""
+    cdef pool_geom g = make_geom(dx.shape[1], dx.shape[2], dout.shape[1], dout.shape[2], geom)
+    cdef int level = cpu.level()
+    cdef Py_ssize_t t, n, b, c = dx.shape[3]
+    cdef Py_ssize_t hwc = g.h * g.w * c, ohwc = g.oh * g.ow * c
+    cdef Py_ssize_t bands = row_bands(dx.shape[0], g.h, num_threads)
+    cdef const floating *dp = &dout[0, 0, 0, 0]
+    cdef floating *gp = &dx[0, 0, 0, 0]
+    cdef floating[:, ::1] share = empty((num_threads, c),
+                                        np.float32 if floating is float else np.float64, SCRATCH)
+    cdef floating *buf
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            buf = &share[omp_get_thread_num(), 0]
+            for t in prange(dx.shape[0] * bands, schedule="static"):
+                if pc_stopped(guard.stop):
+                    continue
+                n = t // bands
+                b = t % bands
+                if floating is float:
+                    pool_nhwc_avg_backward_band_f32(level, dp + n * ohwc, &g, c,
+                                                    count_include_pad, b * g.h // bands,
+                                                    (b + 1) * g.h // bands, buf, gp + n * hwc)
+                else:
+                    pool_nhwc_avg_backward_band_f64(level, dp + n * ohwc, &g, c,
+                                                    count_include_pad, b * g.h // bands,
+                                                    (b + 1) * g.h // bands, buf, gp + n * hwc)

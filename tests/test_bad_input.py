@@ -186,8 +186,8 @@ def _conv_cases(func, extra=None, forward=True):
         (func, dict(x=X4, w=np.ones((3, 3))), ValueError,
          r"w must have shape \(K, C/groups, FH, FW\), got \(3, 3\)"),
         (func, dict(x=X4, w=np.ones((4, 2, 3, 3))), ValueError,
-         r"w has 2 input channels per filter but x has 3 channels in 1 group\(s\): "
-         r"expected w.shape\[1\] == 3"),
+         r"x has 3 channels in layout 'NCHW' \(axis -3\) but w expects 2 "
+         r"\(C/groups=2, groups=1\)"),
         (func, dict(x=X4, w=np.ones((4, 1, 3, 3)), groups=2), ValueError,
          r"groups=2 must divide the input channels \(3\) and the filters \(4\)"),
         (func, dict(x=np.ones((1, 4, 5, 5)), w=np.ones((3, 2, 3, 3)), groups=2), ValueError,

@@ -1,5 +1,8 @@
 """Convolution oracles (cross-correlation, NCHW), in plain NumPy.
 
+Each takes ``layout="NHWC"`` too: its arrays are then viewed as NCHW, computed
+on, and the results viewed back (2-D images have no channel axis and ignore it).
+
 Semantics: ``out[n, k, i, j] = b[k] + sum over c, u, v of
 w[k, c, u, v] * xp[n, g*C/groups + c, i*sh + u*dh, j*sw + v*dw]`` where ``xp``
 is ``x`` zero-padded and ``g = k // (K/groups)`` is the filter's group.
@@ -7,16 +10,17 @@ is ``x`` zero-padded and ``g = k // (K/groups)`` is the filter's group.
 import numpy as np
 
 from .._geometry import batch_views, conv_geometry
-from .._validation import as_array, check_shape, float_dtype
+from .._validation import as_array, check_layout, check_shape, float_dtype, from_nchw, to_nchw
 
 
-def _prepare(x, w, b, stride, padding, dilation, groups, strict):
-    x = as_array(x, "x")
+def _prepare(x, w, b, stride, padding, dilation, groups, strict, layout):
+    """x (given in ``layout``) as NCHW, and the geometry."""
+    x = to_nchw(as_array(x, "x"), check_layout(layout))
     w = as_array(w, "w")
     arrays = [x, w] if b is None else [x, w, as_array(b, "b", ndim=1)]
     dtype = float_dtype(*arrays)
     x4, w4, restore = batch_views(x.astype(dtype), w.astype(dtype))
-    g = conv_geometry(x4.shape, w4.shape, stride, padding, dilation, groups, strict)
+    g = conv_geometry(x4.shape, w4.shape, stride, padding, dilation, groups, strict, layout)
     bias = np.zeros(g.k, dtype) if b is None else np.asarray(b, dtype)
     if bias.shape != (g.k,):
         raise ValueError(f"b must have shape ({g.k},), got {bias.shape}")
@@ -35,7 +39,8 @@ def _window(xp, g, n, k, i, j):
     return first, rows, cols, xp[n, first:first + cg, rows, cols]
 
 
-def conv2d_naive(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, strict=True):
+def conv2d_naive(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, strict=True,
+                 layout="NCHW"):
     """2-D cross-correlation by explicit loops over every output element.
 
     Parameters
@@ -58,7 +63,8 @@ def conv2d_naive(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, str
            [ 1.,  3.,  5.],
            [-5.,  7., -1.]])
     """
-    _, w4, bias, xp, g, restore = _prepare(x, w, b, stride, padding, dilation, groups, strict)
+    _, w4, bias, xp, g, restore = _prepare(x, w, b, stride, padding, dilation, groups, strict,
+                                           layout)
     out = np.empty(g.out_shape, dtype=xp.dtype)
     for n in range(g.n):
         for k in range(g.k):
@@ -66,16 +72,18 @@ def conv2d_naive(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, str
                 for j in range(g.ow):
                     patch = _window(xp, g, n, k, i, j)[3]
                     out[n, k, i, j] = np.sum(patch * w4[k]) + bias[k]
-    return restore(out)
+    return from_nchw(restore(out), layout)
 
 
-def conv2d_im2col(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, strict=True):
+def conv2d_im2col(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, strict=True,
+                  layout="NCHW"):
     """2-D cross-correlation as im2col (strided window view) and a matrix product.
 
     Same parameters and result as :func:`conv2d_naive`; fast enough to be the
     benchmark's NumPy baseline.
     """
-    _, w4, bias, xp, g, restore = _prepare(x, w, b, stride, padding, dilation, groups, strict)
+    _, w4, bias, xp, g, restore = _prepare(x, w, b, stride, padding, dilation, groups, strict,
+                                           layout)
     (sh, sw), (dh, dw) = g.stride, g.dilation
     windows = np.lib.stride_tricks.sliding_window_view(
         xp, (dh * (g.fh - 1) + 1, dw * (g.fw - 1) + 1), axis=(2, 3))
@@ -89,10 +97,11 @@ def conv2d_im2col(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, st
         filters = w4[grp * kg:(grp + 1) * kg].reshape(kg, -1)
         out[..., grp * kg:(grp + 1) * kg] = patch @ filters.T
     out += bias
-    return restore(np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
+    return from_nchw(restore(np.ascontiguousarray(out.transpose(0, 3, 1, 2))), layout)
 
 
-def conv2d_backward_naive(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_backward_naive(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1,
+                          layout="NCHW"):
     """Gradients of :func:`conv2d_naive` by explicit loops.
 
     Parameters
@@ -108,8 +117,9 @@ def conv2d_backward_naive(dout, x, w, *, stride=1, padding=0, dilation=1, groups
     dw : ndarray, the shape of ``w``
     db : ndarray, shape (K,)
     """
-    x4, w4, _, xp, g, _ = _prepare(x, w, None, stride, padding, dilation, groups, False)
-    d = check_shape(as_array(dout, "dout"), g.out_shape[4 - np.ndim(x):], "dout",
+    x4, w4, _, xp, g, _ = _prepare(x, w, None, stride, padding, dilation, groups, False, layout)
+    x = to_nchw(as_array(x, "x"), layout)
+    d = check_shape(to_nchw(as_array(dout, "dout"), layout), g.out_shape[4 - np.ndim(x):], "dout",
                     "the forward output's shape")
     d4 = d.astype(xp.dtype).reshape(g.out_shape)
     dxp = np.zeros_like(xp)
@@ -125,18 +135,20 @@ def conv2d_backward_naive(dout, x, w, *, stride=1, padding=0, dilation=1, groups
     top, _, left, _ = g.pad
     dx = dxp[:, :, top:top + g.h, left:left + g.w]
     db = d4.sum(axis=(0, 2, 3))
-    return dx.reshape(np.shape(x)), dw.reshape(np.shape(w)), db
+    return from_nchw(dx.reshape(np.shape(x)), layout), dw.reshape(np.shape(w)), db
 
 
-def conv2d_backward_im2col(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_backward_im2col(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1,
+                           layout="NCHW"):
     """Gradients of :func:`conv2d_im2col` by matrix products (tensordot over windows).
 
     Same parameters and results as :func:`conv2d_backward_naive`; fast enough
     to be the benchmark's NumPy baseline: ``dw`` contracts ``dout`` with the
     window view of ``x``, ``dx`` scatters ``dout @ w`` back tap by tap.
     """
-    _, w4, _, xp, g, _ = _prepare(x, w, None, stride, padding, dilation, groups, False)
-    d4 = np.asarray(dout, dtype=xp.dtype).reshape(g.out_shape)
+    _, w4, _, xp, g, _ = _prepare(x, w, None, stride, padding, dilation, groups, False, layout)
+    x = to_nchw(as_array(x, "x"), layout)
+    d4 = to_nchw(np.asarray(dout, dtype=xp.dtype), layout).reshape(g.out_shape)
     (sh, sw), (dh, dw) = g.stride, g.dilation
     windows = np.lib.stride_tricks.sliding_window_view(
         xp, (dh * (g.fh - 1) + 1, dw * (g.fw - 1) + 1), axis=(2, 3))
@@ -157,4 +169,4 @@ def conv2d_backward_im2col(dout, x, w, *, stride=1, padding=0, dilation=1, group
     top, _, left, _ = g.pad
     dx = dxp[:, :, top:top + g.h, left:left + g.w]
     db = d4.sum(axis=(0, 2, 3))
-    return dx.reshape(np.shape(x)), dw4.reshape(np.shape(w)), db
+    return from_nchw(dx.reshape(np.shape(x)), layout), dw4.reshape(np.shape(w)), db

@@ -1,5 +1,8 @@
 """Pooling oracles (NCHW), in plain NumPy.
 
+Each takes ``layout="NHWC"`` too: its arrays are then viewed as NCHW, computed
+on, and the results viewed back (2-D images have no channel axis and ignore it).
+
 Max pooling: a padded position never wins (as if padded with -inf); a NaN in
 a window makes that output NaN; the winner of a tie is the first maximum in
 row-major window order, and so is the position that receives its gradient.
@@ -13,14 +16,16 @@ size unless a ceil-mode window reaches past the padding) or inside the input
 import numpy as np
 
 from .._geometry import batch_views, pool_geometry
-from .._validation import as_array, check_shape, float_dtype
+from .._validation import as_array, check_layout, check_shape, float_dtype, from_nchw, to_nchw
 
 
-def _prepare(x, size, stride, padding, dilation, strict, ceil_mode):
-    x = as_array(x, "x")
+def _prepare(x, size, stride, padding, dilation, strict, ceil_mode, layout):
+    """x (given in ``layout``) as 4-D NCHW, the geometry, and the function that gives a
+    result ``x``'s number of axes and ``layout``."""
+    x = to_nchw(as_array(x, "x"), check_layout(layout))
     x4, _, restore = batch_views(x.astype(float_dtype(x)))
     g = pool_geometry(x4.shape, size, stride, padding, dilation, strict, ceil_mode)
-    return x4, g, restore
+    return x4, g, lambda out: from_nchw(restore(out), layout)
 
 
 def _taps(g, i, j):
@@ -33,7 +38,7 @@ def _taps(g, i, j):
 
 
 def max_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
-                     strict=True, return_indices=False):
+                     strict=True, return_indices=False, layout="NCHW"):
     """Max pooling by loops over output positions and window taps.
 
     Parameters
@@ -54,7 +59,7 @@ def max_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=F
     array([[4., 4.],
            [0., 4.]])
     """
-    x4, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode)
+    x4, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode, layout)
     out = np.empty(g.out_shape, dtype=x4.dtype)
     idx = np.empty(g.out_shape, dtype=np.int64)
     for i in range(g.oh):
@@ -78,7 +83,7 @@ def max_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=F
 
 
 def max_pool2d_backward_naive(dout, x, size, *, stride=None, padding=0, dilation=1,
-                              ceil_mode=False, indices=None):
+                              ceil_mode=False, indices=None, layout="NCHW"):
     """Gradient of :func:`max_pool2d_naive`: each output's gradient goes to its winner.
 
     Parameters
@@ -94,7 +99,10 @@ def max_pool2d_backward_naive(dout, x, size, *, stride=None, padding=0, dilation
     -------
     dx : ndarray, the shape of ``x``
     """
-    x4, g, restore = _prepare(x, size, stride, padding, dilation, False, ceil_mode)
+    x4, g, restore = _prepare(x, size, stride, padding, dilation, False, ceil_mode, layout)
+    dout = to_nchw(as_array(dout, "dout"), layout)
+    if indices is not None:
+        indices = to_nchw(as_array(indices, "indices"), layout)
     if indices is None:
         indices = max_pool2d_naive(x4, size, stride=stride, padding=padding,
                                    dilation=dilation, ceil_mode=ceil_mode, strict=False,
@@ -119,7 +127,7 @@ def _divisor(g, i, j, count_include_pad):
 
 
 def avg_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
-                     count_include_pad=True, strict=True):
+                     count_include_pad=True, strict=True, layout="NCHW"):
     """Average pooling by loops over output positions and window taps.
 
     Parameters
@@ -132,7 +140,7 @@ def avg_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=F
     -------
     ndarray, shape (N, C, OH, OW) (fewer leading axes for a 2-D or 3-D ``x``)
     """
-    x4, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode)
+    x4, g, restore = _prepare(x, size, stride, padding, dilation, strict, ceil_mode, layout)
     out = np.zeros(g.out_shape, dtype=x4.dtype)
     for i in range(g.oh):
         for j in range(g.ow):
@@ -144,7 +152,7 @@ def avg_pool2d_naive(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=F
 
 
 def avg_pool2d_backward_naive(dout, x_shape, size, *, stride=None, padding=0, dilation=1,
-                              ceil_mode=False, count_include_pad=True):
+                              ceil_mode=False, count_include_pad=True, layout="NCHW"):
     """Gradient of :func:`avg_pool2d_naive`: each output's gradient spread over its window.
 
     Parameters
@@ -159,12 +167,12 @@ def avg_pool2d_backward_naive(dout, x_shape, size, *, stride=None, padding=0, di
     -------
     dx : ndarray of shape ``x_shape``
     """
-    d = as_array(dout, "dout")
+    d = to_nchw(as_array(dout, "dout"), check_layout(layout))
     dtype = float_dtype(d)
     if not isinstance(x_shape, (tuple, list)):
         raise TypeError(f"x_shape must be a tuple of ints, got {x_shape!r}")
     x4, g, restore = _prepare(np.empty(x_shape, dtype), size, stride, padding, dilation, False,
-                              ceil_mode)
+                              ceil_mode, layout)
     check_shape(d, g.out_shape[4 - len(x_shape):], "dout", "the forward output's shape")
     d4 = d.astype(dtype).reshape(g.out_shape)
     dx = np.zeros(x4.shape, dtype=dtype)

@@ -1,0 +1,59 @@
+"""Convolution kernels for channels-last (N, H, W, C) images.
+
+The depthwise forward (filters that each read one input channel) lives in
+conv_depthwise_nhwc_t.h; this module runs it over (image, output row) items in
+parallel. Every array is C-contiguous and of one dtype (the caller guarantees it).
+"""
+from cython.parallel cimport prange
+
+from _interrupt cimport pc_again, pc_guard, pc_guard_new, pc_stopped
+
+from pyconv import cpu
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef extern from "conv_depthwise_nhwc.h" nogil:
+    ctypedef struct dwn_geom:
+        Py_ssize_t h, w, c, k, m, oh, ow, fh, fw, sh, sw, dh, dw, top, left
+    void dwn_forward_rows_f32(int level, const float *x, const float *wt, const float *bias,
+                              const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *out)
+    void dwn_forward_rows_f64(int level, const double *x, const double *wt, const double *bias,
+                              const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *out)
+
+
+def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
+                      const floating[::1] b, floating[:, :, :, ::1] out, Py_ssize_t fh,
+                      Py_ssize_t fw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                      Py_ssize_t dh, Py_ssize_t dw, int num_threads):
+    """Fill out (N, OH, OW, K) with the depthwise convolution of x (N, H, W, C) by the filters
+    wt (FH*FW, K) packed tap by tap (filter k reads channel k // (K // C)), plus b (K,) or,
+    for b of shape (0,), no bias."""
+    cdef dwn_geom g
+    cdef int level = cpu.level()
+    cdef Py_ssize_t t, n, i
+    g.h, g.w, g.c = x.shape[1], x.shape[2], x.shape[3]
+    g.oh, g.ow, g.k = out.shape[1], out.shape[2], out.shape[3]
+    g.m = g.k // g.c
+    g.fh, g.fw, g.sh, g.sw, g.dh, g.dw, g.top, g.left = fh, fw, sh, sw, dh, dw, pt, pl
+    if out.shape[0] == 0 or g.oh == 0 or g.ow == 0:
+        return
+    cdef Py_ssize_t hwc = g.h * g.w * g.c, ohwk = g.oh * g.ow * g.k
+    cdef const floating *xp = &x[0, 0, 0, 0]
+    cdef const floating *wp = &wt[0, 0]
+    cdef const floating *bp = &b[0] if b.shape[0] else NULL
+    cdef floating *op = &out[0, 0, 0, 0]
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        for t in prange(out.shape[0] * g.oh, nogil=True, schedule="static",
+                        num_threads=num_threads):
+            if pc_stopped(guard.stop):
+                continue
+            n = t // g.oh
+            i = t % g.oh
+            if floating is float:
+                dwn_forward_rows_f32(level, xp + n * hwc, wp, bp, &g, i, i + 1, op + n * ohwk)
+            else:
+                dwn_forward_rows_f64(level, xp + n * hwc, wp, bp, &g, i, i + 1, op + n * ohwk)
