@@ -6,6 +6,31 @@
 #include "pool.h" /* pool_valid */
 
 #if CPU_LEVEL == CPU_PORTABLE || CPU_X86
+#include "nhwc_vec_t.h"
+
+/* Channels [c, c + nb vectors) of one output pixel, m == 1: the bias (or zero), then the
+ * taps [ulo, uhi) x [vlo, vhi) added in row-major order, nb vectors held in registers. */
+POOL_INLINE void VARIANT(dwn_vectors)(const T *POOL_RESTRICT x, const T *POOL_RESTRICT wt,
+                                      const T *POOL_RESTRICT bias, const dwn_geom *g,
+                                      ptrdiff_t r0, ptrdiff_t c0, ptrdiff_t ulo, ptrdiff_t uhi,
+                                      ptrdiff_t vlo, ptrdiff_t vhi, ptrdiff_t c, const int nb,
+                                      T *POOL_RESTRICT o)
+{
+    NV s[NV_BLOCK];
+    POOL_UNROLL
+    for (int k = 0; k < nb; k++) s[k] = bias ? VARIANT(nv_load)(bias + c + k * NV_LANES) : (NV){0};
+    for (ptrdiff_t u = ulo; u < uhi; u++)
+        for (ptrdiff_t v = vlo; v < vhi; v++) {
+            const T *p = x + ((r0 + u * g->dh) * g->w + c0 + v * g->dw) * g->c + c;
+            const T *f = wt + (u * g->fw + v) * g->k + c;
+            POOL_UNROLL
+            for (int k = 0; k < nb; k++)
+                s[k] = s[k] + VARIANT(nv_load)(f + k * NV_LANES) * VARIANT(nv_load)(p + k * NV_LANES);
+        }
+    POOL_UNROLL
+    for (int k = 0; k < nb; k++) VARIANT(nv_store)(o + c + k * NV_LANES, s[k]);
+}
+
 /* Output rows [i0, i1) of out (OH, OW, K) = bias (K, or NULL for none) plus the
  * convolution of x (H, W, C) by the filters wt (FH*FW, K) packed tap by tap: the taps
  * inside the input added in row-major order. */
@@ -17,24 +42,26 @@ void VARIANT(dwn_forward_rows)(const T *x, const T *wt, const T *bias, const dwn
         ptrdiff_t ulo, uhi, r0 = i * g->sh - g->top;
         pool_valid(r0, g->dh, g->h, g->fh, &ulo, &uhi);
         for (ptrdiff_t j = 0; j < g->ow; j++) {
-            ptrdiff_t vlo, vhi, c0 = j * g->sw - g->left;
+            ptrdiff_t vlo, vhi, c0 = j * g->sw - g->left, c = 0;
             T *POOL_RESTRICT o = out + (i * g->ow + j) * K;
-            pool_valid(c0, g->dw, g->w, g->fw, &vlo, &vhi);
-            if (bias)
-                for (ptrdiff_t k = 0; k < K; k++) o[k] = bias[k];
-            else
-                for (ptrdiff_t k = 0; k < K; k++) o[k] = 0;
+            if (c0 >= 0 && c0 + (g->fw - 1) * g->dw < g->w) { vlo = 0; vhi = g->fw; }
+            else pool_valid(c0, g->dw, g->w, g->fw, &vlo, &vhi);
+            if (m == 1) {
+                for (; c + NV_BLOCK * NV_LANES <= C; c += NV_BLOCK * NV_LANES)
+                    VARIANT(dwn_vectors)(x, wt, bias, g, r0, c0, ulo, uhi, vlo, vhi, c, NV_BLOCK, o);
+                for (; c + NV_LANES <= C; c += NV_LANES)
+                    VARIANT(dwn_vectors)(x, wt, bias, g, r0, c0, ulo, uhi, vlo, vhi, c, 1, o);
+                if (c == C) continue;
+            }
+            /* the channels left (all of them when m > 1), one output at a time */
+            for (ptrdiff_t k = c * m; k < K; k++) o[k] = bias ? bias[k] : 0;
             for (ptrdiff_t u = ulo; u < uhi; u++)
                 for (ptrdiff_t v = vlo; v < vhi; v++) {
                     const T *POOL_RESTRICT p = x + ((r0 + u * g->dh) * g->w + c0 + v * g->dw) * C;
                     const T *POOL_RESTRICT f = wt + (u * g->fw + v) * K;
-                    if (m == 1) {
-                        for (ptrdiff_t k = 0; k < K; k++) o[k] = o[k] + f[k] * p[k];
-                    } else {
-                        for (ptrdiff_t c = 0; c < C; c++)
-                            for (ptrdiff_t q = 0; q < m; q++)
-                                o[c * m + q] = o[c * m + q] + f[c * m + q] * p[c];
-                    }
+                    for (ptrdiff_t ci = c; ci < C; ci++)
+                        for (ptrdiff_t q = 0; q < m; q++)
+                            o[ci * m + q] = o[ci * m + q] + f[ci * m + q] * p[ci];
                 }
         }
     }

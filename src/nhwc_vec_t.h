@@ -1,0 +1,41 @@
+/* Vectors of channels for the channels-last templates (pool_nhwc_t.h,
+ * conv_depthwise_nhwc_t.h), for one element type T and CPU level: GCC vector extensions of
+ * the level's width (16 bytes at the portable level), loaded and stored unaligned.
+ * NV_BLOCK vectors of channels are held in registers while a window's taps are combined. */
+#ifndef PYCONV_NHWC_VEC_T_H
+#define PYCONV_NHWC_VEC_T_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if CPU_LEVEL == CPU_AVX512
+#define NV_BYTES 64
+#elif CPU_LEVEL == CPU_AVX2
+#define NV_BYTES 32
+#else
+#define NV_BYTES 16
+#endif
+
+#define NV_LANES (NV_BYTES / (ptrdiff_t)sizeof(T))
+#define NV_BLOCK 4
+
+/* a vector of T, and of the signed integers of T's width (what comparisons give) */
+#if TS_F32
+typedef int32_t VARIANT(nv_int);
+#else
+typedef int64_t VARIANT(nv_int);
+#endif
+typedef T VARIANT(nv) __attribute__((vector_size(NV_BYTES), aligned(sizeof(T)), may_alias));
+typedef VARIANT(nv_int) VARIANT(nv_i) __attribute__((vector_size(NV_BYTES), aligned(sizeof(T))));
+#define NV VARIANT(nv)
+#define NV_I VARIANT(nv_i)
+#define NV_INT VARIANT(nv_int)
+
+/* (the alignment of one T and may_alias make these plain unaligned loads and stores) */
+static inline NV VARIANT(nv_load)(const T *p) { return *(const NV *)p; }
+static inline void VARIANT(nv_store)(T *p, NV v) { *(NV *)p = v; }
+static inline NV VARIANT(nv_set1)(T a) { return (NV){0} + a; }
+/* lanes of a where mask m (all ones or zeros per lane) is set, else of b */
+static inline NV VARIANT(nv_select)(NV_I m, NV a, NV b) { return (NV)((m & (NV_I)a) | (~m & (NV_I)b)); }
+
+#endif
