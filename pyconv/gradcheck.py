@@ -49,7 +49,9 @@ def numerical_gradient(f, x, dout=None, *, eps=1e-6):
     """
     _check_callable(f)
     eps = _check_positive(eps, "eps")
-    x = np.array(as_array(x, "x"), dtype=np.float64)
+    # C order: a copy of a transposed view keeps its strides, and reshape(-1) would then
+    # perturb a copy of x instead of x itself
+    x = np.array(as_array(x, "x"), dtype=np.float64, order="C")
     weights = 1.0 if dout is None else as_array(dout, "dout").astype(np.float64)
     if dout is not None:
         shape = np.shape(f(x))

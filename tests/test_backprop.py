@@ -31,6 +31,13 @@ def test_gradcheck_catches_a_wrong_gradient():
         gradcheck(squared_norm, [W, x], [dW.T, dx])
 
 
+def test_numerical_gradient_of_a_transposed_view():
+    # a copy of a transposed view keeps its strides: the steps must still reach f's input
+    x_ = np.arange(6.0).reshape(2, 3).T
+    np.testing.assert_allclose(numerical_gradient(lambda v: np.sum(v ** 2 * [1, 2]), x_),
+                               2 * x_ * [1, 2], rtol=1e-6)
+
+
 def test_numerical_gradient_does_not_modify_its_input():
     point = np.array([1.0, 2.0])
     numerical_gradient(lambda v: v @ v, point)
