@@ -31,7 +31,7 @@ from dask.system import CPU_COUNT
 
 from .conv import conv2d as _conv2d
 from .conv import conv2d_backward as _conv2d_backward
-from ._validation import check_rows
+from ._validation import check_layout, check_rows
 from .distance import _check_k
 from .distance import l1_distances as _l1_distances
 from .distance import l1_topk as _l1_topk
@@ -109,11 +109,12 @@ def _stand_in(arr):
     return np.broadcast_to(np.zeros((), arr.dtype), arr.shape)
 
 
-def _check_batch_chunks(x, name):
+def _check_batch_chunks(x, name, layout="NCHW"):
     if any(len(c) > 1 for c in x.chunks[1:]):
+        axes = "N, C, H, W" if layout == "NCHW" else "N, H, W, C"
         raise ValueError(
             f"{name} must be chunked along the batch axis (N) only, got "
-            f"{tuple(len(c) for c in x.chunks)} blocks along (N, C, H, W): each task takes whole "
+            f"{tuple(len(c) for c in x.chunks)} blocks along ({axes}): each task takes whole "
             f"images, as windows cross H and W block edges and convolution sums over C. "
             f"Rechunk with {name}.rechunk({{1: -1, 2: -1, 3: -1}})")
 
@@ -320,8 +321,9 @@ def _per_batch(fn, batched, shared, options, num_threads, names=None):
     ``names``, ``fn`` returns several outputs of one shape, split into one
     Dask array each.
     """
+    layout = check_layout(options.get("layout", "NCHW"))
     for name, a in batched.items():
-        _check_batch_chunks(a, name)
+        _check_batch_chunks(a, name, layout)
     _check_request(num_threads)
     probe = fn(*(_probe(a) for a in batched.values()), *(_stand_in(s) for s in shared),
                **options)
@@ -347,7 +349,7 @@ def conv2d(x, w, b=None, *, num_threads=None, **options):
 
     Parameters
     ----------
-    x : dask.array.Array, shape (N, C, H, W)
+    x : dask.array.Array, shape (N, C, H, W), or (N, H, W, C) with ``layout="NHWC"``
         Chunked along N only; one block along C, H and W. A NumPy array is
         taken as one block.
     w : array_like or dask.array.Array, shape (K, C/groups, FH, FW)
@@ -359,11 +361,11 @@ def conv2d(x, w, b=None, *, num_threads=None, **options):
         OpenMP and BLAS threads per task; see :func:`task_num_threads`.
     **options
         ``stride``, ``padding``, ``dilation``, ``groups``, ``method``,
-        ``strict``: as in :func:`pyconv.conv2d`.
+        ``strict``, ``layout``: as in :func:`pyconv.conv2d`.
 
     Returns
     -------
-    dask.array.Array, shape (N, K, OH, OW)
+    dask.array.Array, shape (N, K, OH, OW), or (N, OH, OW, K) with ``layout="NHWC"``
         Chunked as ``x`` along N.
 
     Raises
@@ -414,20 +416,20 @@ def _conv2d_dw_part(dout, x, w, *, num_threads, **options):
 
 
 def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, method="auto",
-                    need=("dx", "dw", "db"), num_threads=None):
+                    need=("dx", "dw", "db"), layout="NCHW", num_threads=None):
     """Gradients of :func:`conv2d` on Dask arrays chunked along the batch axis.
 
     Parameters
     ----------
-    dout : dask.array.Array, shape (N, K, OH, OW)
+    dout : dask.array.Array, shape (N, K, OH, OW) (or (N, OH, OW, K), see ``layout``)
         Gradient of the loss with respect to the convolution's output,
         chunked along N only.
-    x : dask.array.Array, shape (N, C, H, W)
+    x : dask.array.Array, shape (N, C, H, W) (or (N, H, W, C), see ``layout``)
         The forward input, chunked along N only (``dout`` and ``x`` are
         rechunked to common N blocks where theirs differ).
     w : array_like or dask.array.Array, shape (K, C/groups, FH, FW)
         Filters, sent whole to every task.
-    stride, padding, dilation, groups, method, need
+    stride, padding, dilation, groups, method, need, layout
         As in :func:`pyconv.conv2d_backward`.
     num_threads : int, optional
         OpenMP and BLAS threads per task; see :func:`task_num_threads`.
@@ -479,12 +481,13 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     """
     batched = {"dout": _as_dask(dout, "dout", 4), "x": _as_dask(x, "x", 4)}
     _check_batch_size(batched)
+    layout = check_layout(layout)
     for name, a in batched.items():
-        _check_batch_chunks(a, name)
+        _check_batch_chunks(a, name, layout)
     _check_request(num_threads)
     w = da.asarray(w)
     options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
-                   method=method)
+                   method=method, layout=layout)
     # pyconv's own validation (shapes, options, need) and the result dtype, on empty batches
     probe = _conv2d_backward(_probe(batched["dout"]), _probe(batched["x"]), _stand_in(w),
                              need=need, **options)
@@ -500,28 +503,29 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
             adjust_chunks={"n": 1}, dtype=dtype, meta=np.empty((0,) * 5, dtype))
         dw = parts.sum(axis=0, dtype=np.float64).astype(dtype)
     if probe[2] is not None:
-        db = batched["dout"].sum(axis=(0, 2, 3), dtype=np.float64).astype(dtype)
+        spatial = (0, 2, 3) if layout == "NCHW" else (0, 1, 2)
+        db = batched["dout"].sum(axis=spatial, dtype=np.float64).astype(dtype)
     return dx, dw, db
 
 
 def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, strict=True,
-               return_indices=False, num_threads=None):
+               return_indices=False, layout="NCHW", num_threads=None):
     """Max pooling of a Dask array chunked along the batch axis.
 
     Parameters
     ----------
-    x : dask.array.Array, shape (N, C, H, W)
+    x : dask.array.Array, shape (N, C, H, W), or (N, H, W, C) with ``layout="NHWC"``
         Chunked along N only; one block along C, H and W.
-    size, stride, padding, dilation, ceil_mode, strict, return_indices
+    size, stride, padding, dilation, ceil_mode, strict, return_indices, layout
         As in :func:`pyconv.max_pool2d`.
     num_threads : int, optional
         OpenMP threads per task; see :func:`task_num_threads`.
 
     Returns
     -------
-    out : dask.array.Array, shape (N, C, OH, OW)
+    out : dask.array.Array, shape (N, C, OH, OW) (or (N, OH, OW, C), see ``layout``)
         Chunked as ``x`` along N; equal to :func:`pyconv.max_pool2d` bit for bit.
-    indices : dask.array.Array of int64, shape (N, C, OH, OW), only if ``return_indices``
+    indices : dask.array.Array of int64, the shape of ``out``, only if ``return_indices``
 
     Raises
     ------
@@ -540,27 +544,28 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, 
            [29., 31.]])
     """
     options = dict(size=size, stride=stride, padding=padding, dilation=dilation,
-                   ceil_mode=ceil_mode, strict=strict, return_indices=return_indices)
+                   ceil_mode=ceil_mode, strict=strict, return_indices=return_indices,
+                   layout=layout)
     return _per_batch(_max_pool2d, {"x": _as_dask(x, "x", 4)}, (), options, num_threads,
                       ("out", "indices") if return_indices else None)
 
 
 def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
-               count_include_pad=True, strict=True, num_threads=None):
+               count_include_pad=True, strict=True, layout="NCHW", num_threads=None):
     """Average pooling of a Dask array chunked along the batch axis.
 
     Parameters
     ----------
-    x : dask.array.Array, shape (N, C, H, W)
+    x : dask.array.Array, shape (N, C, H, W), or (N, H, W, C) with ``layout="NHWC"``
         Chunked along N only; one block along C, H and W.
-    size, stride, padding, dilation, ceil_mode, count_include_pad, strict
+    size, stride, padding, dilation, ceil_mode, count_include_pad, strict, layout
         As in :func:`pyconv.avg_pool2d`.
     num_threads : int, optional
         OpenMP threads per task; see :func:`task_num_threads`.
 
     Returns
     -------
-    dask.array.Array, shape (N, C, OH, OW)
+    dask.array.Array, shape (N, C, OH, OW) (or (N, OH, OW, C), see ``layout``)
         Chunked as ``x`` along N; equal to :func:`pyconv.avg_pool2d` bit for bit.
 
     Raises
@@ -576,31 +581,32 @@ def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
     array([ 7.5, 23.5])
     """
     options = dict(size=size, stride=stride, padding=padding, dilation=dilation,
-                   ceil_mode=ceil_mode, count_include_pad=count_include_pad, strict=strict)
+                   ceil_mode=ceil_mode, count_include_pad=count_include_pad, strict=strict,
+                   layout=layout)
     return _per_batch(_avg_pool2d, {"x": _as_dask(x, "x", 4)}, (), options, num_threads)
 
 
 def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
-                        indices=None, num_threads=None):
+                        indices=None, layout="NCHW", num_threads=None):
     """Gradient of :func:`max_pool2d`, on Dask arrays chunked along the batch axis.
 
     Parameters
     ----------
-    dout : dask.array.Array, shape (N, C, OH, OW)
+    dout : dask.array.Array, shape (N, C, OH, OW) (or (N, OH, OW, C), see ``layout``)
         Upstream gradient, chunked along N only.
-    x : dask.array.Array, shape (N, C, H, W)
+    x : dask.array.Array, shape (N, C, H, W) (or (N, H, W, C), see ``layout``)
         The forward input, chunked along N only (rechunked to ``dout``'s N
         blocks where they differ).
-    size, stride, padding, dilation, ceil_mode
+    size, stride, padding, dilation, ceil_mode, layout
         As in :func:`pyconv.max_pool2d_backward`.
-    indices : dask.array.Array of int, shape (N, C, OH, OW), optional
+    indices : dask.array.Array of int, the shape of ``dout``, optional
         The forward call's indices; None recomputes the maxima from ``x``.
     num_threads : int, optional
         OpenMP threads per task; see :func:`task_num_threads`.
 
     Returns
     -------
-    dask.array.Array, shape (N, C, H, W)
+    dask.array.Array, the shape of ``x``
         Equal to :func:`pyconv.max_pool2d_backward` bit for bit.
 
     Raises
@@ -619,7 +625,7 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ce
     batched = {"dout": _as_dask(dout, "dout", 4), "x": _as_dask(x, "x", 4)}
     _check_batch_size(batched)
     options = dict(size=size, stride=stride, padding=padding, dilation=dilation,
-                   ceil_mode=ceil_mode)
+                   ceil_mode=ceil_mode, layout=layout)
     if indices is None:
         return _per_batch(_max_pool2d_backward, batched, (), options, num_threads)
     batched["indices"] = _as_dask(indices, "indices", 4)
@@ -642,16 +648,16 @@ def _avg_pool2d_backward_block(dout, *, x_tail, **options):
 
 
 def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation=1,
-                        ceil_mode=False, count_include_pad=True, num_threads=None):
+                        ceil_mode=False, count_include_pad=True, layout="NCHW", num_threads=None):
     """Gradient of :func:`avg_pool2d`, on a Dask array chunked along the batch axis.
 
     Parameters
     ----------
-    dout : dask.array.Array, shape (N, C, OH, OW)
+    dout : dask.array.Array, shape (N, C, OH, OW) (or (N, OH, OW, C), see ``layout``)
         Upstream gradient, chunked along N only.
     x_shape : tuple of int
-        The forward input's shape (N, C, H, W).
-    size, stride, padding, dilation, ceil_mode, count_include_pad
+        The forward input's shape (N, C, H, W), or (N, H, W, C) with ``layout="NHWC"``.
+    size, stride, padding, dilation, ceil_mode, count_include_pad, layout
         As in :func:`pyconv.avg_pool2d_backward`.
     num_threads : int, optional
         OpenMP threads per task; see :func:`task_num_threads`.
@@ -676,11 +682,12 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation
     """
     dout = _as_dask(dout, "dout", 4)
     if not isinstance(x_shape, (tuple, list)) or len(x_shape) != 4 or x_shape[0] != dout.shape[0]:
-        raise ValueError(f"x_shape must be the forward input's 4-D shape (N, C, H, W) with "
-                         f"dout's N = {dout.shape[0]}, got {x_shape!r}")
+        raise ValueError(f"x_shape must be the forward input's 4-D shape (N, C, H, W), or "
+                         f"(N, H, W, C) with layout='NHWC', with dout's N = {dout.shape[0]}, "
+                         f"got {x_shape!r}")
     options = dict(size=size, stride=stride, padding=padding, dilation=dilation,
                    ceil_mode=ceil_mode, count_include_pad=count_include_pad,
-                   x_tail=tuple(x_shape[1:]))
+                   x_tail=tuple(x_shape[1:]), layout=layout)
     return _per_batch(_avg_pool2d_backward_block, {"dout": dout}, (), options, num_threads)
 
 

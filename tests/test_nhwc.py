@@ -1,0 +1,359 @@
+"""Channels-last (``layout="NHWC"``) convolution and pooling.
+
+Pooling in NHWC equals the NCHW path transposed bit for bit (values, indices and
+gradients); convolution agrees with it and with the oracles (which take ``layout``
+too) within the tolerances of ``_helpers``. Every kernel at every CPU level, both
+dtypes, odd shapes, views and read-only arrays, any thread count.
+"""
+import re
+
+import dask.array as da
+import numpy as np
+import pytest
+from _helpers import DTYPES, assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pyconv
+import pyconv.dask
+from pyconv import reference
+
+
+def nhwc(a):
+    """An NCHW (or CHW) array as a C-contiguous channels-last copy."""
+    return np.ascontiguousarray(np.moveaxis(a, -3, -1))
+
+
+def nchw(a):
+    """A channels-last array as a C-contiguous NCHW copy."""
+    return np.ascontiguousarray(np.moveaxis(a, -1, -3))
+
+
+def assert_same(actual, expected):
+    """Bit for bit (NaNs with NaNs), and the same dtype and shape."""
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    np.testing.assert_array_equal(actual, expected, strict=True)
+
+
+def with_ties_and_nans(x, rng):
+    """x with repeated values (ties), a -0.0 beside a 0.0 and a few NaNs."""
+    flat = x.reshape(-1)
+    flat[rng.integers(0, flat.size, flat.size // 4)] = 0.5
+    flat[:2] = (-0.0, 0.0)[:flat.size]
+    flat[rng.integers(0, flat.size, 3)] = np.nan
+    return x
+
+
+# (N, C, H, W), size, options: odd sizes, stride > window, padding, dilation, ceil mode,
+# a channel count that is not a multiple of any vector (and ones that are)
+POOL_CASES = [
+    ((2, 5, 9, 8), 3, dict(stride=2, padding=1)),
+    ((1, 1, 7, 7), 2, dict()),
+    ((3, 3, 6, 7), (2, 3), dict(stride=(1, 2), padding=(1, 1), dilation=(2, 1))),
+    ((2, 19, 5, 5), 3, dict(stride=2, ceil_mode=True)),
+    ((1, 64, 8, 8), 2, dict(stride=2)),
+    ((2, 37, 7, 6), 1, dict(stride=3)),
+    ((1, 96, 11, 11), 3, dict(stride=2, padding=((1, 0), (0, 1)))),
+    ((1, 8, 6, 6), 3, dict(stride=3, padding="same")),
+]
+
+
+@pytest.mark.parametrize("shape, size, opts", POOL_CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pooling_equals_nchw_transposed(cpu_level, shape, size, opts, dtype):
+    rng = np.random.default_rng(0)
+    x = with_ties_and_nans(rng.standard_normal(shape).astype(dtype), rng)
+    xl = nhwc(x)
+    out, idx = pyconv.max_pool2d(x, size, strict=False, return_indices=True, **opts)
+    out_l, idx_l = pyconv.max_pool2d(xl, size, strict=False, return_indices=True,
+                                     layout="NHWC", **opts)
+    assert_same(out_l, nhwc(out))
+    assert_same(idx_l, nhwc(idx))
+    assert_same(pyconv.max_pool2d(xl, size, strict=False, layout="NHWC", **opts), nhwc(out))
+    back = {k: v for k, v in opts.items() if k != "padding" or v != "same"}
+    if "padding" in back:
+        dout = rng.standard_normal(out.shape).astype(dtype)
+        dx = pyconv.max_pool2d_backward(dout, x, size, indices=idx, **back)
+        assert_same(pyconv.max_pool2d_backward(nhwc(dout), xl, size, indices=idx_l,
+                                               layout="NHWC", **back), nhwc(dx))
+        assert_same(pyconv.max_pool2d_backward(nhwc(dout), xl, size, layout="NHWC", **back),
+                    nhwc(pyconv.max_pool2d_backward(dout, x, size, **back)))
+    for count_include_pad in (True, False):
+        avg = pyconv.avg_pool2d(x, size, strict=False, count_include_pad=count_include_pad,
+                                **opts)
+        assert_same(pyconv.avg_pool2d(xl, size, strict=False, layout="NHWC",
+                                      count_include_pad=count_include_pad, **opts), nhwc(avg))
+        if "padding" in back:
+            dout = rng.standard_normal(avg.shape).astype(dtype)
+            dx = pyconv.avg_pool2d_backward(dout, x.shape, size,
+                                            count_include_pad=count_include_pad, **back)
+            assert_same(pyconv.avg_pool2d_backward(nhwc(dout), xl.shape, size, layout="NHWC",
+                                                   count_include_pad=count_include_pad, **back),
+                        nhwc(dx))
+
+
+@pytest.mark.parametrize("shape, size, opts", POOL_CASES[:4])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pooling_matches_oracles(cpu_level, shape, size, opts, dtype):
+    rng = np.random.default_rng(1)
+    xl = nhwc(rng.standard_normal(shape).astype(dtype))
+    out, idx = pyconv.max_pool2d(xl, size, strict=False, return_indices=True, layout="NHWC",
+                                 **opts)
+    ref, ref_idx = reference.max_pool2d_naive(xl, size, strict=False, return_indices=True,
+                                              layout="NHWC", **opts)
+    assert_same(out, ref)
+    assert_same(idx, ref_idx)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    assert_same(pyconv.max_pool2d_backward(dout, xl, size, layout="NHWC", **opts),
+                reference.max_pool2d_backward_naive(dout, xl, size, layout="NHWC", **opts))
+    assert_close(pyconv.avg_pool2d(xl, size, strict=False, layout="NHWC", **opts),
+                 reference.avg_pool2d_naive(xl, size, strict=False, layout="NHWC", **opts), dtype)
+    assert_close(pyconv.avg_pool2d_backward(dout, xl.shape, size, layout="NHWC", **opts),
+                 reference.avg_pool2d_backward_naive(dout, xl.shape, size, layout="NHWC",
+                                                     **opts), dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 40), h=st.integers(1, 9), w=st.integers(1, 9),
+       f=st.integers(1, 3), s=st.integers(1, 4), ceil_mode=st.booleans(),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from(DTYPES))
+def test_pooling_hypothesis(n, c, h, w, f, s, ceil_mode, seed, dtype):
+    f = min(f, h, w)
+    rng = np.random.default_rng(seed)
+    x = with_ties_and_nans(rng.standard_normal((n, c, h, w)).astype(dtype), rng)
+    opts = dict(stride=s, ceil_mode=ceil_mode)
+    out, idx = pyconv.max_pool2d(x, f, strict=False, return_indices=True, **opts)
+    out_l, idx_l = pyconv.max_pool2d(nhwc(x), f, strict=False, return_indices=True,
+                                     layout="NHWC", **opts)
+    assert_same(out_l, nhwc(out))
+    assert_same(idx_l, nhwc(idx))
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    assert_same(pyconv.max_pool2d_backward(nhwc(dout), nhwc(x), f, layout="NHWC", **opts),
+                nhwc(pyconv.max_pool2d_backward(dout, x, f, **opts)))
+    assert_same(pyconv.avg_pool2d(nhwc(x), f, strict=False, layout="NHWC", **opts),
+                nhwc(pyconv.avg_pool2d(x, f, strict=False, **opts)))
+    assert_same(pyconv.avg_pool2d_backward(nhwc(dout), nhwc(x).shape, f, layout="NHWC", **opts),
+                nhwc(pyconv.avg_pool2d_backward(dout, x.shape, f, **opts)))
+
+
+# (N, C, H, W), K, (FH, FW), options: depthwise (multiplier 1 and 2, one channel),
+# dense and grouped layers
+CONV_CASES = [
+    ((2, 6, 9, 8), 6, (3, 3), dict(padding=1, groups=6)),
+    ((1, 37, 7, 7), 37, (3, 3), dict(stride=2, padding=1, groups=37)),
+    ((2, 64, 6, 5), 64, (3, 3), dict(padding="same", groups=64, dilation=2)),
+    ((1, 4, 8, 6), 8, (3, 2), dict(stride=(2, 1), padding=((1, 0), (2, 1)), groups=4)),
+    ((2, 1, 6, 6), 3, (2, 2), dict()),
+    ((2, 3, 8, 8), 5, (3, 3), dict(padding=1)),
+    ((1, 4, 6, 6), 6, (2, 2), dict(groups=2, stride=2)),
+]
+
+
+@pytest.mark.parametrize("shape, k, f, opts", CONV_CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv_matches_oracle_and_nchw(cpu_level, shape, k, f, opts, dtype):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((k, shape[1] // opts.get("groups", 1)) + f).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    xl = nhwc(x)
+    out = pyconv.conv2d(xl, w, b, layout="NHWC", **opts)
+    assert_close(out, reference.conv2d_naive(xl, w, b, layout="NHWC", **opts), dtype)
+    assert_close(out, nhwc(pyconv.conv2d(x, w, b, **opts)), dtype)
+    assert_close(pyconv.conv2d(xl, w, layout="NHWC", **opts),
+                 reference.conv2d_im2col(xl, w, layout="NHWC", **opts), dtype)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, db = pyconv.conv2d_backward(dout, xl, w, layout="NHWC", **opts)
+    rx, rw, rb = reference.conv2d_backward_naive(dout, xl, w, layout="NHWC", **opts)
+    for actual, expected in ((dx, rx), (dw, rw), (db, rb)):
+        assert_close(actual, expected, dtype)
+    nx, nw, nb = pyconv.conv2d_backward(nchw(dout), x, w, **opts)
+    for actual, expected in ((dx, nhwc(nx)), (dw, nw), (db, nb)):
+        assert_close(actual, expected, dtype)
+
+
+@pytest.mark.parametrize("method", ["direct", "im2col"])
+def test_conv_backward_passes_gradcheck(method):
+    rng = np.random.default_rng(3)
+    for shape, k, f, opts in (CONV_CASES[0], CONV_CASES[3], CONV_CASES[5]):
+        x = rng.standard_normal(shape)[:1, :, :5, :5].transpose(0, 2, 3, 1)
+        w = rng.standard_normal((k, shape[1] // opts.get("groups", 1)) + f)
+        b = rng.standard_normal(k)
+        opts = dict(opts, method=method, layout="NHWC", strict=False)
+        dout = rng.standard_normal(pyconv.conv2d(x, w, b, **opts).shape)
+        grads = pyconv.conv2d_backward(dout, x, w, **{k: v for k, v in opts.items()
+                                                       if k != "strict"})
+        pyconv.gradcheck(lambda x_, w_, b_: pyconv.conv2d(x_, w_, b_, **opts), (x, w, b), grads,
+                         dout)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_pool_backward_passes_gradcheck(count_include_pad):
+    rng = np.random.default_rng(4)
+    x = rng.permutation(2 * 6 * 5 * 3).reshape(2, 6, 5, 3) / 7.0  # distinct: no ties
+    opts = dict(stride=2, padding=1, layout="NHWC")
+    dout = rng.standard_normal(pyconv.max_pool2d(x, 3, strict=False, **opts).shape)
+    pyconv.gradcheck(lambda x_: pyconv.max_pool2d(x_, 3, strict=False, **opts), [x],
+                     [pyconv.max_pool2d_backward(dout, x, 3, **opts)], dout)
+    opts["count_include_pad"] = count_include_pad
+    pyconv.gradcheck(lambda x_: pyconv.avg_pool2d(x_, 3, strict=False, **opts), [x],
+                     [pyconv.avg_pool2d_backward(dout, x.shape, 3, **opts)], dout)
+
+
+def all_calls(x, w, dout, pooled, idx):
+    """Every NHWC call, by name: x (N, H, W, C), w depthwise filters, dout the conv's
+    upstream gradient, pooled the 2x2 max pool's, idx its indices."""
+    depthwise = dict(padding=1, groups=x.shape[-1], layout="NHWC")
+    dense = dict(padding=1, layout="NHWC")
+    wd = np.ones((3, x.shape[-1], 3, 3), x.dtype)
+    return {
+        "conv2d depthwise": lambda t: pyconv.conv2d(x, w, num_threads=t, **depthwise),
+        "conv2d dense": lambda t: pyconv.conv2d(x, wd, num_threads=t, **dense),
+        "conv2d_backward": lambda t: pyconv.conv2d_backward(dout, x, w, num_threads=t,
+                                                            **depthwise),
+        "max_pool2d": lambda t: pyconv.max_pool2d(x, 2, return_indices=True, layout="NHWC",
+                                                  num_threads=t),
+        "avg_pool2d": lambda t: pyconv.avg_pool2d(x, 3, stride=1, padding=1, layout="NHWC",
+                                                  num_threads=t),
+        "max_pool2d_backward": lambda t: pyconv.max_pool2d_backward(
+            pooled, x, 2, indices=idx, layout="NHWC", num_threads=t),
+        "max_pool2d_backward(x)": lambda t: pyconv.max_pool2d_backward(pooled, x, 2,
+                                                                       layout="NHWC",
+                                                                       num_threads=t),
+        "avg_pool2d_backward": lambda t: pyconv.avg_pool2d_backward(pooled, x.shape, 2,
+                                                                    layout="NHWC", num_threads=t),
+    }
+
+
+def _inputs(n, dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, 8, 6, 21)).astype(dtype)
+    w = rng.standard_normal((21, 1, 3, 3)).astype(dtype)
+    dout = rng.standard_normal((n, 8, 6, 21)).astype(dtype)
+    pooled = rng.standard_normal((n, 4, 3, 21)).astype(dtype)
+    idx = pyconv.max_pool2d(x, 2, return_indices=True, layout="NHWC")[1]
+    return x, w, dout, pooled, idx
+
+
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_results_do_not_depend_on_the_thread_count(n, dtype):
+    calls = all_calls(*_inputs(n, dtype))
+    for name, call in calls.items():
+        one = call(1)
+        for threads in (2, 3):
+            many = call(threads)
+            for a, b in zip(one if isinstance(one, tuple) else (one,),
+                            many if isinstance(many, tuple) else (many,)):
+                assert_same(b, a)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_views_and_read_only_inputs(dtype):
+    x, w, dout, pooled, idx = _inputs(2, dtype)
+    expected = {name: call(2) for name, call in all_calls(x, w, dout, pooled, idx).items()}
+    # non-contiguous channels-last views of NCHW arrays, read-only
+    views = []
+    for a in (x, w, dout, pooled, idx):
+        v = np.moveaxis(nchw(a), 1, -1) if a.ndim == 4 and a is not w else a.copy()
+        v.flags.writeable = False
+        views.append(v)
+    assert not views[0].flags.c_contiguous
+    for name, call in all_calls(*views).items():
+        got = call(2)
+        for a, b in zip(got if isinstance(got, tuple) else (got,),
+                        expected[name] if isinstance(got, tuple) else (expected[name],)):
+            assert_same(a, b)
+
+
+def test_one_image_and_single_channel_inputs():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((6, 6, 3))  # (H, W, C)
+    w = rng.standard_normal((4, 3, 2, 2))
+    out = pyconv.conv2d(x, w, layout="NHWC")
+    assert out.shape == (5, 5, 4)
+    assert_close(out, nhwc(pyconv.conv2d(nchw(x), w)), np.float64)
+    pooled = pyconv.max_pool2d(x, 2, layout="NHWC")
+    assert_same(pooled, nhwc(pyconv.max_pool2d(nchw(x), 2)))
+    assert_same(pyconv.avg_pool2d_backward(np.ones((3, 3, 3)), (6, 6, 3), 2, layout="NHWC"),
+                nhwc(pyconv.avg_pool2d_backward(np.ones((3, 3, 3)), (3, 6, 6), 2)))
+    # a 2-D x is one single-channel image: the layout changes nothing
+    plane = rng.standard_normal((6, 6))
+    for layout in ("NCHW", "NHWC"):
+        assert_same(pyconv.conv2d(plane, np.ones((3, 3)), layout=layout),
+                    pyconv.conv2d(plane, np.ones((3, 3))))
+        assert_same(pyconv.max_pool2d(plane, 2, layout=layout), pyconv.max_pool2d(plane, 2))
+        assert_same(pyconv.avg_pool2d_backward(np.ones((3, 3)), (6, 6), 2, layout=layout),
+                    pyconv.avg_pool2d_backward(np.ones((3, 3)), (6, 6), 2))
+
+
+@pytest.mark.parametrize("call", [
+    lambda layout: pyconv.conv2d(np.ones((1, 4, 4, 2)), np.ones((2, 2, 3, 3)), layout=layout),
+    lambda layout: pyconv.conv2d_backward(np.ones((1, 2, 2, 2)), np.ones((1, 4, 4, 2)),
+                                          np.ones((2, 2, 3, 3)), layout=layout),
+    lambda layout: pyconv.max_pool2d(np.ones((1, 4, 4, 2)), 2, layout=layout),
+    lambda layout: pyconv.avg_pool2d(np.ones((1, 4, 4, 2)), 2, layout=layout),
+    lambda layout: pyconv.max_pool2d_backward(np.ones((1, 2, 2, 2)), np.ones((1, 4, 4, 2)), 2,
+                                              layout=layout),
+    lambda layout: pyconv.avg_pool2d_backward(np.ones((1, 2, 2, 2)), (1, 4, 4, 2), 2,
+                                              layout=layout),
+    lambda layout: reference.conv2d_naive(np.ones((1, 4, 4, 2)), np.ones((2, 2, 3, 3)),
+                                          layout=layout),
+    lambda layout: reference.max_pool2d_naive(np.ones((1, 4, 4, 2)), 2, layout=layout),
+    lambda layout: pyconv.dask.max_pool2d(da.ones((1, 4, 4, 2)), 2, layout=layout),
+    lambda layout: pyconv.dask.conv2d(da.ones((1, 4, 4, 2)), np.ones((2, 2, 3, 3)),
+                                      layout=layout),
+])
+@pytest.mark.parametrize("layout", ["nhwc", "NCWH", "", None, 1])
+def test_an_unknown_layout_is_refused(call, layout):
+    with pytest.raises(ValueError, match=r"^layout must be 'NCHW' or 'NHWC', got "
+                                         + re.escape(repr(layout))):
+        call(layout)
+
+
+@pytest.mark.parametrize("layout, axis, x_shape", [("NHWC", -1, (1, 6, 6, 5)),
+                                                    ("NCHW", -3, (1, 5, 6, 6)),
+                                                    ("NHWC", -1, (6, 6, 5))])
+@pytest.mark.parametrize("fn", [pyconv.conv2d, reference.conv2d_naive,
+                                lambda x, w, layout: pyconv.conv2d_backward(
+                                    np.ones((1, 4, 4, 4)), x, w, layout=layout)])
+def test_channel_mismatch_names_the_layout(layout, axis, x_shape, fn):
+    message = (rf"x has 5 channels in layout '{layout}' \(axis {axis}\) but w expects 6 "
+               rf"\(C/groups=6, groups=1\)")
+    with pytest.raises(ValueError, match=message):
+        fn(np.ones(x_shape), np.ones((4, 6, 3, 3)), layout=layout)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dask_equals_in_memory(dtype):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 7, 6, 4)).astype(dtype)
+    xd = da.from_array(x, chunks=(2, 7, 6, 4))
+    w = rng.standard_normal((4, 1, 3, 3)).astype(dtype)
+    opts = dict(padding=1, groups=4, layout="NHWC")
+    assert_same(pyconv.dask.conv2d(xd, w, **opts).compute(), pyconv.conv2d(x, w, **opts))
+    dout = rng.standard_normal((5, 7, 6, 4)).astype(dtype)
+    got = pyconv.dask.conv2d_backward(da.from_array(dout, chunks=(2, 7, 6, 4)), xd, w, method="direct",
+                                      **opts)
+    for a, b in zip(got, pyconv.conv2d_backward(dout, x, w, method="direct", **opts)):
+        assert_close(a.compute(), b, dtype)
+    out, idx = pyconv.dask.max_pool2d(xd, 2, return_indices=True, strict=False, layout="NHWC")
+    ref, ref_idx = pyconv.max_pool2d(x, 2, return_indices=True, strict=False, layout="NHWC")
+    assert_same(out.compute(), ref)
+    assert_same(idx.compute(), ref_idx)
+    assert_same(pyconv.dask.avg_pool2d(xd, 2, strict=False, layout="NHWC").compute(),
+                pyconv.avg_pool2d(x, 2, strict=False, layout="NHWC"))
+    pooled = da.from_array(rng.standard_normal(ref.shape).astype(dtype), chunks=(2, -1, -1, -1))
+    assert_same(pyconv.dask.max_pool2d_backward(pooled, xd, 2, layout="NHWC").compute(),
+                pyconv.max_pool2d_backward(pooled.compute(), x, 2, layout="NHWC"))
+    assert_same(pyconv.dask.max_pool2d_backward(pooled, xd, 2, indices=idx,
+                                                layout="NHWC").compute(),
+                pyconv.max_pool2d_backward(pooled.compute(), x, 2, indices=ref_idx,
+                                           layout="NHWC"))
+    assert_same(pyconv.dask.avg_pool2d_backward(pooled, x.shape, 2, layout="NHWC").compute(),
+                pyconv.avg_pool2d_backward(pooled.compute(), x.shape, 2, layout="NHWC"))
+
+
+def test_dask_refuses_chunks_along_the_channels_in_their_layout():
+    with pytest.raises(ValueError, match=r"blocks along \(N, H, W, C\)"):
+        pyconv.dask.max_pool2d(da.ones((2, 4, 4, 6), chunks=(1, 4, 4, 3)), 2, layout="NHWC")
