@@ -234,4 +234,5 @@ def channel_mismatch(c, cg, groups, layout):
     """The error for x's ``c`` channels (read in ``layout``) against filters of ``cg`` input
     channels each in ``groups`` groups."""
     return ValueError(f"x has {c} channels in layout {layout!r} (axis {channel_axis(layout)}) "
-                      f"but w expects {cg * groups} (C/groups={cg}, groups={groups})")
+                      f"but w expects {cg * groups} (C/groups={cg}, groups={groups}): for this x, "
+                      f"w.shape[1] must be {c // groups}")
