@@ -524,7 +524,7 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
 
     Parameters
     ----------
-    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W)
+    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W) (see ``layout``)
         Images. A 3-D ``x`` is one image; a 2-D ``x`` is one single-channel
         image and then ``w`` is one 2-D filter (FH, FW).
     w : array_like, shape (K, C/groups, FH, FW), or (FH, FW) with a 2-D ``x``
@@ -556,6 +556,15 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     strict : bool, default True
         Refuse a stride that does not fit the padded input exactly (the
         message shows the formula); False floors the output size.
+    layout : {"NCHW", "NHWC"}, default "NCHW"
+        The axes of ``x`` and of the result: NHWC is channels last, ``x``
+        (N, H, W, C) or (H, W, C) and the result (N, OH, OW, K) or
+        (OH, OW, K); the filters stay (K, C/groups, FH, FW). A 2-D ``x`` has
+        no channel axis and is the same in both. In NHWC, layers whose
+        filters each read one channel (C/groups == 1: depthwise, with any
+        depth multiplier) run a kernel that reads and writes channels last
+        in place, whatever the ``method`` (but ``"winograd"``); other layers
+        run ``method`` on transposed copies for now.
     num_threads : int, optional
         OpenMP threads; see :func:`pyconv.resolve_num_threads`. A call with
         less than about a million flops per thread uses fewer threads.
@@ -660,6 +669,17 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
            [ 5.,  3.,  1.,  4.],
            [ 1.,  3.,  5.,  1.],
            [-5.,  7., -1.,  2.]])
+
+    Channels last: one 3x3 filter per channel of an (N, H, W, C) batch:
+
+    >>> xl = np.ones((2, 5, 5, 8), np.float32)
+    >>> y = pyconv.conv2d(xl, np.ones((8, 1, 3, 3), np.float32), padding=1, groups=8,
+    ...                   layout="NHWC")
+    >>> y.shape
+    (2, 5, 5, 8)
+    >>> y[0, :2, :2, 0]
+    array([[4., 6.],
+           [6., 9.]], dtype=float32)
     """
     method = _check_method(method)
     layout = check_layout(layout)
@@ -691,9 +711,12 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     dout : array_like, the shape of ``conv2d(x, w, ...)``
         Gradient of the loss with respect to the convolution's output:
         (N, K, OH, OW), (K, OH, OW) or (OH, OW) as the forward call gave.
-    x, w, stride, padding, dilation, groups, method, num_threads
+    x, w, stride, padding, dilation, groups, method, layout, num_threads
         As in the forward call :func:`conv2d`, every padding form included
-        (output sizes are floored, as with ``strict=False``).
+        (output sizes are floored, as with ``strict=False``). With
+        ``layout="NHWC"``, ``dout``, ``x`` and ``dx`` are channels last;
+        the gradients go through the NCHW kernels on transposed copies for
+        now (``db`` sums ``dout`` over N, OH and OW in place).
     need : sequence of {"dx", "dw", "db"}, default all three
         The gradients to compute; the others are returned as None and cost
         nothing.
@@ -759,6 +782,11 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
            [81., 90.]])
     >>> db
     array([9.])
+    >>> dx, dw, db = pyconv.conv2d_backward(np.ones((1, 3, 3, 2)), np.ones((1, 4, 4, 2)),
+    ...                                     np.ones((2, 1, 2, 2)), groups=2, layout="NHWC")
+    >>> dx[0, :2, :2, 0]
+    array([[1., 2.],
+           [2., 4.]])
     """
     method = _check_method(method)
     need = _check_need(need)

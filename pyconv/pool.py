@@ -1,4 +1,5 @@
-"""Max and average pooling (NCHW), forward and backward.
+"""Max and average pooling (NCHW, or channels last with ``layout="NHWC"``), forward and
+backward.
 
 Semantics are those of the oracles in :mod:`pyconv.reference.pool`: a padded
 position never wins a max, a NaN in a window gives NaN (with the first NaN's
@@ -58,7 +59,7 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, 
 
     Parameters
     ----------
-    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W)
+    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W) (see ``layout``)
         Real numbers; float32 stays float32, integers compute in float64.
     size : int or (int, int)
         Window (FH, FW).
@@ -84,6 +85,12 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, 
         effect with ``ceil_mode`` or ``"same"``.
     return_indices : bool, default False
         Also return where each maximum is.
+    layout : {"NCHW", "NHWC"}, default "NCHW"
+        The axes of ``x`` and of the results: NHWC is channels last, (N, H, W,
+        C) or (H, W, C) in and (N, OH, OW, C) or (OH, OW, C) out, computed by
+        kernels that read and write that layout in place, equal bit for bit
+        to the NCHW results transposed. A 2-D ``x`` has no channel axis and
+        is the same in both.
     num_threads : int, optional
         OpenMP threads; see :func:`pyconv.resolve_num_threads`.
 
@@ -144,6 +151,17 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, 
     array([[2., 3.],
            [5., 6.],
            [8., 9.]])
+
+    Channels last, (H, W, C): indices still count pixels of each channel's plane:
+
+    >>> xl = np.stack([x, np.negative(x)], axis=-1)
+    >>> out, idx = pyconv.max_pool2d(xl, 2, stride=1, return_indices=True, layout="NHWC")
+    >>> out[..., 1]
+    array([[-1., -2.],
+           [-4., -5.]])
+    >>> idx[..., 1]
+    array([[0, 1],
+           [3, 4]])
     """
     x4, dtype, g, out4, nhwc, restore = _prepare(x, size, stride, padding, dilation, strict,
                                                  ceil_mode, layout)
@@ -164,7 +182,7 @@ def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
 
     Parameters
     ----------
-    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W)
+    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W) (see ``layout``)
         Real numbers; float32 stays float32, integers compute in float64.
     size : int or (int, int)
         Window (FH, FW).
@@ -182,6 +200,12 @@ def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
         divisor), or, if False, by the number of taps inside the input.
     strict : bool, default True
         As in :func:`max_pool2d`.
+    layout : {"NCHW", "NHWC"}, default "NCHW"
+        The axes of ``x`` and of the results: NHWC is channels last, (N, H, W,
+        C) or (H, W, C) in and (N, OH, OW, C) or (OH, OW, C) out, computed by
+        kernels that read and write that layout in place, equal bit for bit
+        to the NCHW results transposed. A 2-D ``x`` has no channel axis and
+        is the same in both.
     num_threads : int, optional
         OpenMP threads; see :func:`pyconv.resolve_num_threads`.
 
@@ -222,6 +246,8 @@ def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
     array([[3., 9.]])
     >>> pyconv.avg_pool2d([[1, 2, 3, 4, 5]], (1, 2), stride=1, dilation=(1, 3))
     array([[2.5, 3.5]])
+    >>> pyconv.avg_pool2d(np.arange(8.0).reshape(1, 2, 2, 2), 2, layout="NHWC")
+    array([[[[3., 4.]]]])
     """
     x4, dtype, g, out4, nhwc, restore = _prepare(x, size, stride, padding, dilation, strict,
                                                  ceil_mode, layout)
@@ -256,7 +282,7 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ce
     ----------
     dout : array_like, the shape of the forward output
         Upstream gradient.
-    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W)
+    x : array_like, shape (N, C, H, W), (C, H, W) or (H, W) (see ``layout``)
         The forward input.
     size, stride, padding, dilation, ceil_mode
         As in the forward call (the output size is floored, as with
@@ -265,6 +291,12 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ce
         The forward call's ``return_indices`` output; None recomputes the
         maxima from ``x``. Any flat index in [0, H*W) is accepted, so
         indices from another pooling of the same shape work too.
+    layout : {"NCHW", "NHWC"}, default "NCHW"
+        The axes of ``x`` and of the results: NHWC is channels last, (N, H, W,
+        C) or (H, W, C) in and (N, OH, OW, C) or (OH, OW, C) out, computed by
+        kernels that read and write that layout in place, equal bit for bit
+        to the NCHW results transposed. A 2-D ``x`` has no channel axis and
+        is the same in both.
     num_threads : int, optional
         OpenMP threads; see :func:`pyconv.resolve_num_threads`.
 
@@ -291,6 +323,10 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ce
     >>> pyconv.max_pool2d_backward([[10]], x, 2)
     array([[ 0.,  0.],
            [10.,  0.]])
+    >>> pyconv.max_pool2d_backward([[[10, 20]]], [[[1, 0], [5, 0]], [[7, 9], [3, 0]]], 2,
+    ...                            layout="NHWC")[..., 1]
+    array([[ 0.,  0.],
+           [20.,  0.]])
     """
     x = as_array(x, "x")
     x4, dtype, g, out4, nhwc, restore = _prepare(x, size, stride, padding, dilation, False,
@@ -330,10 +366,17 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation
     dout : array_like, the shape of the forward output
         Upstream gradient; its float dtype is the result's.
     x_shape : tuple of int
-        Shape of the forward input: (N, C, H, W), (C, H, W) or (H, W).
+        Shape of the forward input: (N, C, H, W), (C, H, W) or (H, W), or
+        (N, H, W, C), (H, W, C) with ``layout="NHWC"``.
     size, stride, padding, dilation, ceil_mode, count_include_pad
         As in the forward call (the output size is floored, as with
         ``strict=False``, unless ``ceil_mode``).
+    layout : {"NCHW", "NHWC"}, default "NCHW"
+        The axes of ``x`` and of the results: NHWC is channels last, (N, H, W,
+        C) or (H, W, C) in and (N, OH, OW, C) or (OH, OW, C) out, computed by
+        kernels that read and write that layout in place, equal bit for bit
+        to the NCHW results transposed. A 2-D ``x`` has no channel axis and
+        is the same in both.
     num_threads : int, optional
         OpenMP threads; see :func:`pyconv.resolve_num_threads`.
 
@@ -361,6 +404,9 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation
            [2., 2.]])
     >>> pyconv.avg_pool2d_backward([[6, 9]], (1, 3), (1, 2), ceil_mode=True)
     array([[3., 3., 9.]])
+    >>> pyconv.avg_pool2d_backward([[[8, 4]]], (2, 2, 2), 2, layout="NHWC")[0]
+    array([[2., 1.],
+           [2., 1.]])
     """
     x_shape = _check_shape(x_shape)
     d = as_array(dout, "dout")

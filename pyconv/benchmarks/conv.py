@@ -1,6 +1,7 @@
 """Benchmark of convolution, forward and backward, on the layers of real networks.
 
-pyconv runs with each method of ``METHODS``, one row each. Oracles:
+pyconv runs with each method of ``METHODS``, one row each, and on channels-last
+arrays (``layout="NHWC"``, method "auto") in the ``pyconv nhwc`` row. Oracles:
 ``conv2d_im2col`` and ``conv2d_backward_im2col`` (NumPy windows and BLAS), and
 the per-element loops on the tiny case. Peers: PyTorch on NCHW tensors and on
 channels-last ones, the backward by ``aten.convolution_backward`` (the kernel
@@ -126,6 +127,21 @@ def _pyconv(backward, method):
     return bind
 
 
+def _pyconv_nhwc(backward):
+    """pyconv on channels-last copies of x and dout (made before timing), method "auto";
+    the result's images come back as NCHW views (no copy) for the check."""
+    def bind(case, inp, threads):
+        kw = dict(_options(case), layout="NHWC", num_threads=threads)
+        x, dout = (np.ascontiguousarray(np.moveaxis(inp[a], 1, -1)) for a in ("x", "dout"))
+        if backward:
+            def call():
+                dx, dw, db = pyconv.conv2d_backward(dout, x, inp["w"], **kw)
+                return np.moveaxis(dx, -1, 1), dw, db
+            return call
+        return lambda: np.moveaxis(pyconv.conv2d(x, inp["w"], inp["b"], **kw), -1, 1)
+    return bind
+
+
 def _oracle(backward, loops):
     def bind(case, inp, threads):
         kw = _options(case)
@@ -185,6 +201,9 @@ def _contenders(backward):
                           _pyconv(backward, m), skip=_method_skip(m, rule, backward))
                 for m, rule in METHODS)
     out += (
+        Contender("pyconv nhwc", "pyconv",
+                  f"pyconv.{name}({args}, layout='NHWC', num_threads=threads) on channels-last "
+                  "x" + (" and dout" if backward else ""), _pyconv_nhwc(backward)),
         Contender("oracle", "oracle", f"pyconv.reference.{oracle}", _oracle(backward, False)),
         Contender("loops", "loops", f"pyconv.reference.{loops}", _oracle(backward, True),
                   skip=tiny_only),

@@ -1,7 +1,8 @@
 """Benchmark of pooling, forward and backward, on the pools of real networks.
 
-Oracles: ``pyconv.reference``'s ``*_naive`` pools (Python loops over output
-positions, NumPy over N and C). Peers: PyTorch on NCHW tensors and on
+pyconv runs on NCHW arrays and, in the ``pyconv nhwc`` rows, on
+channels-last ones (``layout="NHWC"``). Oracles: ``pyconv.reference``'s
+``*_naive`` pools (Python loops over output positions, NumPy over N and C). Peers: PyTorch on NCHW tensors and on
 channels-last ones (its fast path), the backward by the ATen kernels autograd
 calls. The max-pool backward of every contender is given the indices of its
 own forward, as a training step would.
@@ -84,6 +85,23 @@ def _pyconv(op):
     return bind
 
 
+def _pyconv_nhwc(op):
+    """pyconv on channels-last copies of the inputs (made before timing); the result comes
+    back as an NCHW view (no copy) for the check."""
+    def bind(case, inp, threads):
+        size, kw = _args(case)
+        kw = dict(kw, layout="NHWC", num_threads=threads)
+        fn = getattr(pyconv, op)
+        x, dout = (np.ascontiguousarray(np.moveaxis(inp[a], 1, -1)) for a in ("x", "dout"))
+        if op == "max_pool2d_backward":
+            idx = pyconv.max_pool2d(x, size, return_indices=True, **kw)[1]
+            return lambda: np.moveaxis(fn(dout, x, size, indices=idx, **kw), -1, 1)
+        if op == "avg_pool2d_backward":
+            return lambda: np.moveaxis(fn(dout, x.shape, size, **kw), -1, 1)
+        return lambda: np.moveaxis(fn(x, size, **kw), -1, 1)
+    return bind
+
+
 def _oracle(op):
     def bind(case, inp, threads):
         size, kw = _args(case)
@@ -131,6 +149,8 @@ def _contenders(op):
             if op == "max_pool2d_backward" else f"pyconv.{op}(..., num_threads=threads)")
     return (
         Contender("pyconv", "pyconv", call, _pyconv(op)),
+        Contender("pyconv nhwc", "pyconv", f"pyconv.{op}(..., layout='NHWC') on channels-last "
+                  "arrays", _pyconv_nhwc(op)),
         Contender("oracle", "oracle", f"pyconv.reference.{op}_naive", _oracle(op)),
         Contender("torch", "peer", f"{_TORCH_CALL[op]} on NCHW tensors", _torch(op, False),
                   peer="torch"),
