@@ -201,11 +201,7 @@ def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
     strict : bool, default True
         As in :func:`max_pool2d`.
     layout : {"NCHW", "NHWC"}, default "NCHW"
-        The axes of ``x`` and of the results: NHWC is channels last, (N, H, W,
-        C) or (H, W, C) in and (N, OH, OW, C) or (OH, OW, C) out, computed by
-        kernels that read and write that layout in place, equal bit for bit
-        to the NCHW results transposed. A 2-D ``x`` has no channel axis and
-        is the same in both.
+        As in :func:`max_pool2d` (``dout`` and the result too).
     num_threads : int, optional
         OpenMP threads; see :func:`pyconv.resolve_num_threads`.
 
@@ -292,11 +288,7 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ce
         maxima from ``x``. Any flat index in [0, H*W) is accepted, so
         indices from another pooling of the same shape work too.
     layout : {"NCHW", "NHWC"}, default "NCHW"
-        The axes of ``x`` and of the results: NHWC is channels last, (N, H, W,
-        C) or (H, W, C) in and (N, OH, OW, C) or (OH, OW, C) out, computed by
-        kernels that read and write that layout in place, equal bit for bit
-        to the NCHW results transposed. A 2-D ``x`` has no channel axis and
-        is the same in both.
+        As in :func:`max_pool2d` (``dout`` and the result too).
     num_threads : int, optional
         OpenMP threads; see :func:`pyconv.resolve_num_threads`.
 
@@ -372,11 +364,7 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation
         As in the forward call (the output size is floored, as with
         ``strict=False``, unless ``ceil_mode``).
     layout : {"NCHW", "NHWC"}, default "NCHW"
-        The axes of ``x`` and of the results: NHWC is channels last, (N, H, W,
-        C) or (H, W, C) in and (N, OH, OW, C) or (OH, OW, C) out, computed by
-        kernels that read and write that layout in place, equal bit for bit
-        to the NCHW results transposed. A 2-D ``x`` has no channel axis and
-        is the same in both.
+        As in :func:`max_pool2d` (``dout`` and the result too).
     num_threads : int, optional
         OpenMP threads; see :func:`pyconv.resolve_num_threads`.
 
