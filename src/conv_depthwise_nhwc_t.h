@@ -31,6 +31,39 @@ POOL_INLINE void VARIANT(dwn_vectors)(const T *POOL_RESTRICT x, const T *POOL_RE
     for (int k = 0; k < nb; k++) VARIANT(nv_store)(o + c + k * NV_LANES, s[k]);
 }
 
+/* The same for two neighbouring output pixels (the second sw columns right of the first,
+ * both with every column tap inside the input, out at o and o + K), each filter vector
+ * loaded once for both. */
+POOL_INLINE void VARIANT(dwn_vectors2)(const T *POOL_RESTRICT x, const T *POOL_RESTRICT wt,
+                                       const T *POOL_RESTRICT bias, const dwn_geom *g,
+                                       ptrdiff_t r0, ptrdiff_t c0, ptrdiff_t ulo, ptrdiff_t uhi,
+                                       ptrdiff_t c, const int nb, T *POOL_RESTRICT o)
+{
+    NV s[NV_BLOCK], t[NV_BLOCK];
+    const ptrdiff_t next = g->sw * g->c;
+    POOL_UNROLL
+    for (int k = 0; k < nb; k++) {
+        s[k] = bias ? VARIANT(nv_load)(bias + c + k * NV_LANES) : (NV){0};
+        t[k] = s[k];
+    }
+    for (ptrdiff_t u = ulo; u < uhi; u++)
+        for (ptrdiff_t v = 0; v < g->fw; v++) {
+            const T *p = x + ((r0 + u * g->dh) * g->w + c0 + v * g->dw) * g->c + c;
+            const T *f = wt + (u * g->fw + v) * g->k + c;
+            POOL_UNROLL
+            for (int k = 0; k < nb; k++) {
+                NV fk = VARIANT(nv_load)(f + k * NV_LANES);
+                s[k] = s[k] + fk * VARIANT(nv_load)(p + k * NV_LANES);
+                t[k] = t[k] + fk * VARIANT(nv_load)(p + next + k * NV_LANES);
+            }
+        }
+    POOL_UNROLL
+    for (int k = 0; k < nb; k++) {
+        VARIANT(nv_store)(o + c + k * NV_LANES, s[k]);
+        VARIANT(nv_store)(o + g->k + c + k * NV_LANES, t[k]);
+    }
+}
+
 /* Output rows [i0, i1) of out (OH, OW, K) = bias (K, or NULL for none) plus the
  * convolution of x (H, W, C) by the filters wt (FH*FW, K) packed tap by tap: the taps
  * inside the input added in row-major order. */
@@ -44,6 +77,15 @@ void VARIANT(dwn_forward_rows)(const T *x, const T *wt, const T *bias, const dwn
         for (ptrdiff_t j = 0; j < g->ow; j++) {
             ptrdiff_t vlo, vhi, c0 = j * g->sw - g->left, c = 0;
             T *POOL_RESTRICT o = out + (i * g->ow + j) * K;
+            if (m == 1 && j + 1 < g->ow && c0 >= 0 && c0 + g->sw + (g->fw - 1) * g->dw < g->w
+                && C % NV_LANES == 0) { /* two pixels with every column tap inside */
+                for (; c + NV_BLOCK * NV_LANES <= C; c += NV_BLOCK * NV_LANES)
+                    VARIANT(dwn_vectors2)(x, wt, bias, g, r0, c0, ulo, uhi, c, NV_BLOCK, o);
+                for (; c < C; c += NV_LANES)
+                    VARIANT(dwn_vectors2)(x, wt, bias, g, r0, c0, ulo, uhi, c, 1, o);
+                j++;
+                continue;
+            }
             if (c0 >= 0 && c0 + (g->fw - 1) * g->dw < g->w) { vlo = 0; vhi = g->fw; }
             else pool_valid(c0, g->dw, g->w, g->fw, &vlo, &vhi);
             if (m == 1) {

@@ -142,6 +142,8 @@ CONV_CASES = [
     ((2, 6, 9, 8), 6, (3, 3), dict(padding=1, groups=6)),
     ((1, 37, 7, 7), 37, (3, 3), dict(stride=2, padding=1, groups=37)),
     ((2, 64, 6, 5), 64, (3, 3), dict(padding="same", groups=64, dilation=2)),
+    ((2, 32, 7, 9), 32, (3, 3), dict(padding=1, groups=32)),  # pairs of inner pixels
+    ((1, 48, 9, 11), 48, (3, 3), dict(stride=2, padding=1, groups=48)),
     ((1, 4, 8, 6), 8, (3, 2), dict(stride=(2, 1), padding=((1, 0), (2, 1)), groups=4)),
     ((2, 1, 6, 6), 3, (2, 2), dict()),
     ((2, 3, 8, 8), 5, (3, 3), dict(padding=1)),
