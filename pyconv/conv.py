@@ -44,31 +44,18 @@ _REDUCTION_BLOCK = 128
 # each an item of its own, so that a chunk stays in L2 while the threads run through
 # its blocks of positions (and a layer with few positions still has items for all)
 _FILTER_BLOCK = 2**20
-# Winograd: an item takes one GEMM panel's worth of tiles (48 with AVX-512, float32), or
-# fewer where its buffers (the tiles' transformed inputs and products, a2 * (C + K)
-# values a tile) would pass _WINOGRAD_BLOCK bytes, and all filters, unless there are
-# fewer than _WINOGRAD_ITEMS blocks of tiles per thread: then the filters go in the
-# fewest chunks that give every thread as many items (each chunk transforms the tiles'
-# inputs again: 4 chunks of ResNet-late's 256 filters at N=1 cost 25% more than one).
-# ResNet-late's 4x4 tiles (256 channels and filters) took 7.8 ms in blocks of 16 (1.2 MB
-# of buffers) against 8.4 in blocks of 48 (3.5 MB) and 9.3 in blocks of 48 with two
-# chunks of filters, one thread; VGG's (64 and 64) are as fast in blocks of 16 to 64.
-# "auto" takes it (float32, precision "high") from this many channels in and out and
-# output positions per filter (N*OH*OW): with fewer, transforming the filters (4x their
-# size, once per call) costs more than the products save.
+# Winograd: an item takes one GEMM panel's worth of tiles (48 with AVX-512, float32) and
+# all filters, unless there are fewer than _WINOGRAD_ITEMS blocks of tiles per thread:
+# then the filters go in the fewest chunks that give every thread as many items (each
+# chunk transforms the tiles' inputs again: 4 chunks of ResNet-late's 256 filters at
+# N=1 cost 25% more than one). "auto" takes it (float32, precision "high") from this many channels in
+# and out and output positions per filter (N*OH*OW): with fewer, transforming the filters
+# (4x their size, once per call) costs more than the products save.
 _WINOGRAD_ITEMS = 4
-_WINOGRAD_BLOCK = 2**20
 _WINOGRAD_MIN_CHANNELS = 16
 _WINOGRAD_MIN_POSITIONS = 1024
-# F(4x4, 3x3) unless it costs more than this share of F(2x2, 3x3), counting a call's
-# products per transform point as N * (tiles of an image) and its filter transform as
-# _WINOGRAD_FILTER_TILES tiles more (transforming a filter at a point cost as much as the
-# products of 20-22 tiles there, for both tile sizes; measured on ResNet-late, one
-# thread); the share leaves F4 the larger transforms of its tiles. ResNet-late's 14x14
-# output takes 4x4 tiles from N = 4 (9.1 against 10.3 ms at N = 8, both 5.6 at N = 4)
-# and 2x2 below (2.1 against 2.2 ms at N = 1)
-_WINOGRAD_F4_SHARE = 0.9
-_WINOGRAD_FILTER_TILES = 21
+# F(4x4, 3x3) unless it needs more than this share of F(2x2, 3x3)'s products
+_WINOGRAD_F4_SHARE = 0.7
 # Backward: a thread's column block (about this many bytes, in L2 while BLAS packs
 # it) covers input channels worth about _BACKWARD_ROWS column rows (C*FH*FW). BLAS
 # packs the block of dout once per block of channels, so fewer, taller blocks pay
@@ -402,10 +389,10 @@ def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
 
 def _winograd_tile(g):
     """The output tile size m of F(m x m, 3x3) for geometry g: 4 unless padding the output
-    to whole 4x4 tiles, with the filter transform, costs so many products that 2x2 tiles
-    need about as few (see conv2d's Notes)."""
-    def products(m):  # (m+2)^2 points, each for the padded tiles and the filter transform
-        return (m + 2) ** 2 * (g.n * -(-g.oh // m) * -(-g.ow // m) + _WINOGRAD_FILTER_TILES)
+    to whole 4x4 tiles costs so many products that 2x2 tiles need about as few (see
+    conv2d's Notes)."""
+    def products(m):  # per output: (m+2)^2 per tile of m x m, over the padded tiles
+        return (m + 2) ** 2 * -(-g.oh // m) * -(-g.ow // m)
     return 4 if products(4) <= _WINOGRAD_F4_SHARE * products(2) else 2
 
 
@@ -425,11 +412,8 @@ def _winograd_forward(x, w, b, out, g, num_threads):
     line = 64 // x.itemsize  # rows of u one cache line longer: no shared cache sets
     u = np.empty((a2, panels * g.c * mr + line), x.dtype)
     _conv_winograd.transform_filters(w, u, m, mr, level, num_threads)
-    # blocks of about one GEMM panel of tiles, fewer if an item's transformed inputs and
-    # products (a2 * (C + K) values a tile) would overflow L2, as equal as whole vectors
-    # make them
-    fit = _WINOGRAD_BLOCK // (a2 * (g.c + panels * mr) * x.itemsize) // lanes * lanes
-    blocks = -(-tiles // max(lanes, min(nr, fit)))
+    # blocks of about one GEMM panel of tiles, as equal as whole vectors make them
+    blocks = -(-tiles // nr)
     nb = -(-tiles // blocks // lanes) * lanes
     blocks = -(-tiles // nb)
     fc = panels * mr
@@ -567,15 +551,13 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     ``A^T [sum over c of (G g G^T) * (B^T d B)] A`` (Lavin & Gray,
     arXiv:1509.09308), F(4x4, 3x3) (36 products per 16 outputs instead of
     144) or F(2x2, 3x3) (16 per 4): 4x4 tiles unless padding the output to
-    whole 4x4 tiles leaves them more than 0.9 times the products of 2x2
-    tiles, counting the filter transform as the products of 21 tiles more
-    (a 14x14 output takes 2x2 tiles for N < 4, 4x4 from N = 4). The points are 0, 1, -1, 1/2, -2
+    whole 4x4 tiles leaves them more than 0.7 times the products of 2x2
+    tiles (a 14x14 output takes 2x2). The points are 0, 1, -1, 1/2, -2
     and infinity (with Lavin's 2 in place of 1/2, F4's float32 error
     doubles). The filters are transformed once per call, in double
     precision; then each thread takes a block of tiles (one GEMM panel,
-    48 with AVX-512 float32, or fewer so that their transformed inputs and
-    products stay within about 1 MB) and all the filters, or a chunk of
-    them when there are few blocks: it transforms the input patches, multiplies by
+    48 with AVX-512 float32) and all the filters, or a chunk of them when
+    there are few blocks: it transforms the input patches, multiplies by
     pyconv's GEMM tile, one product per transform point, and transforms
     the products back into ``out``, all within its cache. Results do not
     depend on the thread count. Rounding: with x standard normal and
