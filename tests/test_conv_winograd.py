@@ -109,9 +109,9 @@ def test_hypothesis_shapes_within_the_bound(case):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c, k, hw", [(64, 64, 56), (256, 256, 14)])  # VGG, ResNet-late
-def test_benchmark_layers_within_the_bound_and_ten_times_im2col(c, k, hw, dtype):
-    """The README's accuracy table, on one image of each benchmark layer: standard-normal
-    inputs, filters scaled by sqrt(2 / (C*9))."""
+def test_benchmark_layers_within_the_bound_and_ten_times_im2col(c, k, hw, dtype, tile):
+    """The README's accuracy table, on one image of each benchmark layer, with either tile
+    size: standard-normal inputs, filters scaled by sqrt(2 / (C*9))."""
     x, wt, b = _case(1, c, k, hw, hw, dtype, scaled=True)
     want = conv2d_im2col(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64),
                          padding=1)
