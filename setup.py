@@ -139,7 +139,7 @@ class BuildExt(build_ext):
 # element type and CPU level (see src/cpu_features.h), each variant its own translation
 # unit so that they compile in parallel.
 VARIANTS = {
-    "_conv_direct": ["conv_direct_t.h"],
+    "_conv_direct": ["conv_direct_t.h", "conv_blocked_t.h"],
     "_conv_im2col": ["conv_gemm_t.h"],
     "_conv_nhwc": ["conv_depthwise_nhwc_t.h"],
     "_conv_winograd": ["winograd_t.h", "conv_gemm_t.h"],

@@ -67,6 +67,9 @@ _BACKWARD_ROWS = 576
 # Each thread gets at least this much work (multiply-adds x 2): waking a thread
 # costs more than a smaller share saves.
 _FLOPS_PER_THREAD = 2**20
+# Filters per group from which the direct method runs the channel-blocked kernel: a
+# pair of AVX-512 float32 vectors holds 32, so 16 fill at least half of one pair.
+_BLOCKED_MIN_FILTERS = 16
 # a network convolves the same shapes again and again
 _conv_geometry = remembered(conv_geometry)
 
@@ -190,6 +193,10 @@ def _auto_method(g, backward, dtype):
     size = g.k // g.groups * (g.c // g.groups * g.fh * g.fw)
     if backward:
         return "im2col" if size >= 1024 and g.groups == 1 else "direct"
+    # the channel-blocked direct kernel reads the input in place; a 1x1 layer's input
+    # is already im2col's column matrix, which its GEMM runs faster
+    if _blocked_applies(g) and not _is_pointwise(g):
+        return "direct"
     return "im2col" if size >= 512 else "direct"
 
 
@@ -478,12 +485,33 @@ def _winograd_backward(dout, x, w, dx, dw, g, num_threads):
         _im2col_backward(dout, x, w, dx, dw, g, num_threads)
 
 
+def _blocked_applies(g):
+    """Whether the direct method runs the channel-blocked kernel (output channels in the
+    vector lanes): at least _BLOCKED_MIN_FILTERS filters per group. Fewer (MNIST's 8,
+    depthwise layers' 1) would leave most lanes empty; those keep the kernel that
+    vectorises along the output width."""
+    return g.k // g.groups >= _BLOCKED_MIN_FILTERS
+
+
+def _blocked_forward(x, w5, b, out, g, num_threads):
+    """Fill out by the channel-blocked kernel; w5 is (G, K/G, C/G, FH, FW), any strides."""
+    sh, sw, pt, pl, dh, dw = _window_args(g)
+    _conv_direct.blocked_forward(x, w5, b, out, sh, sw, pt, pl, dh, dw, num_threads)
+
+
 def _direct_forward(x, w, b, out, g, num_threads):
-    _conv_direct.forward(x, w, b, out, *_window_args(g), g.groups, num_threads)
+    if _blocked_applies(g):
+        _blocked_forward(x, w.reshape(g.groups, g.k // g.groups, *w.shape[1:]), b, out, g,
+                         num_threads)
+    else:
+        _conv_direct.forward(x, w, b, out, *_window_args(g), g.groups, num_threads)
 
 
 def _direct_backward(dout, x, w, dx, dw, g, num_threads):
     args = _window_args(g)
+    if dx is not None and g.c // g.groups >= _BLOCKED_MIN_FILTERS and _input_grad_as_forward(
+            dout, w, dx, g, num_threads, _blocked_forward):
+        dx = None
     if dx is not None:
         _conv_direct.backward_input(dout, w, dx, *args, g.groups, num_threads)
     if dw is not None:

@@ -135,3 +135,82 @@ def backward_weight(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
     p.bias = NULL
     p.dout = &dout[0, 0, 0, 0]
     run(&p, sizeof(floating), True, num_threads)
+
+
+cdef extern from "conv_blocked.h" nogil:
+    ctypedef struct cb_conv:
+        const void *x
+        Py_ssize_t n, in_h, in_w, xn, xc, xh, xw
+        void *y
+        Py_ssize_t oh, ow, yn, yk, yh, yw
+        Py_ssize_t groups, icg, ocg
+        Py_ssize_t fh, fw, sh, sw, dh, dw, pt, pl
+        const void *filt
+        Py_ssize_t wg, wo, wc, wu, wv
+        const void *bias
+        void *wpack
+        void *bpack
+        Py_ssize_t vl, pairs, ntasks
+    void cb_plan(cb_conv *p, int level, size_t elem)
+    void cb_pack_f32(const cb_conv *p, Py_ssize_t item)
+    void cb_pack_f64(const cb_conv *p, Py_ssize_t item)
+    void cb_task_f32(const cb_conv *p, Py_ssize_t t)
+    void cb_task_f64(const cb_conv *p, Py_ssize_t t)
+
+
+def blocked_forward(const floating[:, :, :, :] x, const floating[:, :, :, :, :] w,
+                    const floating[::1] b, floating[:, :, :, :] out,
+                    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                    Py_ssize_t dh, Py_ssize_t dw, int num_threads):
+    """Fill out (N, K, OH, OW; any strides) with the convolution of x (N, C, H, W; any
+    strides) by w (G, K/G, C/G, FH, FW; any strides) plus b (K,) or, for b of shape (0,),
+    no bias: the channel-blocked kernel of conv_blocked.h."""
+    cdef cb_conv p
+    cdef Py_ssize_t i, t, items, packed
+    cdef size_t elem = sizeof(floating)
+    cdef char *raw
+    cdef pc_guard guard = pc_guard_new()
+    if out.shape[0] == 0 or out.shape[1] == 0 or out.shape[2] == 0 or out.shape[3] == 0:
+        return
+    p.x = &x[0, 0, 0, 0]
+    p.n, p.in_h, p.in_w = x.shape[0], x.shape[2], x.shape[3]
+    p.xn, p.xc, p.xh, p.xw = (x.strides[0] // elem, x.strides[1] // elem,
+                              x.strides[2] // elem, x.strides[3] // elem)
+    p.y = &out[0, 0, 0, 0]
+    p.oh, p.ow = out.shape[2], out.shape[3]
+    p.yn, p.yk, p.yh, p.yw = (out.strides[0] // elem, out.strides[1] // elem,
+                              out.strides[2] // elem, out.strides[3] // elem)
+    p.groups, p.ocg, p.icg, p.fh, p.fw = w.shape[0], w.shape[1], w.shape[2], w.shape[3], w.shape[4]
+    p.sh, p.sw, p.pt, p.pl, p.dh, p.dw = sh, sw, pt, pl, dh, dw
+    p.filt = &w[0, 0, 0, 0, 0]
+    p.wg, p.wo, p.wc, p.wu, p.wv = (w.strides[0] // <Py_ssize_t>elem, w.strides[1] // <Py_ssize_t>elem,
+                                    w.strides[2] // <Py_ssize_t>elem, w.strides[3] // <Py_ssize_t>elem,
+                                    w.strides[4] // <Py_ssize_t>elem)
+    p.bias = &b[0] if b.shape[0] > 0 else NULL
+    cb_plan(&p, cpu.level(), elem)
+    items = p.groups * p.pairs
+    packed = items * 2 * p.vl * (p.icg * p.fh * p.fw + 1)
+    raw = <char *>malloc(packed * elem + 64)
+    if raw == NULL:
+        raise MemoryError("could not allocate the packed filters")
+    p.wpack = raw + (64 - <size_t>raw % 64)
+    p.bpack = <char *>p.wpack + items * 2 * p.vl * p.icg * p.fh * p.fw * elem
+    try:
+        while pc_again(&guard):
+            with nogil, parallel(num_threads=num_threads):
+                for i in prange(items, schedule="static"):
+                    if pc_stopped(guard.stop):
+                        continue
+                    if elem == sizeof(float):
+                        cb_pack_f32(&p, i)
+                    else:
+                        cb_pack_f64(&p, i)
+                for t in prange(p.ntasks, schedule="dynamic"):
+                    if pc_stopped(guard.stop):
+                        continue
+                    if elem == sizeof(float):
+                        cb_task_f32(&p, t)
+                    else:
+                        cb_task_f64(&p, t)
+    finally:
+        free(raw)

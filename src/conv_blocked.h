@@ -1,0 +1,138 @@
+/* Channel-blocked direct convolution: output channels in the vector lanes.
+ *
+ * The layout of oneDNN's direct kernels (jit_avx512_common_conv_kernel): each
+ * group's filters are packed once per call, per pair of blocks of VL output
+ * channels (VL = the vector's lanes), as [pair][c][u][v][2 * VL], so that one
+ * tap of one input channel is two vector loads. A register tile holds 2 x P
+ * vectors of sums: 2 * VL output channels at P consecutive output positions of
+ * one row (P = 14 with 32 vector registers, 6 with 16), and for every input
+ * channel and tap it broadcasts each position's input pixel, read in place,
+ * against the two filter vectors. Nothing is copied out of the input: strides,
+ * dilation and any layout of x and of the output (NCHW or NHWC) are address
+ * arithmetic. Positions whose window crosses the left or right padding run as
+ * tiles of one position over the taps inside the input; rows whose window
+ * crosses the top or bottom padding skip the rows outside. A tile writes its
+ * sums once, each channel's P positions in a row where the output is NCHW.
+ * Where the filters are 1x1, unit stride and no padding, each plane of
+ * positions is one long row.
+ *
+ * Tasks are (image, group, pair, output row, run of positions along it), in
+ * an order that keeps one pair's filters in the core's L2 cache: the pairs
+ * innermost where a group's filters fit in CB_FILTER_CACHE bytes, outermost
+ * otherwise. Every output is summed by one tile in a fixed order (input
+ * channel, tap row, tap column), so results do not depend on the number of
+ * threads.
+ *
+ * The kernel bodies live in the template conv_blocked_t.h, compiled once per
+ * element type and CPU level (cpu_features.h).
+ */
+#ifndef PYCONV_CONV_BLOCKED_H
+#define PYCONV_CONV_BLOCKED_H
+
+#include <stddef.h>
+
+#include "cpu_features.h"
+
+/* A group's packed filters up to this size stay in L2 while every pair runs over
+ * the same rows of input (half of a 1 MiB L2, the rest for the input rows). */
+#define CB_FILTER_CACHE (512 * 1024)
+/* Positions per task along a flattened plane (a 1x1 layer's). */
+#define CB_RUN 112
+
+typedef struct {
+    /* input x[n*xn + c*xc + h*xh + w*xw]: strides in elements */
+    const void *x;
+    ptrdiff_t n, in_h, in_w, xn, xc, xh, xw;
+    /* output y[n*yn + k*yk + i*yh + j*yw] */
+    void *y;
+    ptrdiff_t oh, ow, yn, yk, yh, yw;
+    ptrdiff_t groups, icg, ocg;     /* input and output channels per group */
+    ptrdiff_t fh, fw, sh, sw, dh, dw, pt, pl;
+    /* filters: weight of output o, input c, tap (u, v) of group g at
+     * filt[g*wg + o*wo + c*wc + u*wu + v*wv] (strides may be negative) */
+    const void *filt;
+    ptrdiff_t wg, wo, wc, wu, wv;
+    const void *bias;               /* [groups * ocg], or NULL */
+    /* packed filters [groups][pairs][icg][fh][fw][2 * vl] and bias
+     * [groups][pairs][2 * vl], zero past ocg (filled by cb_pack) */
+    void *wpack, *bpack;
+    /* plan, filled by cb_plan */
+    int level;
+    ptrdiff_t vl, pairs, rows, cols, run, runs, ntasks;
+    int pairs_inner;
+    /* positions [col_lo, col_hi) of a row read no column of padding */
+    ptrdiff_t col_lo, col_hi;
+} cb_conv;
+
+#define CB_DECLARE(TS, T, LEVEL)                                                  \
+    void cb_pack_##TS##_##LEVEL(const cb_conv *p, ptrdiff_t item);                \
+    void cb_task_##TS##_##LEVEL(const cb_conv *p, ptrdiff_t t);
+CPU_EACH_VARIANT(CB_DECLARE)
+#undef CB_DECLARE
+
+static inline ptrdiff_t cb_vector_bytes(int level)
+{
+    if (CPU_X86 && level == CPU_AVX512) return 64;
+    if (CPU_X86 && level == CPU_AVX2) return 32;
+    return 16;
+}
+
+static inline ptrdiff_t cb_ceil_div(ptrdiff_t a, ptrdiff_t b)
+{
+    return a <= 0 ? 0 : (a + b - 1) / b;
+}
+
+/* Fill the plan for the CPU level: lanes, pairs, rows and runs of positions,
+ * tasks and their order. It depends on the shapes and the level only. */
+static inline void cb_plan(cb_conv *p, int level, size_t elem)
+{
+    ptrdiff_t hi;
+    p->level = level;
+    p->vl = cb_vector_bytes(level) / (ptrdiff_t)elem;
+    p->pairs = cb_ceil_div(p->ocg, 2 * p->vl);
+    p->rows = p->oh;
+    p->cols = p->ow;
+    if (p->fh == 1 && p->fw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 && p->pl == 0
+        && p->oh == p->in_h && p->ow == p->in_w && p->xh == p->in_w * p->xw && p->yh == p->ow * p->yw) {
+        p->rows = 1;  /* a 1x1 layer: every plane is one row of positions */
+        p->cols = p->oh * p->ow;
+    }
+    p->run = p->rows == 1 && p->cols > CB_RUN ? CB_RUN : p->cols;
+    p->runs = cb_ceil_div(p->cols, p->run);
+    /* columns whose every tap lies inside the input: j*sw - pl >= 0 and
+     * j*sw - pl + (fw-1)*dw <= w-1 */
+    p->col_lo = cb_ceil_div(p->pl, p->sw);
+    hi = p->in_w - 1 + p->pl - (p->fw - 1) * p->dw;
+    p->col_hi = hi < 0 ? 0 : hi / p->sw + 1;
+    if (p->col_hi > p->cols) p->col_hi = p->cols;
+    if (p->col_lo > p->col_hi) p->col_lo = p->col_hi;
+    if (p->rows == 1 && p->cols != p->ow) {  /* flattened: no padding anywhere */
+        p->col_lo = 0;
+        p->col_hi = p->cols;
+    }
+    p->pairs_inner = (size_t)(p->pairs * p->icg * p->fh * p->fw * 2 * p->vl) * elem
+                     <= CB_FILTER_CACHE;
+    p->ntasks = p->n * p->groups * p->pairs * p->rows * p->runs;
+}
+
+static inline void cb_pack_f32(const cb_conv *p, ptrdiff_t item)
+{
+    CPU_DISPATCH(p->level, cb_pack, f32, (p, item));
+}
+
+static inline void cb_pack_f64(const cb_conv *p, ptrdiff_t item)
+{
+    CPU_DISPATCH(p->level, cb_pack, f64, (p, item));
+}
+
+static inline void cb_task_f32(const cb_conv *p, ptrdiff_t t)
+{
+    CPU_DISPATCH(p->level, cb_task, f32, (p, t));
+}
+
+static inline void cb_task_f64(const cb_conv *p, ptrdiff_t t)
+{
+    CPU_DISPATCH(p->level, cb_task, f64, (p, t));
+}
+
+#endif

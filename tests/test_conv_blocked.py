@@ -1,0 +1,112 @@
+"""The channel-blocked direct kernel (method="direct" with 16 or more filters per group),
+against the float64 oracle at every CPU level, forward and the input gradient it computes."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pyconv
+from pyconv import reference
+from pyconv.gradcheck import numerical_gradient
+
+from ._helpers import DTYPES, assert_close
+
+# (N, C, H, W), (K, C/groups, FH, FW), stride, padding, dilation, groups: odd sizes, stride
+# past the kernel, per-side padding wider than the kernel reaches, 1x1 (one long row),
+# non-square, batch 1, one channel, an odd block of filters (K = 40: one pair and one
+# half pair at AVX-512 float32), groups
+GRID = [
+    ((2, 3, 13, 17), (40, 3, 3, 3), 1, 1, 1, 1),
+    ((1, 5, 9, 11), (33, 5, 5, 3), (2, 3), ((2, 0), (1, 2)), (1, 2), 1),
+    ((2, 8, 12, 12), (64, 4, 3, 3), 1, ((0, 1), (2, 0)), (2, 1), 2),
+    ((2, 16, 7, 7), (17, 16, 1, 1), 1, 0, 1, 1),
+    ((1, 3, 30, 31), (96, 3, 11, 11), 4, 0, 1, 1),
+    ((2, 6, 5, 5), (20, 6, 3, 3), 1, 3, 1, 1),
+    ((1, 1, 6, 9), (16, 1, 2, 2), 5, 0, 1, 1),
+    ((3, 4, 1, 40), (48, 4, 1, 3), 1, ((0, 0), (1, 1)), 1, 1),
+]
+
+
+def _oracle(x, w, b, stride, padding, dilation, groups):
+    return reference.conv2d_im2col(x.astype(np.float64), w.astype(np.float64),
+                                   b.astype(np.float64), stride=stride, padding=padding,
+                                   dilation=dilation, groups=groups, strict=False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups", GRID)
+def test_forward_matches_oracle(cpu_level, dtype, xs, ws, stride, padding, dilation, groups):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    y = pyconv.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups, method="direct", strict=False)
+    assert y.dtype == dtype
+    assert_close(y, _oracle(x, w, b, stride, padding, dilation, groups), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups", GRID)
+def test_input_gradient_matches_oracle(cpu_level, dtype, xs, ws, stride, padding, dilation,
+                                       groups):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    y = pyconv.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                      strict=False)
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, _ = pyconv.conv2d_backward(dout, x, w, stride=stride, padding=padding,
+                                       dilation=dilation, groups=groups, method="direct")
+    ex, ew, _ = reference.conv2d_backward_im2col(
+        dout.astype(np.float64), x.astype(np.float64), w.astype(np.float64), stride=stride,
+        padding=padding, dilation=dilation, groups=groups)
+    assert_close(dx, ex, dtype)
+    assert_close(dw, ew, dtype)
+
+
+def test_strided_and_read_only_inputs_read_in_place():
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((2, 9, 14, 26))
+    x = base[:, ::2, :, ::2]  # non-contiguous
+    w = np.asfortranarray(rng.standard_normal((24, 5, 3, 3)))
+    w.setflags(write=False)
+    y = pyconv.conv2d(x, w, padding=1, method="direct")
+    assert_close(y, _oracle(x, w, np.zeros(24), 1, 1, 1, 1))
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 16, 15, 15)).astype(np.float32)
+    w = rng.standard_normal((48, 16, 3, 3)).astype(np.float32)
+    runs = [pyconv.conv2d(x, w, padding=1, method="direct", num_threads=t) for t in (1, 2, 3)]
+    for y in runs[1:]:
+        np.testing.assert_array_equal(y, runs[0])
+
+
+def test_gradcheck_of_the_input_gradient():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 3, 6, 5))
+    w = rng.standard_normal((16, 3, 3, 3))
+    dout = rng.standard_normal((1, 16, 6, 5))
+
+    def loss(xv):
+        return float(np.sum(pyconv.conv2d(xv, w, padding=1, method="direct") * dout))
+
+    dx, _, _ = pyconv.conv2d_backward(dout, x, w, padding=1, method="direct", need=("dx",))
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 6), h=st.integers(1, 12), w=st.integers(1, 12),
+       k=st.integers(16, 40), f=st.integers(1, 4), s=st.integers(1, 5), p=st.integers(0, 3),
+       d=st.integers(1, 2), dtype=st.sampled_from(DTYPES))
+def test_hypothesis_shapes(n, c, h, w, k, f, s, p, d, dtype):
+    if h + 2 * p < (f - 1) * d + 1 or w + 2 * p < (f - 1) * d + 1:
+        return
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c, f, f)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    y = pyconv.conv2d(x, wt, b, stride=s, padding=p, dilation=d, method="direct", strict=False)
+    assert_close(y, _oracle(x, wt, b, s, p, d, 1), dtype)
