@@ -641,9 +641,24 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     depend on the thread count. The instruction set is chosen at run time,
     as for ``"direct"``.
 
-    ``method="auto"`` takes im2col when a group's filter matrix is large
-    enough to fill the tiles, (K/groups) * (C/groups)*FH*FW >= 512, direct
-    otherwise (its backward rule is in :func:`conv2d_backward`); the choice
+    ``"direct"`` with at least 16 filters per group runs the channel-blocked
+    kernel (oneDNN's layout): each group's filters are packed once per call
+    by pairs of blocks of output channels (2 x 16 float32 lanes with
+    AVX-512), and a register tile of those 32 channels x 14 positions of an
+    output row broadcasts each input pixel, read in place at any stride,
+    dilation or layout, against the pair's filter vectors. Windows that
+    cross the left or right padding sum one tap column at a time over the
+    positions it lies inside for; rows skip the tap rows in the padding. No
+    copy of the input is made. Fewer filters per group (MNIST's 8,
+    depthwise layers) keep the kernel that vectorises along the output width.
+    Its ``dx`` of a stride-1 layer is the same kernel run on ``dout``.
+
+    ``method="auto"`` takes direct for layers with at least 16 filters per
+    group, except 1x1 layers at stride 1 without padding (their input is
+    already im2col's column matrix, and im2col's GEMM runs them faster);
+    otherwise im2col when a group's filter matrix is large enough to fill
+    the tiles, (K/groups) * (C/groups)*FH*FW >= 512, direct otherwise (its
+    backward rule is in :func:`conv2d_backward`); the choice
     never depends on the thread count, so neither does the result. The
     crossovers behind the rule are measured in the repository's
     ``docs/benchmarks.md``; ``pyconv bench --only conv`` times the methods.
@@ -721,11 +736,18 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
             raise ValueError(f"b must have shape ({g.k},), got {extra[0].shape}")
         bc = as_kernel_input(extra[0], dtype, "b")
     n_threads = _threads_for(g, num_threads)
-    method = _resolve_method(method, g, dtype)
+    requested, method = method, _resolve_method(method, g, dtype)
     if not _nhwc(layout, x):
         return _forward(xc, wc, bc, g, method, n_threads).reshape(out_shape)
     if g.c == g.groups and method != "winograd":
         return _depthwise_nhwc_forward(xc, wc, bc, g, n_threads).reshape(out_shape)
+    if _blocked_applies(g) and requested in ("auto", "direct") and method != "winograd":
+        # the channel-blocked kernel reads and writes channels last in place
+        out = empty((g.n, g.oh, g.ow, g.k), dtype)
+        _blocked_forward(xc.transpose(0, 3, 1, 2),
+                         wc.reshape(g.groups, g.k // g.groups, *wc.shape[1:]), bc,
+                         out.transpose(0, 3, 1, 2), g, n_threads)
+        return out.reshape(out_shape)
     out, = _dense_nhwc_via_nchw(lambda x4: (_forward(x4, wc, bc, g, method, n_threads),), xc)
     return out.reshape(out_shape)
 

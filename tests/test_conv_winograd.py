@@ -178,9 +178,9 @@ def test_any_memory_layout():
 def test_precision_setting_and_auto():
     assert pyconv.get_float32_conv_precision() == "highest"
     x, wt, b = _case(8, 16, 16, 12, 12, np.float32)  # 1152 output positions per filter
-    im2col = pyconv.conv2d(x, wt, b, padding=1, method="im2col")
+    direct = pyconv.conv2d(x, wt, b, padding=1, method="direct")  # auto's choice otherwise
     winograd = pyconv.conv2d(x, wt, b, padding=1, method="winograd")
-    np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding=1), im2col)
+    np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding=1), direct)
     few = pyconv.conv2d(x[:, :3], wt[:, :3], padding=1)  # fewer channels than auto's rule
     one = pyconv.conv2d(x[:1], wt, padding=1)  # fewer output positions than auto's rule
     with pyconv.float32_conv_precision("high"):
@@ -189,10 +189,10 @@ def test_precision_setting_and_auto():
         # float64, stride 2 and too few channels keep the "highest" choice
         x64, w64 = x.astype(np.float64), wt.astype(np.float64)
         np.testing.assert_array_equal(pyconv.conv2d(x64, w64, padding=1),
-                                      pyconv.conv2d(x64, w64, padding=1, method="im2col"))
+                                      pyconv.conv2d(x64, w64, padding=1, method="direct"))
         np.testing.assert_array_equal(
             pyconv.conv2d(x, wt, padding=1, stride=2, strict=False),
-            pyconv.conv2d(x, wt, padding=1, stride=2, strict=False, method="im2col"))
+            pyconv.conv2d(x, wt, padding=1, stride=2, strict=False, method="direct"))
         np.testing.assert_array_equal(pyconv.conv2d(x[:, :3], wt[:, :3], padding=1), few)
         np.testing.assert_array_equal(pyconv.conv2d(x[:1], wt, padding=1), one)
         dout = np.ones_like(winograd)
