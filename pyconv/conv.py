@@ -253,9 +253,9 @@ def _dense_nhwc_via_nchw(run, *arrays):
     returns (images, *others); the images (N, C', H', W', or None) come back as a
     C-contiguous (N, H', W', C') copy, the others (filter and bias gradients) as they are.
 
-    Dense layers, and the gradients of depthwise ones, go this way until a
-    channels-last kernel computes them in place; the tests call the public
-    functions only, so swapping this for that kernel changes no test.
+    The gradients, and forwards that the channel-blocked kernel does not run
+    (fewer than 16 filters per group, or im2col and Winograd asked for), go
+    this way.
     """
     images, *others = run(*(np.ascontiguousarray(a.transpose(0, 3, 1, 2)) for a in arrays))
     if images is not None:
