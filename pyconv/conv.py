@@ -70,6 +70,11 @@ _FLOPS_PER_THREAD = 2**20
 # Filters per group from which the direct method runs the channel-blocked kernel: a
 # pair of AVX-512 float32 vectors holds 32, so 16 fill at least half of one pair.
 _BLOCKED_MIN_FILTERS = 16
+# Channels-last pixels this many bytes apart or more go through transposed copies: a
+# tile reads 14 pixels of 3 rows at that power-of-two stride, which fall into a few
+# sets of the L1 cache and evict each other (float64 ResNet-late, 2 KiB apart: 40
+# GFLOP/s in place against 107 for NCHW).
+_NHWC_PIXEL_BYTES = 2048
 # a network convolves the same shapes again and again
 _conv_geometry = remembered(conv_geometry)
 
@@ -741,7 +746,8 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
         return _forward(xc, wc, bc, g, method, n_threads).reshape(out_shape)
     if g.c == g.groups and method != "winograd":
         return _depthwise_nhwc_forward(xc, wc, bc, g, n_threads).reshape(out_shape)
-    if _blocked_applies(g) and requested in ("auto", "direct") and method != "winograd":
+    if (_blocked_applies(g) and requested in ("auto", "direct") and method != "winograd"
+            and g.c * xc.itemsize < _NHWC_PIXEL_BYTES):
         # the channel-blocked kernel reads and writes channels last in place
         out = empty((g.n, g.oh, g.ow, g.k), dtype)
         _blocked_forward(xc.transpose(0, 3, 1, 2),

@@ -110,3 +110,16 @@ def test_hypothesis_shapes(n, c, h, w, k, f, s, p, d, dtype):
     b = rng.standard_normal(k).astype(dtype)
     y = pyconv.conv2d(x, wt, b, stride=s, padding=p, dilation=d, method="direct", strict=False)
     assert_close(y, _oracle(x, wt, b, s, p, d, 1), dtype)
+
+
+@pytest.mark.parametrize("dtype, c", [(np.float32, 24), (np.float64, 256)])
+def test_channels_last_agrees_with_channels_first(cpu_level, dtype, c):
+    # 24 float32 channels run the blocked kernel in place; 256 float64 ones (2 KiB a
+    # pixel) go through transposed copies
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 5, 7, c)).astype(dtype)
+    w = rng.standard_normal((20, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(20).astype(dtype)
+    y = pyconv.conv2d(x, w, b, padding=1, layout="NHWC")
+    expected = pyconv.conv2d(x.transpose(0, 3, 1, 2), w, b, padding=1, method="direct")
+    assert_close(y, expected.transpose(0, 2, 3, 1), dtype)
