@@ -168,24 +168,24 @@ def blocked_forward(const floating[:, :, :, :] x, const floating[:, :, :, :, :] 
     cdef cb_conv p
     cdef Py_ssize_t i, t, items, packed
     cdef size_t elem = sizeof(floating)
+    cdef Py_ssize_t item = sizeof(floating)  # signed: strides may be negative
     cdef char *raw
     cdef pc_guard guard = pc_guard_new()
     if out.shape[0] == 0 or out.shape[1] == 0 or out.shape[2] == 0 or out.shape[3] == 0:
         return
     p.x = &x[0, 0, 0, 0]
     p.n, p.in_h, p.in_w = x.shape[0], x.shape[2], x.shape[3]
-    p.xn, p.xc, p.xh, p.xw = (x.strides[0] // elem, x.strides[1] // elem,
-                              x.strides[2] // elem, x.strides[3] // elem)
+    p.xn, p.xc, p.xh, p.xw = (x.strides[0] // item, x.strides[1] // item,
+                              x.strides[2] // item, x.strides[3] // item)
     p.y = &out[0, 0, 0, 0]
     p.oh, p.ow = out.shape[2], out.shape[3]
-    p.yn, p.yk, p.yh, p.yw = (out.strides[0] // elem, out.strides[1] // elem,
-                              out.strides[2] // elem, out.strides[3] // elem)
+    p.yn, p.yk, p.yh, p.yw = (out.strides[0] // item, out.strides[1] // item,
+                              out.strides[2] // item, out.strides[3] // item)
     p.groups, p.ocg, p.icg, p.fh, p.fw = w.shape[0], w.shape[1], w.shape[2], w.shape[3], w.shape[4]
     p.sh, p.sw, p.pt, p.pl, p.dh, p.dw = sh, sw, pt, pl, dh, dw
     p.filt = &w[0, 0, 0, 0, 0]
-    p.wg, p.wo, p.wc, p.wu, p.wv = (w.strides[0] // <Py_ssize_t>elem, w.strides[1] // <Py_ssize_t>elem,
-                                    w.strides[2] // <Py_ssize_t>elem, w.strides[3] // <Py_ssize_t>elem,
-                                    w.strides[4] // <Py_ssize_t>elem)
+    p.wg, p.wo, p.wc, p.wu, p.wv = (w.strides[0] // item, w.strides[1] // item,
+                                    w.strides[2] // item, w.strides[3] // item, w.strides[4] // item)
     p.bias = &b[0] if b.shape[0] > 0 else NULL
     cb_plan(&p, cpu.level(), elem)
     items = p.groups * p.pairs

@@ -70,13 +70,6 @@ typedef struct {
 CPU_EACH_VARIANT(CB_DECLARE)
 #undef CB_DECLARE
 
-static inline ptrdiff_t cb_vector_bytes(int level)
-{
-    if (CPU_X86 && level == CPU_AVX512) return 64;
-    if (CPU_X86 && level == CPU_AVX2) return 32;
-    return 16;
-}
-
 static inline ptrdiff_t cb_ceil_div(ptrdiff_t a, ptrdiff_t b)
 {
     return a <= 0 ? 0 : (a + b - 1) / b;
@@ -88,7 +81,7 @@ static inline void cb_plan(cb_conv *p, int level, size_t elem)
 {
     ptrdiff_t hi;
     p->level = level;
-    p->vl = cb_vector_bytes(level) / (ptrdiff_t)elem;
+    p->vl = (ptrdiff_t)cpu_vector_bytes(level) / (ptrdiff_t)elem;
     p->pairs = cb_ceil_div(p->ocg, 2 * p->vl);
     p->rows = p->oh;
     p->cols = p->ow;

@@ -104,13 +104,6 @@ static inline ptrdiff_t cd_dw_block(ptrdiff_t fw)
 CPU_EACH_VARIANT(CD_DECLARE)
 #undef CD_DECLARE
 
-static inline ptrdiff_t cd_vector_bytes(int level)
-{
-    if (CPU_X86 && level == CPU_AVX512) return 64;
-    if (CPU_X86 && level == CPU_AVX2) return 32;
-    return 16;
-}
-
 /* Fill the plan: vector length, band row layout, band size, task count.
  * `weight_grad` plans the weight gradient (one channel per band buffer,
  * tasks over blocks of filters: a multiple of the register block `kb`, as
@@ -123,7 +116,7 @@ static inline void cd_plan(cd_conv *p, int level, size_t elem, int weight_grad, 
 {
     ptrdiff_t chans, reach, rows_per_band, want_bands, min_bands;
     p->level = level;
-    p->vl = cd_vector_bytes(level) / (ptrdiff_t)elem;
+    p->vl = (ptrdiff_t)cpu_vector_bytes(level) / (ptrdiff_t)elem;
     /* lanes cover max(ow, vl) outputs; a tap reaches (fw-1)*dw/sw further */
     p->wq = (p->ow > p->vl ? p->ow : p->vl) + (p->fw - 1) * p->dw / p->sw + 1;
     p->rl = p->wq * p->sw;

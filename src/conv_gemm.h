@@ -32,19 +32,11 @@
 CPU_EACH_VARIANT(CG_DECLARE)
 #undef CG_DECLARE
 
-/* Bytes of one vector of the variant that CPU level `level` runs. */
-static inline ptrdiff_t cg_vector_bytes(int level)
-{
-    if (CPU_X86 && level == CPU_AVX512) return 64;
-    if (CPU_X86 && level == CPU_AVX2) return 32;
-    return 16;
-}
-
 /* Rows (filters) per A panel and columns per B panel for `level` and `elem`-byte values. */
-static inline ptrdiff_t cg_mr(int level) { return cg_vector_bytes(level) == 64 ? 8 : 4; }
+static inline ptrdiff_t cg_mr(int level) { return cpu_vector_bytes(level) == 64 ? 8 : 4; }
 static inline ptrdiff_t cg_nr(int level, size_t elem)
 {
-    return 3 * cg_vector_bytes(level) / (ptrdiff_t)elem;
+    return 3 * (ptrdiff_t)cpu_vector_bytes(level) / (ptrdiff_t)elem;
 }
 
 /* cg_gemm_<TS> and cg_gemm_same_<TS>: the variant of the given level. */

@@ -51,6 +51,15 @@
 #define CPU_DISPATCH_VECTOR(level, op, TS, args, otherwise) (otherwise)
 #endif
 
+/* Bytes of one vector of the variants that CPU level `level` runs (16, SSE2's width, in
+ * portable C). */
+static inline int cpu_vector_bytes(int level)
+{
+    if (CPU_X86 && level == CPU_AVX512) return 64;
+    if (CPU_X86 && level == CPU_AVX2) return 32;
+    return 16;
+}
+
 /* M(TS, T, LEVEL) once per compiled variant: for declaring a family's variants. */
 #if CPU_X86
 #define CPU_EACH_VARIANT(M)                                                                   \

@@ -89,7 +89,7 @@ CPU_EACH_VARIANT(WG_DECLARE)
 static inline ptrdiff_t wg_lanes(int level, size_t elem)
 {
 #if defined(__GNUC__) || defined(__clang__)
-    return cg_vector_bytes(level) / (ptrdiff_t)elem;
+    return (ptrdiff_t)cpu_vector_bytes(level) / (ptrdiff_t)elem;
 #else
     (void)level, (void)elem;
     return 1;
