@@ -486,6 +486,9 @@ def _winograd_backward(dout, x, w, dx, dw, g, num_threads):
             dout, w, dx, g, num_threads,
             lambda d, w5, b, out, gt, t: _winograd_forward(d, w5[0], b, out, gt, t)):
         dx = None
+    if dw is not None and _blocked_applies(g):
+        _blocked_filter_grad(dout, x, dw, g, num_threads)
+        dw = None
     if dx is not None or dw is not None:
         _im2col_backward(dout, x, w, dx, dw, g, num_threads)
 
@@ -504,6 +507,12 @@ def _blocked_forward(x, w5, b, out, g, num_threads):
     _conv_direct.blocked_forward(x, w5, b, out, sh, sw, pt, pl, dh, dw, num_threads)
 
 
+def _blocked_filter_grad(dout, x, dw, g, num_threads):
+    """Fill dw (K, C/G, FH, FW) by the channel-blocked filter-gradient kernel."""
+    _conv_direct.blocked_filter_grad(dout, x, dw.reshape(g.groups, g.k // g.groups, *dw.shape[1:]),
+                                     *_window_args(g), num_threads)
+
+
 def _direct_forward(x, w, b, out, g, num_threads):
     if _blocked_applies(g):
         _blocked_forward(x, w.reshape(g.groups, g.k // g.groups, *w.shape[1:]), b, out, g,
@@ -512,14 +521,25 @@ def _direct_forward(x, w, b, out, g, num_threads):
         _conv_direct.forward(x, w, b, out, *_window_args(g), g.groups, num_threads)
 
 
+def _blocked_input_grad_applies(g):
+    """Whether the direct method computes dx by the channel-blocked forward kernel (see
+    _input_grad_as_forward): stride 1, a padding within the kernel's reach, and at least
+    _BLOCKED_MIN_FILTERS input channels per group (the filters of that forward)."""
+    reach_h, reach_w = (g.fh - 1) * g.dilation[0], (g.fw - 1) * g.dilation[1]
+    return (g.stride == (1, 1) and g.c // g.groups >= _BLOCKED_MIN_FILTERS
+            and max(g.pad[:2]) <= reach_h and max(g.pad[2:]) <= reach_w)
+
+
 def _direct_backward(dout, x, w, dx, dw, g, num_threads):
     args = _window_args(g)
-    if dx is not None and g.c // g.groups >= _BLOCKED_MIN_FILTERS and _input_grad_as_forward(
-            dout, w, dx, g, num_threads, _blocked_forward):
+    if dx is not None and _blocked_input_grad_applies(g):
+        _input_grad_as_forward(dout, w, dx, g, num_threads, _blocked_forward)
         dx = None
     if dx is not None:
         _conv_direct.backward_input(dout, w, dx, *args, g.groups, num_threads)
-    if dw is not None:
+    if dw is not None and _blocked_applies(g):
+        _blocked_filter_grad(dout, x, dw, g, num_threads)
+    elif dw is not None:
         _conv_direct.backward_weight(dout, x, dw, *args, g.groups, num_threads)
 
 
@@ -540,14 +560,25 @@ def _backward(dout, x, w, need, g, method, num_threads):
     """(dx or None, dw or None) of dout (N, K, OH, OW), x (N, C, H, W) by ``method``."""
     dx = empty(x.shape, x.dtype, "dx") if "dx" in need else None
     dw = empty(w.shape, x.dtype, "dw") if "dw" in need else None
-    if dx is not None or dw is not None:
-        method = _resolve_method(method, g, x.dtype, backward=True)
-        if method == "direct":
-            _direct_backward(dout, x, w, dx, dw, g, num_threads)
-        elif method == "winograd":
-            _winograd_backward(dout, x, w, dx, dw, g, num_threads)
-        else:
-            _im2col_backward(dout, x, w, dx, dw, g, num_threads)
+    if dx is None and dw is None:
+        return dx, dw
+    run = {"direct": _direct_backward, "winograd": _winograd_backward,
+           "im2col": _im2col_backward}
+    resolved = _resolve_method(method, g, x.dtype, backward=True)
+    if method == "auto" and resolved != "winograd":
+        # each gradient by its own faster kernel: the channel-blocked ones where they
+        # apply (but for 1x1 layers, whose input is already im2col's column matrix)
+        pointwise = _is_pointwise(g)
+        dx_method = "direct" if _blocked_input_grad_applies(g) and not pointwise else resolved
+        dw_method = "direct" if _blocked_applies(g) and not pointwise else resolved
+        if dx_method != dw_method:
+            if dx is not None:
+                run[dx_method](dout, x, w, dx, None, g, num_threads)
+            if dw is not None:
+                run[dw_method](dout, x, w, None, dw, g, num_threads)
+            return dx, dw
+        resolved = dx_method
+    run[resolved](dout, x, w, dx, dw, g, num_threads)
     return dx, dw
 
 
@@ -656,7 +687,11 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     positions it lies inside for; rows skip the tap rows in the padding. No
     copy of the input is made. Fewer filters per group (MNIST's 8,
     depthwise layers) keep the kernel that vectorises along the output width.
-    Its ``dx`` of a stride-1 layer is the same kernel run on ``dout``.
+    Its ``dx`` of a stride-1 layer is the same kernel run on ``dout``; its
+    ``dw`` keeps the filters in the lanes and tiles 14 taps (consecutive
+    channels, or channels and tap columns) of a channels-last copy of a band
+    of input rows, summing over every output position in order (see
+    :func:`conv2d_backward`).
 
     ``method="auto"`` takes direct for layers with at least 16 filters per
     group, except 1x1 layers at stride 1 without padding (their input is
@@ -814,14 +849,31 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     convolution of ``dout`` (padded by 2 less the padding, filters flipped
     and transposed), within the same bound as the forward (see
     :func:`conv2d`), unless the padding exceeds 2: then as im2col does.
-    ``dw`` and ``db`` are im2col's: a Winograd filter gradient was not
-    built. The layers it accepts are those of the forward.
+    ``dw`` is the direct method's (below) where that runs the
+    channel-blocked kernel, im2col's otherwise: a Winograd filter gradient
+    was not built. The layers it accepts are those of the forward.
 
-    ``method="auto"`` takes im2col for ungrouped layers whose filter matrix
-    (K * C*FH*FW) has at least 1024 entries, direct otherwise; under
-    float32 precision ``"high"``, the layers :func:`conv2d` computes by
-    Winograd take it here too (``dx`` as above). The measurements behind
-    the rule sit with :func:`conv2d`'s.
+    ``method="direct"`` with at least 16 filters per group computes ``dw``
+    by the channel-blocked kernel: per band of output rows of one image
+    (sized to stay in L2), the band's input rows are copied channels last
+    with the padding as zeros and ``dout`` is transposed to
+    [position][32 filters]; a register tile of 32 filters x 14 taps lying
+    at consecutive addresses of that copy loads each position's two
+    ``dout`` vectors and broadcasts its 14 inputs against them. Each thread
+    owns a fixed range of tiles and sums them over every band in order, so
+    the result does not depend on the thread count. With at least 16 input
+    channels per group, stride 1 and a padding within the kernel's reach,
+    its ``dx`` is the channel-blocked forward kernel run on ``dout``
+    (padded by the reach less the padding, filters flipped and transposed).
+
+    ``method="auto"`` chooses each gradient's kernel: the channel-blocked
+    ones above where they apply, except for 1x1 layers at stride 1 without
+    padding (im2col's GEMM runs those faster); otherwise im2col for
+    ungrouped layers whose filter matrix (K * C*FH*FW) has at least 1024
+    entries, direct for the rest. Under float32 precision ``"high"``, the
+    layers :func:`conv2d` computes by Winograd take it here too (``dx`` and
+    ``dw`` as above). The measurements behind the rule sit with
+    :func:`conv2d`'s.
 
     Examples
     --------

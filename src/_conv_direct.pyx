@@ -137,6 +137,13 @@ def backward_weight(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
     run(&p, sizeof(floating), True, num_threads)
 
 
+cdef inline void element_strides(const Py_ssize_t *strides, Py_ssize_t item, Py_ssize_t *s0,
+                                 Py_ssize_t *s1, Py_ssize_t *s2, Py_ssize_t *s3) noexcept:
+    """The first four byte strides of a memoryview, in elements of item bytes."""
+    s0[0], s1[0], s2[0], s3[0] = (strides[0] // item, strides[1] // item, strides[2] // item,
+                                  strides[3] // item)
+
+
 cdef extern from "conv_blocked.h" nogil:
     ctypedef struct cb_conv:
         const void *x
@@ -175,12 +182,10 @@ def blocked_forward(const floating[:, :, :, :] x, const floating[:, :, :, :, :] 
         return
     p.x = &x[0, 0, 0, 0]
     p.n, p.in_h, p.in_w = x.shape[0], x.shape[2], x.shape[3]
-    p.xn, p.xc, p.xh, p.xw = (x.strides[0] // item, x.strides[1] // item,
-                              x.strides[2] // item, x.strides[3] // item)
+    element_strides(x.strides, item, &p.xn, &p.xc, &p.xh, &p.xw)
     p.y = &out[0, 0, 0, 0]
     p.oh, p.ow = out.shape[2], out.shape[3]
-    p.yn, p.yk, p.yh, p.yw = (out.strides[0] // item, out.strides[1] // item,
-                              out.strides[2] // item, out.strides[3] // item)
+    element_strides(out.strides, item, &p.yn, &p.yk, &p.yh, &p.yw)
     p.groups, p.ocg, p.icg, p.fh, p.fw = w.shape[0], w.shape[1], w.shape[2], w.shape[3], w.shape[4]
     p.sh, p.sw, p.pt, p.pl, p.dh, p.dw = sh, sw, pt, pl, dh, dw
     p.filt = &w[0, 0, 0, 0, 0]
@@ -212,5 +217,74 @@ def blocked_forward(const floating[:, :, :, :] x, const floating[:, :, :, :, :] 
                         cb_task_f32(&p, t)
                     else:
                         cb_task_f64(&p, t)
+    finally:
+        free(raw)
+
+
+cdef extern from "conv_blocked.h" nogil:
+    ctypedef struct cbg_conv:
+        const void *x
+        Py_ssize_t n, in_h, in_w, xn, xc, xh, xw
+        const void *dy
+        Py_ssize_t oh, ow, yn, yk, yh, yw
+        void *dw
+        Py_ssize_t wg, wo, wc, wu, wv
+        Py_ssize_t groups, icg, ocg, fh, fw, sh, sw, dh, dw_, pt, pl
+        Py_ssize_t vl, tile, items, scratch
+    void cbg_plan(cbg_conv *p, int level, size_t elem)
+    void cbg_part_f32(const cbg_conv *p, Py_ssize_t lo, Py_ssize_t hi, void *sums,
+                      void *scratch, const int *stop)
+    void cbg_part_f64(const cbg_conv *p, Py_ssize_t lo, Py_ssize_t hi, void *sums,
+                      void *scratch, const int *stop)
+
+
+def blocked_filter_grad(const floating[:, :, :, :] dout, const floating[:, :, :, :] x,
+                        floating[:, :, :, :, :] dw, Py_ssize_t sh, Py_ssize_t sw,
+                        Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dil_w,
+                        int num_threads):
+    """Fill dw (G, K/G, C/G, FH, FW; any strides) with the filter gradient of the
+    convolution of x (N, C, H, W; any strides) whose output gradient is dout (N, K, OH, OW;
+    any strides): the channel-blocked kernel of conv_blocked.h. Each thread sums a fixed
+    range of tiles over every image."""
+    cdef cbg_conv p
+    cdef Py_ssize_t part, parts, per_item, per_part
+    cdef size_t elem = sizeof(floating)
+    cdef Py_ssize_t item = sizeof(floating)  # signed: strides may be negative
+    cdef char *raw
+    cdef char *sums
+    cdef char *scratch
+    cdef pc_guard guard = pc_guard_new()
+    p.x = &x[0, 0, 0, 0]
+    p.n, p.in_h, p.in_w = x.shape[0], x.shape[2], x.shape[3]
+    element_strides(x.strides, item, &p.xn, &p.xc, &p.xh, &p.xw)
+    p.dy = &dout[0, 0, 0, 0]
+    p.oh, p.ow = dout.shape[2], dout.shape[3]
+    element_strides(dout.strides, item, &p.yn, &p.yk, &p.yh, &p.yw)
+    p.dw = &dw[0, 0, 0, 0, 0]
+    p.wg, p.wo, p.wc, p.wu, p.wv = (dw.strides[0] // item, dw.strides[1] // item,
+                                    dw.strides[2] // item, dw.strides[3] // item,
+                                    dw.strides[4] // item)
+    p.groups, p.ocg, p.icg, p.fh, p.fw = (dw.shape[0], dw.shape[1], dw.shape[2], dw.shape[3],
+                                          dw.shape[4])
+    p.sh, p.sw, p.pt, p.pl, p.dh, p.dw_ = sh, sw, pt, pl, dh, dil_w
+    cbg_plan(&p, cpu.level(), elem)
+    parts = max(1, min(num_threads, p.items))
+    per_item = 2 * p.tile * p.vl
+    per_part = (p.scratch + 16) // 16 * 16  # whole cache lines apart
+    raw = <char *>malloc((p.items * per_item + parts * per_part) * elem + 64)
+    if raw == NULL:
+        raise MemoryError("could not allocate the filter gradient's sums and scratch")
+    sums = raw + (64 - <size_t>raw % 64)
+    scratch = sums + p.items * per_item * elem
+    try:
+        while pc_again(&guard):
+            with nogil, parallel(num_threads=parts):
+                for part in prange(parts, schedule="static"):
+                    if floating is float:
+                        cbg_part_f32(&p, part * p.items // parts, (part + 1) * p.items // parts,
+                                     sums, scratch + part * per_part * elem, guard.stop)
+                    else:
+                        cbg_part_f64(&p, part * p.items // parts, (part + 1) * p.items // parts,
+                                     sums, scratch + part * per_part * elem, guard.stop)
     finally:
         free(raw)

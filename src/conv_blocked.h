@@ -32,6 +32,7 @@
 #include <stddef.h>
 
 #include "cpu_features.h"
+#include "interrupt_flag.h"
 
 /* A group's packed filters up to this size stay in L2 while every pair runs over
  * the same rows of input (half of a 1 MiB L2, the rest for the input rows). */
@@ -126,6 +127,95 @@ static inline void cb_task_f32(const cb_conv *p, ptrdiff_t t)
 static inline void cb_task_f64(const cb_conv *p, ptrdiff_t t)
 {
     CPU_DISPATCH(p->level, cb_task, f64, (p, t));
+}
+
+/* The filter gradient by the same blocking: dw[o][c][u][v] = sum over images n and
+ * output positions (i, j) of dy[n][o][i][j] * x[n][c][i*sh - pt + u*dh][j*sw - pl + v*dw].
+ *
+ * Filters are in the vector lanes again, and the register tile is 2 x P sums: one pair
+ * of blocks of output channels at P taps (u, v, c) that lie at consecutive addresses of
+ * a channels-last copy of the input, the same tap row u and either the same column v
+ * or, without dilation, consecutive (v, c). Per output position the tile loads the two
+ * vectors of dy and broadcasts each of its P input values against them, so the sums
+ * stay in registers over the whole reduction. Work goes in bands of output rows of one
+ * image: the band's input rows are copied channels-last with the padding written as
+ * zeros (so no tap needs a test), and its dy transposed to [position][2 * vl] per pair,
+ * both small enough to stay in L2. A thread owns a fixed range of tiles over all bands
+ * in order, so every sum is taken in the same order whatever the thread count. */
+
+/* Bytes of a band's channels-last input and transposed dy that stay in the L2 cache. */
+#define CBG_BAND_CACHE (384 * 1024)
+
+typedef struct {
+    const void *x;
+    ptrdiff_t n, in_h, in_w, xn, xc, xh, xw;
+    /* dy[n*yn + o*yk + i*yh + j*yw], o over all groups' output channels */
+    const void *dy;
+    ptrdiff_t oh, ow, yn, yk, yh, yw;
+    /* the gradient: dw[g*wg + o*wo + c*wc + u*wu + v*wv] */
+    void *dw;
+    ptrdiff_t wg, wo, wc, wu, wv;
+    ptrdiff_t groups, icg, ocg, fh, fw, sh, sw, dh, dw_, pt, pl;
+    /* plan, filled by cbg_plan */
+    int level;
+    ptrdiff_t vl, pairs, tile;      /* lanes, pairs of vectors per group, taps per tile */
+    ptrdiff_t seg, segs, seg_step;  /* per tap row: segs runs of seg consecutive taps */
+    ptrdiff_t tiles, items;         /* tiles per run; items = groups*pairs*fh*segs*tiles */
+    ptrdiff_t band, bands;          /* output rows per band, bands per image */
+    ptrdiff_t band_rows, cols;      /* a band's input rows and padded columns */
+    ptrdiff_t scratch;              /* elements of one thread's scratch */
+} cbg_conv;
+
+#define CBG_DECLARE(TS, T, LEVEL)                                                          \
+    void cbg_part_##TS##_##LEVEL(const cbg_conv *p, ptrdiff_t lo, ptrdiff_t hi, void *sums, \
+                                 void *scratch, const pc_stop_flag *stop);
+CPU_EACH_VARIANT(CBG_DECLARE)
+#undef CBG_DECLARE
+
+/* Fill the plan of the filter gradient for the CPU level (shapes and level only). */
+static inline void cbg_plan(cbg_conv *p, int level, size_t elem)
+{
+    ptrdiff_t per_row, budget, dy_row;
+    p->level = level;
+    p->vl = (ptrdiff_t)cpu_vector_bytes(level) / (ptrdiff_t)elem;
+    p->pairs = cb_ceil_div(p->ocg, 2 * p->vl);
+    p->tile = cpu_vector_bytes(level) == 64 ? 14 : 6;  /* CB_P of the template */
+    if (p->dw_ == 1) {  /* (v, c) consecutive along a row of the copy */
+        p->seg = p->fw * p->icg;
+        p->segs = 1;
+    }
+    else {
+        p->seg = p->icg;
+        p->segs = p->fw;
+    }
+    p->seg_step = p->dw_ * p->icg;
+    p->tiles = cb_ceil_div(p->seg, p->tile);
+    p->items = p->groups * p->pairs * p->fh * p->segs * p->tiles;
+    p->cols = (p->ow - 1) * p->sw + (p->fw - 1) * p->dw_ + 1;
+    /* the largest band whose input rows and dy fit CBG_BAND_CACHE */
+    per_row = p->sh * p->cols * p->icg;
+    dy_row = p->ow * 2 * p->vl;
+    budget = (ptrdiff_t)(CBG_BAND_CACHE / elem) - ((p->fh - 1) * p->dh + 1) * p->cols * p->icg;
+    p->band = budget > 0 ? budget / (per_row + dy_row) : 1;
+    if (p->band < 1) p->band = 1;
+    if (p->band > p->oh) p->band = p->oh;
+    p->bands = cb_ceil_div(p->oh, p->band);
+    /* balance the bands: equal heights but the last */
+    p->band = cb_ceil_div(p->oh, p->bands);
+    p->band_rows = (p->band - 1) * p->sh + (p->fh - 1) * p->dh + 1;
+    p->scratch = p->band_rows * p->cols * p->icg + p->band * p->ow * 2 * p->vl;
+}
+
+static inline void cbg_part_f32(const cbg_conv *p, ptrdiff_t lo, ptrdiff_t hi, void *sums,
+                                void *scratch, const pc_stop_flag *stop)
+{
+    CPU_DISPATCH(p->level, cbg_part, f32, (p, lo, hi, sums, scratch, stop));
+}
+
+static inline void cbg_part_f64(const cbg_conv *p, ptrdiff_t lo, ptrdiff_t hi, void *sums,
+                                void *scratch, const pc_stop_flag *stop)
+{
+    CPU_DISPATCH(p->level, cbg_part, f64, (p, lo, hi, sums, scratch, stop));
 }
 
 #endif

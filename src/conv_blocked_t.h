@@ -236,6 +236,197 @@ void VARIANT(cb_task)(const cb_conv *p, ptrdiff_t t)
     }
 }
 
+/* The filter gradient (cbg_conv of conv_blocked.h). */
+
+/* Copy the input rows of band rows [i0, i0 + rows) of image n, group g, channels-last
+ * into xs[r][col][c] (r < the band's input rows, col < p->cols, c < icg), with zeros
+ * for the padding: row r is input row i0*sh - pt + r, column col input column col - pl. */
+static void VARIANT(cbg_copy_input)(const cbg_conv *p, ptrdiff_t n, ptrdiff_t g, ptrdiff_t i0,
+                                    ptrdiff_t rows, T *xs)
+{
+    const ptrdiff_t nr = (rows - 1) * p->sh + (p->fh - 1) * p->dh + 1, icg = p->icg;
+    const ptrdiff_t lo = p->pl < p->cols ? p->pl : p->cols;
+    ptrdiff_t hi = p->pl + p->in_w < p->cols ? p->pl + p->in_w : p->cols;
+    const T *x = (const T *)p->x + n * p->xn + g * icg * p->xc;
+    ptrdiff_t r, col, c, c0;
+    if (hi < lo) hi = lo;
+    for (r = 0; r < nr; r++) {
+        const ptrdiff_t ir = i0 * p->sh - p->pt + r;
+        T *dst = xs + r * p->cols * icg;
+        const T *src = x + ir * p->xh;
+        if (ir < 0 || ir >= p->in_h) {
+            for (col = 0; col < p->cols * icg; col++) dst[col] = 0;
+            continue;
+        }
+        for (col = 0; col < lo * icg; col++) dst[col] = 0;
+        for (col = hi * icg; col < p->cols * icg; col++) dst[col] = 0;
+        if (p->xc == 1)  /* channels last already: one pixel's channels at a time */
+            for (col = lo; col < hi; col++)
+                for (c = 0; c < icg; c++)
+                    dst[col * icg + c] = src[(col - p->pl) * p->xw + c];
+        else  /* 16 channels at a time: each pixel's 16 values go to one cache line */
+            for (c0 = 0; c0 < icg; c0 += 16) {
+                const ptrdiff_t cn = icg - c0 < 16 ? icg - c0 : 16;
+                for (col = lo; col < hi; col++)
+                    for (c = 0; c < cn; c++)
+                        dst[col * icg + c0 + c] = src[(c0 + c) * p->xc + (col - p->pl) * p->xw];
+            }
+    }
+}
+
+/* Transpose dy of band rows [i0, i0 + rows) of image n, pair q of group g into
+ * ys[position][2 * vl] (positions of the band in row-major order), zeros past ocg. */
+static void VARIANT(cbg_copy_grad)(const cbg_conv *p, ptrdiff_t n, ptrdiff_t g, ptrdiff_t q,
+                                   ptrdiff_t i0, ptrdiff_t rows, T *ys)
+{
+    const ptrdiff_t lanes = 2 * CB_VL;
+    const T *dy = (const T *)p->dy + n * p->yn + (g * p->ocg + q * lanes) * p->yk + i0 * p->yh;
+    const ptrdiff_t kvalid = p->ocg - q * lanes < lanes ? p->ocg - q * lanes : lanes;
+    ptrdiff_t l, i, j;
+    for (i = 0; i < rows; i++)  /* each position's lanes in one or two cache lines */
+        for (j = 0; j < p->ow; j++) {
+            T *dst = ys + (i * p->ow + j) * lanes;
+            const T *src = dy + i * p->yh + j * p->yw;
+            for (l = 0; l < kvalid; l++) dst[l] = src[l * p->yk];
+            for (; l < lanes; l++) dst[l] = 0;
+        }
+}
+
+/* One tile of the filter gradient: KB (1 or 2) vectors of output channels at P taps,
+ * summed over a band of rows x ow positions in order; the taps of position (i, j) are
+ * xs[i*xrow + j*xstep + t] (t < P) and its gradients ys[(i*ow + j)*2*CB_VL + kb*CB_VL].
+ * The sums start from sum (laid out as cb_store's part) and go back there. */
+static inline __attribute__((always_inline)) void
+VARIANT(cbg_tile)(const int KB, const int P, const T *xs, ptrdiff_t xstep, ptrdiff_t xrow,
+                  const T *ys, ptrdiff_t rows, ptrdiff_t ow, T *sum)
+{
+    CB_V acc[2][CB_P];
+    ptrdiff_t i, j, t, kb;
+    for (kb = 0; kb < 2; kb++)  /* both blocks set, even for KB = 1, or GCC keeps them in memory */
+        for (t = 0; t < P; t++)
+            acc[kb][t] = *(const CB_V *)(sum + (kb * CB_P + t) * CB_VL);
+    for (i = 0; i < rows; i++) {
+        const T *xr = xs + i * xrow, *yr = ys + i * ow * 2 * CB_VL;
+        for (j = 0; j < ow; j++) {
+            const T *xp = xr + j * xstep;
+            const CB_V d0 = *(const CB_V *)(yr + j * 2 * CB_VL);
+            const CB_V d1 = KB > 1 ? *(const CB_V *)(yr + j * 2 * CB_VL + CB_VL) : d0;
+            for (t = 0; t < P; t++) {
+                if (KB > 1) {
+                    CB_FMA_PIXEL(acc[0][t], d0, xp + t);
+                    CB_FMA_PIXEL(acc[1][t], d1, xp + t);
+                }
+                else
+                    acc[0][t] = d0 * xp[t] + acc[0][t];
+            }
+        }
+    }
+    for (kb = 0; kb < KB; kb++)
+        for (t = 0; t < P; t++)
+            *(CB_V *)(sum + (kb * CB_P + t) * CB_VL) = acc[kb][t];
+}
+
+/* cbg_tile for run-time m (<= CB_P) taps and KB = 1 + two. */
+static void VARIANT(cbg_tile_n)(int two, ptrdiff_t m, const T *xs, ptrdiff_t xstep,
+                                ptrdiff_t xrow, const T *ys, ptrdiff_t rows, ptrdiff_t ow,
+                                T *sum)
+{
+#define CBG_CASE(KB_, P_)                                                             \
+    case P_:                                                                          \
+        VARIANT(cbg_tile)(KB_, P_, xs, xstep, xrow, ys, rows, ow, sum);               \
+        break;
+#if CB_P > 6
+#define CBG_MORE_CASES(KB_)                                                           \
+        CBG_CASE(KB_, 7) CBG_CASE(KB_, 8) CBG_CASE(KB_, 9) CBG_CASE(KB_, 10)          \
+        CBG_CASE(KB_, 11) CBG_CASE(KB_, 12) CBG_CASE(KB_, 13) CBG_CASE(KB_, 14)
+#else
+#define CBG_MORE_CASES(KB_)
+#endif
+#define CBG_CASES(KB_)                                                                \
+    switch (m) {                                                                      \
+        CBG_CASE(KB_, 1) CBG_CASE(KB_, 2) CBG_CASE(KB_, 3) CBG_CASE(KB_, 4)           \
+        CBG_CASE(KB_, 5) CBG_CASE(KB_, 6) CBG_MORE_CASES(KB_)                         \
+    }
+    if (two)
+        CBG_CASES(2)
+    else
+        CBG_CASES(1)
+#undef CBG_CASES
+#undef CBG_MORE_CASES
+#undef CBG_CASE
+}
+
+/* The tile of item it: group, pair, tap row, run and the run's taps [t0, t1). */
+typedef struct {
+    ptrdiff_t g, q, u, s, t0, t1;
+} VARIANT(cbg_item);
+
+static VARIANT(cbg_item) VARIANT(cbg_decode)(const cbg_conv *p, ptrdiff_t it)
+{
+    VARIANT(cbg_item) a;
+    const ptrdiff_t t = it % p->tiles;
+    it /= p->tiles;
+    a.s = it % p->segs;
+    it /= p->segs;
+    a.u = it % p->fh;
+    it /= p->fh;
+    a.q = it % p->pairs;
+    a.g = it / p->pairs;
+    a.t0 = t * p->seg / p->tiles;
+    a.t1 = (t + 1) * p->seg / p->tiles;
+    return a;
+}
+
+/* Items [lo, hi) of the plan: every band of every image in order, then their sums
+ * (sums + item * 2*CB_P*CB_VL) written to dw. scratch holds p->scratch elements.
+ * Returns early, writing nothing, once stop is set. */
+void VARIANT(cbg_part)(const cbg_conv *p, ptrdiff_t lo, ptrdiff_t hi, void *sums,
+                       void *scratch, const pc_stop_flag *stop)
+{
+    const ptrdiff_t lanes = 2 * CB_VL, per_item = 2 * CB_P * CB_VL, icg = p->icg;
+    T *xs = (T *)scratch, *ys = xs + p->band_rows * p->cols * icg;
+    T *sum = (T *)sums;
+    ptrdiff_t n, b, it, l;
+    for (l = lo * per_item; l < hi * per_item; l++) sum[l] = 0;
+    for (n = 0; n < p->n; n++)
+        for (b = 0; b < p->bands; b++) {
+            const ptrdiff_t i0 = b * p->band;
+            const ptrdiff_t rows = p->oh - i0 < p->band ? p->oh - i0 : p->band;
+            ptrdiff_t g_copied = -1, q_copied = -1;
+            if (pc_stopped(stop))
+                return;
+            for (it = lo; it < hi; it++) {
+                const VARIANT(cbg_item) a = VARIANT(cbg_decode)(p, it);
+                const ptrdiff_t kvalid = p->ocg - a.q * lanes;
+                if (a.g != g_copied) {
+                    VARIANT(cbg_copy_input)(p, n, a.g, i0, rows, xs);
+                    g_copied = a.g;
+                    q_copied = -1;
+                }
+                if (a.q != q_copied) {
+                    VARIANT(cbg_copy_grad)(p, n, a.g, a.q, i0, rows, ys);
+                    q_copied = a.q;
+                }
+                VARIANT(cbg_tile_n)(kvalid > CB_VL, a.t1 - a.t0,
+                                    xs + a.u * p->dh * p->cols * icg + a.s * p->seg_step + a.t0,
+                                    p->sw * icg, p->sh * p->cols * icg, ys, rows, p->ow,
+                                    sum + it * per_item);
+            }
+        }
+    for (it = lo; it < hi; it++) {
+        const VARIANT(cbg_item) a = VARIANT(cbg_decode)(p, it);
+        T *dw = (T *)p->dw + a.g * p->wg;
+        ptrdiff_t t;
+        for (t = a.t0; t < a.t1; t++) {
+            const ptrdiff_t v = p->segs == 1 ? t / icg : a.s, c = p->segs == 1 ? t % icg : t;
+            const T *from = sum + it * per_item + (t - a.t0) * CB_VL;
+            for (l = 0; l < lanes && a.q * lanes + l < p->ocg; l++)
+                dw[(a.q * lanes + l) * p->wo + c * p->wc + a.u * p->wu + v * p->wv] =
+                    from[(l / CB_VL) * CB_P * CB_VL + l % CB_VL];
+        }
+    }
+}
+
 #undef CB_VL
 #undef CB_P
 #undef CB_V

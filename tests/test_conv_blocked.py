@@ -1,5 +1,6 @@
-"""The channel-blocked direct kernel (method="direct" with 16 or more filters per group),
-against the float64 oracle at every CPU level, forward and the input gradient it computes."""
+"""The channel-blocked direct kernels (method="direct" with 16 or more filters per group),
+against the float64 oracle at every CPU level: the forward, the input gradient it computes
+and the filter gradient."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -48,8 +49,7 @@ def test_forward_matches_oracle(cpu_level, dtype, xs, ws, stride, padding, dilat
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups", GRID)
-def test_input_gradient_matches_oracle(cpu_level, dtype, xs, ws, stride, padding, dilation,
-                                       groups):
+def test_gradients_match_oracle(cpu_level, dtype, xs, ws, stride, padding, dilation, groups):
     rng = np.random.default_rng(1)
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
@@ -84,17 +84,58 @@ def test_results_do_not_depend_on_the_thread_count():
         np.testing.assert_array_equal(y, runs[0])
 
 
-def test_gradcheck_of_the_input_gradient():
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, ws, padding", [
+    ((1, 64, 61, 23), (32, 64, 3, 3), 1),  # bands of 31 and 30 rows (13 for float64)
+    ((2, 20, 40, 9), (24, 20, 5, 2), ((3, 0), (0, 4))),
+])
+def test_filter_gradient_in_several_bands_of_rows(cpu_level, dtype, xs, ws, padding):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    dout = rng.standard_normal(pyconv.conv2d(x, w, padding=padding, strict=False).shape)
+    dout = dout.astype(dtype)
+    _, dw, _ = pyconv.conv2d_backward(dout, x, w, padding=padding, method="direct",
+                                      need=("dw",))
+    _, expected, _ = reference.conv2d_backward_im2col(
+        dout.astype(np.float64), x.astype(np.float64), w.astype(np.float64), padding=padding)
+    assert_close(dw, expected, dtype)
+
+
+def test_filter_gradient_reads_any_strides_and_does_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 34, 15, 15)).astype(np.float32)[:, ::2]
+    dout = np.asfortranarray(rng.standard_normal((3, 40, 15, 15)).astype(np.float32))
+    dout.setflags(write=False)
+    w = np.zeros((40, 17, 3, 3), np.float32)
+    runs = [pyconv.conv2d_backward(dout, x, w, padding=1, method="direct", need=("dw",),
+                                   num_threads=t)[1] for t in (1, 2, 3)]
+    for dw in runs[1:]:
+        np.testing.assert_array_equal(dw, runs[0])
+    _, expected, _ = reference.conv2d_backward_im2col(dout.astype(np.float64),
+                                                      x.astype(np.float64), w, padding=1)
+    assert_close(runs[0], expected, np.float32)
+
+
+@pytest.mark.parametrize("xs, ws, stride", [
+    ((1, 3, 6, 5), (16, 3, 3, 3), 1),
+    ((2, 3, 7, 6), (16, 3, 3, 2), 2),
+])
+def test_gradcheck_of_both_gradients(xs, ws, stride):
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((1, 3, 6, 5))
-    w = rng.standard_normal((16, 3, 3, 3))
-    dout = rng.standard_normal((1, 16, 6, 5))
+    x = rng.standard_normal(xs)
+    w = rng.standard_normal(ws)
+    dout = rng.standard_normal(pyconv.conv2d(x, w, stride=stride, padding=1).shape)
 
-    def loss(xv):
-        return float(np.sum(pyconv.conv2d(xv, w, padding=1, method="direct") * dout))
+    def loss(xv, wv):
+        return float(np.sum(pyconv.conv2d(xv, wv, stride=stride, padding=1, method="direct")
+                            * dout))
 
-    dx, _, _ = pyconv.conv2d_backward(dout, x, w, padding=1, method="direct", need=("dx",))
-    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-6)
+    dx, dw, _ = pyconv.conv2d_backward(dout, x, w, stride=stride, padding=1, method="direct")
+    np.testing.assert_allclose(dx, numerical_gradient(lambda xv: loss(xv, w), x), rtol=1e-6,
+                               atol=1e-6)
+    np.testing.assert_allclose(dw, numerical_gradient(lambda wv: loss(x, wv), w), rtol=1e-6,
+                               atol=1e-6)
 
 
 @settings(max_examples=40, deadline=None)
@@ -110,6 +151,13 @@ def test_hypothesis_shapes(n, c, h, w, k, f, s, p, d, dtype):
     b = rng.standard_normal(k).astype(dtype)
     y = pyconv.conv2d(x, wt, b, stride=s, padding=p, dilation=d, method="direct", strict=False)
     assert_close(y, _oracle(x, wt, b, s, p, d, 1), dtype)
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    _, dw, _ = pyconv.conv2d_backward(dout, x, wt, stride=s, padding=p, dilation=d,
+                                      method="direct", need=("dw",))
+    _, expected, _ = reference.conv2d_backward_im2col(
+        dout.astype(np.float64), x.astype(np.float64), wt.astype(np.float64), stride=s,
+        padding=p, dilation=d)
+    assert_close(dw, expected, dtype)
 
 
 @pytest.mark.parametrize("dtype, c", [(np.float32, 24), (np.float64, 256)])
