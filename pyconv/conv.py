@@ -258,9 +258,9 @@ def _dense_nhwc_via_nchw(run, *arrays):
     returns (images, *others); the images (N, C', H', W', or None) come back as a
     C-contiguous (N, H', W', C') copy, the others (filter and bias gradients) as they are.
 
-    The gradients, and forwards that the channel-blocked kernel does not run
-    (fewer than 16 filters per group, or im2col and Winograd asked for), go
-    this way.
+    The forwards and gradients that the channel-blocked kernels do not run
+    (fewer than 16 filters per group, im2col or Winograd asked for or chosen,
+    pixels 2 KiB or more apart) go this way.
     """
     images, *others = run(*(np.ascontiguousarray(a.transpose(0, 3, 1, 2)) for a in arrays))
     if images is not None:
@@ -543,6 +543,49 @@ def _direct_backward(dout, x, w, dx, dw, g, num_threads):
         _conv_direct.backward_weight(dout, x, dw, *args, g.groups, num_threads)
 
 
+def _auto_gradient_methods(g, need_dx, rule):
+    """(method for dx, method for dw) that "auto" runs, where its whole-layer ``rule`` is
+    not Winograd: the channel-blocked kernels (direct) where they apply, but for 1x1
+    layers (whose input is already im2col's column matrix), and for dw beside an im2col
+    dx at stride > 1 (that pass packs the columns dw needs as well: AlexNet conv1's dx
+    and dw together take about as long as its dx alone)."""
+    pointwise = _is_pointwise(g)
+    dx_method = "direct" if _blocked_input_grad_applies(g) and not pointwise else rule
+    dw_method = "direct" if _blocked_applies(g) and not pointwise else rule
+    if need_dx and dx_method == "im2col" and g.stride != (1, 1):
+        dw_method = "im2col"
+    return dx_method, dw_method
+
+
+def _nhwc_backward(dout, x, w, need, g, method, num_threads):
+    """(dx or None, dw or None) of channels-last dout (N, OH, OW, K) and x (N, H, W, C):
+    each gradient that ``method`` computes by a channel-blocked kernel (see _backward) runs
+    in place on transposed views, dx only where dout's pixels lie less than
+    _NHWC_PIXEL_BYTES apart; the others go through _dense_nhwc_via_nchw."""
+    resolved = _resolve_method(method, g, x.dtype, backward=True)
+    if method == "auto" and resolved != "winograd":
+        dx_method, dw_method = _auto_gradient_methods(g, "dx" in need, resolved)
+    else:
+        dx_method = dw_method = resolved
+    dx = dw = None
+    if ("dx" in need and dx_method == "direct" and _blocked_input_grad_applies(g)
+            and g.k * x.itemsize < _NHWC_PIXEL_BYTES):
+        dx = empty(x.shape, x.dtype, "dx")
+        _input_grad_as_forward(dout.transpose(0, 3, 1, 2), w, dx.transpose(0, 3, 1, 2), g,
+                               num_threads, _blocked_forward)
+    if "dw" in need and dw_method == "direct" and _blocked_applies(g):
+        dw = empty(w.shape, x.dtype, "dw")
+        _blocked_filter_grad(dout.transpose(0, 3, 1, 2), x.transpose(0, 3, 1, 2), dw, g,
+                             num_threads)
+    rest = [name for name, done in (("dx", dx), ("dw", dw)) if name in need and done is None]
+    if rest:
+        dx_rest, dw_rest = _dense_nhwc_via_nchw(
+            lambda d, x4: _backward(d, x4, w, rest, g, method, num_threads), dout, x)
+        dx = dx if dx is not None else dx_rest
+        dw = dw if dw is not None else dw_rest
+    return dx, dw
+
+
 def _forward(x, w, b, g, method, num_threads):
     """out (N, K, OH, OW) of x (N, C, H, W) by ``method`` (resolved)."""
     out = empty(g.out_shape, x.dtype)
@@ -566,11 +609,7 @@ def _backward(dout, x, w, need, g, method, num_threads):
            "im2col": _im2col_backward}
     resolved = _resolve_method(method, g, x.dtype, backward=True)
     if method == "auto" and resolved != "winograd":
-        # each gradient by its own faster kernel: the channel-blocked ones where they
-        # apply (but for 1x1 layers, whose input is already im2col's column matrix)
-        pointwise = _is_pointwise(g)
-        dx_method = "direct" if _blocked_input_grad_applies(g) and not pointwise else resolved
-        dw_method = "direct" if _blocked_applies(g) and not pointwise else resolved
+        dx_method, dw_method = _auto_gradient_methods(g, dx is not None, resolved)
         if dx_method != dw_method:
             if dx is not None:
                 run[dx_method](dout, x, w, dx, None, g, num_threads)
@@ -806,8 +845,11 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         As in the forward call :func:`conv2d`, every padding form included
         (output sizes are floored, as with ``strict=False``). With
         ``layout="NHWC"``, ``dout``, ``x`` and ``dx`` are channels last;
-        the gradients go through the NCHW kernels on transposed copies for
-        now (``db`` sums ``dout`` over N, OH and OW in place).
+        the gradients that the channel-blocked kernels compute (see Notes)
+        read and write them in place (``dx`` only where ``dout``'s pixels lie
+        less than 2 KiB apart), the others go through the NCHW kernels on
+        transposed copies, and ``db`` sums ``dout`` over N, OH and OW in
+        place.
     need : sequence of {"dx", "dw", "db"}, default all three
         The gradients to compute; the others are returned as None and cost
         nothing.
@@ -868,7 +910,9 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
 
     ``method="auto"`` chooses each gradient's kernel: the channel-blocked
     ones above where they apply, except for 1x1 layers at stride 1 without
-    padding (im2col's GEMM runs those faster); otherwise im2col for
+    padding (im2col's GEMM runs those faster) and for ``dw`` when ``dx``
+    is im2col's at a stride above 1 (that pass packs the columns ``dw``
+    needs as well); otherwise im2col for
     ungrouped layers whose filter matrix (K * C*FH*FW) has at least 1024
     entries, direct for the rest. Under float32 precision ``"high"``, the
     layers :func:`conv2d` computes by Winograd take it here too (``dx`` and
@@ -916,8 +960,7 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         db = np.empty(g.k, dtype)
         _conv_im2col.bias_grad(d4.reshape(g.n, g.k, g.oh * g.ow), db, n_threads)
     if nhwc:
-        dx, dw = _dense_nhwc_via_nchw(
-            lambda d, x4: _backward(d, x4, wc, need, g, method, n_threads), d4, xc)
+        dx, dw = _nhwc_backward(d4, xc, wc, need, g, method, n_threads)
     else:
         dx, dw = _backward(d4, xc, wc, need, g, method, n_threads)
     dx = None if dx is None else dx.reshape(np.shape(x))

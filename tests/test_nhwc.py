@@ -148,6 +148,14 @@ CONV_CASES = [
     ((2, 1, 6, 6), 3, (2, 2), dict()),
     ((2, 3, 8, 8), 5, (3, 3), dict(padding=1)),
     ((1, 4, 6, 6), 6, (2, 2), dict(groups=2, stride=2)),
+    # the channel-blocked kernels in place: both gradients; dw only (stride 2, groups of
+    # 16 filters); dilation; a 1x1 layer (auto: im2col); pixels of dout 1 KiB (float32, in
+    # place) and 2 KiB (float64, dx through copies) apart
+    ((2, 20, 7, 9), 24, (3, 3), dict(padding=1)),
+    ((1, 32, 9, 7), 32, (3, 3), dict(stride=2, padding=1, groups=2)),
+    ((1, 16, 6, 7), 40, (2, 3), dict(padding=((1, 0), (2, 1)), dilation=(2, 1))),
+    ((2, 17, 5, 6), 16, (1, 1), dict()),
+    ((1, 16, 5, 6), 256, (3, 3), dict(padding=1)),
 ]
 
 
@@ -174,10 +182,27 @@ def test_conv_matches_oracle_and_nchw(cpu_level, shape, k, f, opts, dtype):
         assert_close(actual, expected, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_channel_blocked_layers_make_no_transposed_copies(monkeypatch, dtype):
+    def copies(*args):
+        raise AssertionError("went through transposed copies")
+
+    monkeypatch.setattr(pyconv.conv, "_dense_nhwc_via_nchw", copies)
+    rng = np.random.default_rng(4)
+    xl = rng.standard_normal((2, 7, 9, 20)).astype(dtype)
+    w = rng.standard_normal((24, 20, 3, 3)).astype(dtype)
+    out = pyconv.conv2d(xl, w, padding=1, layout="NHWC")
+    dx, dw, _ = pyconv.conv2d_backward(out, xl, w, padding=1, layout="NHWC")
+    rx, rw, _ = reference.conv2d_backward_naive(out, xl, w, padding=1, layout="NHWC")
+    assert_close(dx, rx, dtype)
+    assert_close(dw, rw, dtype)
+
+
 @pytest.mark.parametrize("method", ["direct", "im2col"])
 def test_conv_backward_passes_gradcheck(method):
     rng = np.random.default_rng(3)
-    for shape, k, f, opts in (CONV_CASES[0], CONV_CASES[3], CONV_CASES[5]):
+    for shape, k, f, opts in (CONV_CASES[0], CONV_CASES[3], CONV_CASES[5], CONV_CASES[9],
+                              CONV_CASES[10]):
         x = rng.standard_normal(shape)[:1, :, :5, :5].transpose(0, 2, 3, 1)
         w = rng.standard_normal((k, shape[1] // opts.get("groups", 1)) + f)
         b = rng.standard_normal(k)

@@ -18,9 +18,9 @@ from .spec import Case, Contender, Op, error_ratio, tiny_only
 
 LAYERS = (  # name, (N, C, H, W, K, F, stride, padding, groups), tiny, also timed backward
     ("tiny", (2, 3, 12, 12, 4, 3, 1, 1, 1), True, True),
-    ("alexnet_conv1", (8, 3, 227, 227, 96, 11, 4, 0, 1), False, False),
+    ("alexnet_conv1", (8, 3, 227, 227, 96, 11, 4, 0, 1), False, True),
     ("vgg_3x3", (8, 64, 56, 56, 64, 3, 1, 1, 1), False, True),
-    ("resnet_late", (8, 256, 14, 14, 256, 3, 1, 1, 1), False, False),
+    ("resnet_late", (8, 256, 14, 14, 256, 3, 1, 1, 1), False, True),
     ("mnist_like", (64, 1, 28, 28, 8, 5, 1, 0, 1), False, False),
     ("conv1x1", (8, 256, 28, 28, 128, 1, 1, 0, 1), False, False),
     ("depthwise", (8, 128, 56, 56, 128, 3, 1, 1, 128), False, True),
