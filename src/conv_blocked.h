@@ -16,12 +16,13 @@
  * Where the filters are 1x1, unit stride and no padding, each plane of
  * positions is one long row.
  *
- * Tasks are (image, group, pair, output row, run of positions along it), in
+ * Tasks are (image, group, pair, block of output rows, run of positions along them), in
  * an order that keeps one pair's filters in the core's L2 cache: the pairs
  * innermost where a group's filters fit in CB_FILTER_CACHE bytes, outermost
- * otherwise. Every output is summed by one tile in a fixed order (input
- * channel, tap row, tap column), so results do not depend on the number of
- * threads.
+ * otherwise. Every output is summed by one tile in a fixed order (blocks of
+ * input channels sized for L1; within a block, input channel, tap row, tap
+ * column, or tap column first where the windows cross the padding), so
+ * results do not depend on the number of threads.
  *
  * The kernel bodies live in the template conv_blocked_t.h, compiled once per
  * element type and CPU level (cpu_features.h).
@@ -39,6 +40,15 @@
 #define CB_FILTER_CACHE (512 * 1024)
 /* Positions per task along a flattened plane (a 1x1 layer's). */
 #define CB_RUN 112
+/* A tile sums its input channels in blocks whose input rows take at most this many bytes,
+ * so that they stay in L1 while the tile runs over them once per tap column (windows
+ * crossing the padding) and the filters stream past: ResNet-late's 256 channels of 3 rows
+ * touch 48 KiB. */
+#define CB_INPUT_CACHE (16 * 1024)
+/* A task writes rows of at least this many bytes of each output channel (channels first):
+ * ResNet-late's rows are 56 bytes, and with a row a task the two threads kept writing
+ * the two halves of one cache line. */
+#define CB_TASK_ROW_BYTES 1024
 
 typedef struct {
     /* input x[n*xn + c*xc + h*xh + w*xw]: strides in elements */
@@ -59,7 +69,7 @@ typedef struct {
     void *wpack, *bpack;
     /* plan, filled by cb_plan */
     int level;
-    ptrdiff_t vl, pairs, rows, cols, run, runs, ntasks;
+    ptrdiff_t vl, pairs, rows, cols, run, runs, row_block, row_tasks, ntasks, cblock;
     int pairs_inner;
     /* positions [col_lo, col_hi) of a row read no column of padding */
     ptrdiff_t col_lo, col_hi;
@@ -80,7 +90,7 @@ static inline ptrdiff_t cb_ceil_div(ptrdiff_t a, ptrdiff_t b)
  * tasks and their order. It depends on the shapes and the level only. */
 static inline void cb_plan(cb_conv *p, int level, size_t elem)
 {
-    ptrdiff_t hi;
+    ptrdiff_t hi, span, blocks;
     p->level = level;
     p->vl = (ptrdiff_t)cpu_vector_bytes(level) / (ptrdiff_t)elem;
     p->pairs = cb_ceil_div(p->ocg, 2 * p->vl);
@@ -106,7 +116,21 @@ static inline void cb_plan(cb_conv *p, int level, size_t elem)
     }
     p->pairs_inner = (size_t)(p->pairs * p->icg * p->fh * p->fw * 2 * p->vl) * elem
                      <= CB_FILTER_CACHE;
-    p->ntasks = p->n * p->groups * p->pairs * p->rows * p->runs;
+    /* a channel's input rows under a tile of up to 14 positions: fh rows of the span of
+     * its windows, plus a cache line for the misalignment */
+    span = (14 - 1) * p->sw + (p->fw - 1) * p->dw + 1;
+    blocks = cb_ceil_div((ptrdiff_t)(p->icg * p->fh * (span * (ptrdiff_t)elem + 64)),
+                         CB_INPUT_CACHE);
+    p->cblock = blocks > 1 ? cb_ceil_div(p->icg, blocks) : p->icg;
+    if (p->cblock < 1) p->cblock = 1;
+    /* rows per task: at least CB_TASK_ROW_BYTES of each output channel where the output is
+     * channels first, so that two threads seldom write one cache line */
+    p->row_block = p->yk == 1 ? 1
+                   : cb_ceil_div(CB_TASK_ROW_BYTES, p->cols * p->yw * (ptrdiff_t)elem);
+    if (p->row_block < 1) p->row_block = 1;
+    if (p->row_block > p->rows) p->row_block = p->rows;
+    p->row_tasks = cb_ceil_div(p->rows, p->row_block);
+    p->ntasks = p->n * p->groups * p->pairs * p->row_tasks * p->runs;
 }
 
 static inline void cb_pack_f32(const cb_conv *p, ptrdiff_t item)

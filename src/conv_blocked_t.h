@@ -98,7 +98,7 @@ static void VARIANT(cb_store)(const cb_conv *p, const T *part, ptrdiff_t n, T *y
  * step, so the sums stay in registers. */
 static inline __attribute__((always_inline)) void
 VARIANT(cb_tile)(const int KB, const int P, const ptrdiff_t step, VARIANT(cb_src) src,
-                 const T *w, const cb_conv *p, ptrdiff_t nu, ptrdiff_t nv, T *part)
+                 const T *w, const cb_conv *p, ptrdiff_t nc, ptrdiff_t nu, ptrdiff_t nv, T *part)
 {
     const ptrdiff_t wv = 2 * CB_VL, wu = p->fw * wv, wc = p->fh * wu;
     CB_V acc[2][CB_P];
@@ -106,7 +106,7 @@ VARIANT(cb_tile)(const int KB, const int P, const ptrdiff_t step, VARIANT(cb_src
     for (kb = 0; kb < 2; kb++)  /* both blocks set, even for KB = 1, or GCC keeps them in memory */
         for (j = 0; j < P; j++)
             acc[kb][j] = *(const CB_V *)(part + (kb * CB_P + j) * CB_VL);
-    for (c = 0; c < p->icg; c++) {
+    for (c = 0; c < nc; c++) {
         const T *xc = src.x + c * src.xc, *wcp = w + c * wc;
         for (u = 0; u < nu; u++) {
             const T *xr = xc + u * src.xu, *wr = wcp + u * wu;
@@ -132,11 +132,12 @@ VARIANT(cb_tile)(const int KB, const int P, const ptrdiff_t step, VARIANT(cb_src
 
 /* cb_tile for run-time n (<= CB_P) positions, KB = 1 + two and any step. */
 static void VARIANT(cb_tile_n)(int two, ptrdiff_t n, VARIANT(cb_src) src, const T *w,
-                               const cb_conv *p, ptrdiff_t nu, ptrdiff_t nv, T *part)
+                               const cb_conv *p, ptrdiff_t nc, ptrdiff_t nu, ptrdiff_t nv,
+                               T *part)
 {
 #define CB_CASE(KB_, P_, STEP_)                                                       \
     case P_:                                                                          \
-        VARIANT(cb_tile)(KB_, P_, STEP_, src, w, p, nu, nv, part);                    \
+        VARIANT(cb_tile)(KB_, P_, STEP_, src, w, p, nc, nu, nv, part);                \
         break;
 #if CB_P > 6
 #define CB_MORE_CASES(KB_, STEP_)                                                     \
@@ -165,33 +166,18 @@ static void VARIANT(cb_tile_n)(int two, ptrdiff_t n, VARIANT(cb_src) src, const 
 #undef CB_CASE
 }
 
-/* Task t of the plan: one run of positions of one output row, for one pair of
- * blocks of output channels of one group of one image, in tiles of CB_P positions.
- * A tile whose windows cross the left or right padding sums one tap column at a
- * time over the positions it lies inside for; every other sums all taps at once. */
-void VARIANT(cb_task)(const cb_conv *p, ptrdiff_t t)
+/* One run of positions of output row r, for pair q of blocks of output channels of
+ * group g of image n, in tiles of CB_P positions. A tile whose windows cross the left
+ * or right padding sums one tap column at a time over the positions it lies inside
+ * for; every other sums all taps at once. */
+static void VARIANT(cb_row)(const cb_conv *p, ptrdiff_t n, ptrdiff_t g, ptrdiff_t q,
+                           ptrdiff_t r, ptrdiff_t run)
 {
-    ptrdiff_t n, g, q, r, run, i, j, j1, u0, u1, nu, kvalid;
+    ptrdiff_t i, j, j1, u0, u1, nu, kvalid;
     const ptrdiff_t lanes = 2 * CB_VL, taps = p->icg * p->fh * p->fw;
     const T *x, *w, *bias;
     T *y;
     int two;
-    run = t % p->runs;
-    t /= p->runs;
-    r = t % p->rows;
-    t /= p->rows;
-    if (p->pairs_inner) {
-        q = t % p->pairs;
-        t /= p->pairs;
-        g = t % p->groups;
-        n = t / p->groups;
-    }
-    else {
-        n = t % p->n;
-        t /= p->n;
-        q = t % p->pairs;
-        g = t / p->pairs;
-    }
     kvalid = p->ocg - q * lanes < lanes ? p->ocg - q * lanes : lanes;
     two = kvalid > CB_VL;
     w = (const T *)p->wpack + (g * p->pairs + q) * taps * lanes;
@@ -213,29 +199,61 @@ void VARIANT(cb_task)(const cb_conv *p, ptrdiff_t t)
         const VARIANT(cb_src) src = {x + i * p->xh + col * p->xw, p->xc, p->dh * p->xh,
                                      p->dw * p->xw, p->sw * p->xw};
         T part[2 * CB_P * CB_VL] __attribute__((aligned(64)));
-        ptrdiff_t kb, l, v;
+        ptrdiff_t kb, l, v, c0;
         for (kb = 0; kb < 2; kb++)
             for (l = 0; l < m; l++)
                 *(CB_V *)(part + (kb * CB_P + l) * CB_VL) = *(const CB_V *)(bias + kb * CB_VL);
-        if (j >= p->col_lo && j + m <= p->col_hi)  /* every window inside the columns */
-            VARIANT(cb_tile_n)(two, m, src, w, p, nu, p->fw, part);
-        else  /* tap column v for positions lo .. hi-1, whose pixel col + l*sw + v*dw is inside */
-            for (v = 0; v < p->fw; v++) {
-                const ptrdiff_t at = col + v * p->dw;
-                const ptrdiff_t lo = at >= 0 ? 0 : cb_ceil_div(-at, p->sw);
-                ptrdiff_t hi = p->in_w - at <= 0 ? 0 : cb_ceil_div(p->in_w - at, p->sw);
-                VARIANT(cb_src) tap = src;
-                hi = hi < m ? hi : m;
-                if (hi <= lo)
-                    continue;
-                tap.x += v * src.xv + lo * src.step;
-                VARIANT(cb_tile_n)(two, hi - lo, tap, w + v * lanes, p, nu, 1,
-                                   part + lo * CB_VL);
-            }
+        for (c0 = 0; c0 < p->icg; c0 += p->cblock) {  /* blocks of channels: see cb_plan */
+            const ptrdiff_t nc = p->icg - c0 < p->cblock ? p->icg - c0 : p->cblock;
+            const T *wc = w + c0 * p->fh * p->fw * lanes;
+            VARIANT(cb_src) block = src;
+            block.x += c0 * src.xc;
+            if (j >= p->col_lo && j + m <= p->col_hi)  /* every window inside the columns */
+                VARIANT(cb_tile_n)(two, m, block, wc, p, nc, nu, p->fw, part);
+            else  /* tap column v for positions lo .. hi-1, whose pixel col + l*sw + v*dw is inside */
+                for (v = 0; v < p->fw; v++) {
+                    const ptrdiff_t at = col + v * p->dw;
+                    const ptrdiff_t lo = at >= 0 ? 0 : cb_ceil_div(-at, p->sw);
+                    ptrdiff_t hi = p->in_w - at <= 0 ? 0 : cb_ceil_div(p->in_w - at, p->sw);
+                    VARIANT(cb_src) tap = block;
+                    hi = hi < m ? hi : m;
+                    if (hi <= lo)
+                        continue;
+                    tap.x += v * src.xv + lo * src.step;
+                    VARIANT(cb_tile_n)(two, hi - lo, tap, wc + v * lanes, p, nc, nu, 1,
+                                       part + lo * CB_VL);
+                }
+        }
         VARIANT(cb_store)(p, part, m, y + j * p->yw, kvalid);
     }
 }
 
+
+/* Task t of the plan: rows [r0, r0 + row_block) of one run of positions, for one pair of
+ * blocks of output channels of one group of one image. */
+void VARIANT(cb_task)(const cb_conv *p, ptrdiff_t t)
+{
+    ptrdiff_t n, g, q, rb, r, r1, run;
+    run = t % p->runs;
+    t /= p->runs;
+    rb = t % p->row_tasks;
+    t /= p->row_tasks;
+    if (p->pairs_inner) {
+        q = t % p->pairs;
+        t /= p->pairs;
+        g = t % p->groups;
+        n = t / p->groups;
+    }
+    else {
+        n = t % p->n;
+        t /= p->n;
+        q = t % p->pairs;
+        g = t / p->pairs;
+    }
+    r1 = (rb + 1) * p->row_block < p->rows ? (rb + 1) * p->row_block : p->rows;
+    for (r = rb * p->row_block; r < r1; r++)
+        VARIANT(cb_row)(p, n, g, q, r, run);
+}
 /* The filter gradient (cbg_conv of conv_blocked.h). */
 
 /* Copy the input rows of band rows [i0, i0 + rows) of image n, group g, channels-last
