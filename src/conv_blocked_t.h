@@ -53,13 +53,17 @@ void VARIANT(cb_pack)(const cb_conv *p, ptrdiff_t item)
         const ptrdiff_t o = q * lanes + l;
         bias[l] = o < p->ocg && p->bias != NULL ? ((const T *)p->bias)[g * p->ocg + o] : 0;
     }
-    for (c = 0; c < p->icg; c++)
-        for (u = 0; u < p->fh; u++)
-            for (v = 0; v < p->fw; v++, dst += lanes)
-                for (l = 0; l < lanes; l++) {
-                    const ptrdiff_t o = q * lanes + l;
-                    dst[l] = o < p->ocg ? w[o * p->wo + c * p->wc + u * p->wu + v * p->wv] : 0;
-                }
+    /* a channel at a time, each filter's taps in turn: the reads run along a filter's
+     * row and the channel's fh*fw*lanes packed values stay in L1 (tap-major order read
+     * each value from another filter's row: 0.77 ms for ResNet-late's 2.4 MB) */
+    for (c = 0; c < p->icg; c++, dst += p->fh * p->fw * lanes)
+        for (l = 0; l < lanes; l++) {
+            const ptrdiff_t o = q * lanes + l;
+            const T *wl = w + o * p->wo + c * p->wc;
+            for (u = 0; u < p->fh; u++)
+                for (v = 0; v < p->fw; v++)
+                    dst[(u * p->fw + v) * lanes + l] = o < p->ocg ? wl[u * p->wu + v * p->wv] : 0;
+        }
 }
 
 /* Where a tile reads its input pixels: the pixel of position j, input channel c
