@@ -75,6 +75,10 @@ _BLOCKED_MIN_FILTERS = 16
 # sets of the L1 cache and evict each other (float64 ResNet-late, 2 KiB apart: 40
 # GFLOP/s in place against 107 for NCHW).
 _NHWC_PIXEL_BYTES = 2048
+# Output rows per partial filter gradient of a channels-last depthwise layer: fixed by the
+# shapes, so that the partials (added in order) do not depend on the thread count; 8 rows of
+# VGG-sized 56x56x128 float32 layers keep a band's dout and input (460 KiB) in L2.
+_DEPTHWISE_BAND = 8
 # a network convolves the same shapes again and again
 _conv_geometry = remembered(conv_geometry)
 
@@ -557,6 +561,33 @@ def _auto_gradient_methods(g, need_dx, rule):
     return dx_method, dw_method
 
 
+def _depthwise_nhwc_backward(dout, x, w, need, g, num_threads):
+    """(dx or None, dw or None) of a channels-last layer with one filter per channel, by the
+    channels-last depthwise kernels: dx of a stride-1 layer whose padding is within the
+    kernel's reach as the depthwise forward of dout by the flipped filters (through
+    transposed copies otherwise), dw as per-(image, band of _DEPTHWISE_BAND output rows)
+    partial gradients added in order."""
+    dx = dw = None
+    if "dx" in need:
+        reach_h, reach_w = (g.fh - 1) * g.dilation[0], (g.fw - 1) * g.dilation[1]
+        pad = (reach_h - g.pad[0], reach_h - g.pad[1], reach_w - g.pad[2], reach_w - g.pad[3])
+        if g.stride == (1, 1) and min(pad) >= 0:
+            gt = Geometry(g.n, g.k, g.oh, g.ow, g.c, g.fh, g.fw, g.h, g.w, (1, 1), pad,
+                          g.dilation, g.groups)
+            dx = _depthwise_nhwc_forward(dout, w[..., ::-1, ::-1], np.empty(0, x.dtype), gt,
+                                         num_threads)
+        else:
+            dx, _ = _dense_nhwc_via_nchw(
+                lambda d, x4: _backward(d, x4, w, ("dx",), g, "direct", num_threads), dout, x)
+    if "dw" in need:
+        band = _DEPTHWISE_BAND
+        parts = np.empty((g.n * -(-g.oh // band), g.fh * g.fw, g.c), x.dtype)
+        _conv_nhwc.depthwise_filter_grad(dout, x, parts, band, g.fh, g.fw, *_window_args(g),
+                                         num_threads)
+        dw = np.ascontiguousarray(parts.sum(axis=0).T).reshape(w.shape)
+    return dx, dw
+
+
 def _nhwc_backward(dout, x, w, need, g, method, num_threads):
     """(dx or None, dw or None) of channels-last dout (N, OH, OW, K) and x (N, H, W, C):
     each gradient that ``method`` computes by a channel-blocked kernel (see _backward) runs
@@ -568,6 +599,8 @@ def _nhwc_backward(dout, x, w, need, g, method, num_threads):
     else:
         dx_method = dw_method = resolved
     dx = dw = None
+    if g.c == g.groups == g.k and method != "im2col":  # one filter per channel
+        return _depthwise_nhwc_backward(dout, x, w, need, g, num_threads)
     if ("dx" in need and dx_method == "direct" and _blocked_input_grad_applies(g)
             and g.k * x.itemsize < _NHWC_PIXEL_BYTES):
         dx = empty(x.shape, x.dtype, "dx")
@@ -955,7 +988,8 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
     n_threads = _threads_for(g, num_threads)
     db = None
     if "db" in need and nhwc:
-        db = d4.reshape(-1, g.k).sum(axis=0, dtype=np.float64).astype(dtype)
+        db = np.empty(g.k, dtype)
+        _conv_im2col.bias_grad_channels_last(d4.reshape(-1, g.k), db, np.empty(g.k), n_threads)
     elif "db" in need:
         db = np.empty(g.k, dtype)
         _conv_im2col.bias_grad(d4.reshape(g.n, g.k, g.oh * g.ow), db, n_threads)

@@ -376,17 +376,60 @@ def backward(const floating[:, :, ::1] dout, const floating[:, :, :, ::1] x,
                                 unpack_add(col, c1 - c0, &g, p0, p1, &dx[n, grp * cg + c0, 0, 0])
 
 
+cdef inline double run_sum(const floating *s, Py_ssize_t count) noexcept nogil:
+    """The sum of s[:count] in double: eight running sums (element i in sum i % 8, so that
+    the additions do not wait on one another), added pairwise at the end."""
+    cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0
+    cdef Py_ssize_t q = 0
+    while q + 8 <= count:
+        a0 = a0 + s[q]
+        a1 = a1 + s[q + 1]
+        a2 = a2 + s[q + 2]
+        a3 = a3 + s[q + 3]
+        a4 = a4 + s[q + 4]
+        a5 = a5 + s[q + 5]
+        a6 = a6 + s[q + 6]
+        a7 = a7 + s[q + 7]
+        q = q + 8
+    while q < count:
+        a0 = a0 + s[q]
+        q = q + 1
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
 def bias_grad(const floating[:, :, ::1] dout, floating[::1] db, int num_threads):
-    """db[k] = sum of dout[:, k, :] (N, K, P), accumulated in double in a fixed order."""
+    """db[k] = sum of dout[:, k, :] (N, K, P), accumulated in double in a fixed order (each
+    image's plane by run_sum, the images in turn)."""
     cdef Py_ssize_t nn = dout.shape[0], kk = dout.shape[1], pp = dout.shape[2]
-    cdef Py_ssize_t k, n, q
+    cdef Py_ssize_t k, n
     cdef double acc
-    cdef const floating *s
     with nogil:
         for k in prange(kk, schedule="static", num_threads=num_threads):
             acc = 0
             for n in range(nn):
-                s = &dout[n, k, 0]
-                for q in range(pp):
-                    acc = acc + s[q]
+                acc = acc + run_sum(&dout[n, k, 0], pp)
             db[k] = <floating>acc
+
+
+def bias_grad_channels_last(const floating[:, ::1] dout, floating[::1] db, double[::1] acc,
+                            int num_threads):
+    """db[k] = sum of dout[:, k] (positions, K), accumulated in double, position after
+    position, in acc (K,); threads take blocks of channels."""
+    cdef Py_ssize_t pp = dout.shape[0], kk = dout.shape[1]
+    cdef Py_ssize_t block = 64, blocks = (kk + block - 1) // block
+    cdef Py_ssize_t b, k, k0, k1, q
+    cdef double *a
+    cdef const floating *s
+    with nogil:
+        for b in prange(blocks, schedule="static", num_threads=num_threads):
+            k0 = b * block
+            k1 = min(kk, k0 + block)
+            a = &acc[k0]
+            for k in range(k0, k1):
+                a[k - k0] = 0
+            for q in range(pp):
+                s = &dout[q, k0]
+                for k in range(k1 - k0):
+                    a[k] = a[k] + s[k]
+            for k in range(k0, k1):
+                db[k] = <floating>a[k - k0]

@@ -1,8 +1,8 @@
 """Convolution kernels for channels-last (N, H, W, C) images.
 
-The depthwise forward (filters that each read one input channel) lives in
-conv_depthwise_nhwc_t.h; this module runs it over (image, output row) items in
-parallel. Every array is C-contiguous and of one dtype (the caller guarantees it).
+The depthwise forward and filter gradient (filters that each read one input
+channel) live in conv_depthwise_nhwc_t.h; this module runs them over (image,
+output row or band of rows) items in parallel. Every array is C-contiguous and of one dtype (the caller guarantees it).
 """
 from cython.parallel cimport prange
 
@@ -22,6 +22,10 @@ cdef extern from "conv_depthwise_nhwc.h" nogil:
                               const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *out)
     void dwn_forward_rows_f64(int level, const double *x, const double *wt, const double *bias,
                               const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *out)
+    void dwn_filter_grad_rows_f32(int level, const float *dout, const float *x,
+                                  const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *part)
+    void dwn_filter_grad_rows_f64(int level, const double *dout, const double *x,
+                                  const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *part)
 
 
 def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
@@ -57,3 +61,40 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
                 dwn_forward_rows_f32(level, xp + n * hwc, wp, bp, &g, i, i + 1, op + n * ohwk)
             else:
                 dwn_forward_rows_f64(level, xp + n * hwc, wp, bp, &g, i, i + 1, op + n * ohwk)
+
+
+def depthwise_filter_grad(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] x,
+                          floating[:, :, ::1] parts, Py_ssize_t band, Py_ssize_t fh,
+                          Py_ssize_t fw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                          Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, int num_threads):
+    """Fill parts (N * ceil(OH / band), FH*FW, C) with the partial filter gradients of the
+    depthwise convolution (one filter per channel) of x (N, H, W, C) whose output gradient
+    is dout (N, OH, OW, C): one per image and band of output rows, in order."""
+    cdef dwn_geom g
+    cdef int level = cpu.level()
+    cdef Py_ssize_t t, n, b, bands
+    g.h, g.w, g.c = x.shape[1], x.shape[2], x.shape[3]
+    g.oh, g.ow, g.k, g.m = dout.shape[1], dout.shape[2], dout.shape[3], 1
+    g.fh, g.fw, g.sh, g.sw, g.dh, g.dw, g.top, g.left = fh, fw, sh, sw, dh, dw, pt, pl
+    bands = (g.oh + band - 1) // band
+    if parts.shape[0] == 0 or g.ow == 0:
+        parts[...] = 0
+        return
+    cdef Py_ssize_t hwc = g.h * g.w * g.c, ohwc = g.oh * g.ow * g.c
+    cdef Py_ssize_t per_part = parts.shape[1] * parts.shape[2]
+    cdef const floating *dp = &dout[0, 0, 0, 0]
+    cdef const floating *xp = &x[0, 0, 0, 0]
+    cdef floating *pp = &parts[0, 0, 0]
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        for t in prange(parts.shape[0], nogil=True, schedule="static", num_threads=num_threads):
+            if pc_stopped(guard.stop):
+                continue
+            n = t // bands
+            b = t % bands
+            if floating is float:
+                dwn_filter_grad_rows_f32(level, dp + n * ohwc, xp + n * hwc, &g, b * band,
+                                         min(g.oh, (b + 1) * band), pp + t * per_part)
+            else:
+                dwn_filter_grad_rows_f64(level, dp + n * ohwc, xp + n * hwc, &g, b * band,
+                                         min(g.oh, (b + 1) * band), pp + t * per_part)

@@ -9,6 +9,10 @@
  * compiler vectorises (with fused multiply-adds from the avx2 level up). Each output is
  * summed in the same order whatever the threads, so results do not depend on their count.
  *
+ * The filter gradient (one filter per channel, m == 1) sums, per tap, a vector of channels
+ * of dout times the input over the output rows of a band, in order; the caller adds the
+ * bands' partial gradients in order, so it too is independent of the thread count.
+ *
  * The template (conv_depthwise_nhwc_t.h) is compiled once per element type and CPU level
  * (cpu_features.h); the caller passes the level (pyconv.cpu).
  */
@@ -28,11 +32,17 @@ typedef struct {
 #define DWN_DECLARE(TS, T, LEVEL)                                                             \
     void dwn_forward_rows_##TS##_##LEVEL(const T *x, const T *wt, const T *bias,              \
                                          const dwn_geom *g, ptrdiff_t i0, ptrdiff_t i1,       \
-                                         T *out);
+                                         T *out);                                             \
+    void dwn_filter_grad_rows_##TS##_##LEVEL(const T *dout, const T *x, const dwn_geom *g,    \
+                                             ptrdiff_t i0, ptrdiff_t i1, T *part);
 CPU_EACH_VARIANT(DWN_DECLARE)
 #undef DWN_DECLARE
 
 #define dwn_forward_rows_f32(level, ...) CPU_DISPATCH(level, dwn_forward_rows, f32, (__VA_ARGS__))
 #define dwn_forward_rows_f64(level, ...) CPU_DISPATCH(level, dwn_forward_rows, f64, (__VA_ARGS__))
+#define dwn_filter_grad_rows_f32(level, ...)                                                  \
+    CPU_DISPATCH(level, dwn_filter_grad_rows, f32, (__VA_ARGS__))
+#define dwn_filter_grad_rows_f64(level, ...)                                                  \
+    CPU_DISPATCH(level, dwn_filter_grad_rows, f64, (__VA_ARGS__))
 
 #endif

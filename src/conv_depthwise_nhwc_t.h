@@ -108,4 +108,85 @@ void VARIANT(dwn_forward_rows)(const T *x, const T *wt, const T *bias, const dwn
         }
     }
 }
+
+/* Channels [c, c + nb vectors) of tap (u, v)'s gradient over output rows [i0, i1): the sum
+ * of dout (OH, OW, C) times the tap's input pixel (H, W, C), for the columns [jlo, jhi)
+ * whose pixel lies inside, nb vectors held in registers; added to part. */
+POOL_INLINE void VARIANT(dwn_grad_vectors)(const T *POOL_RESTRICT dout, const T *POOL_RESTRICT x,
+                                           const dwn_geom *g, ptrdiff_t i0, ptrdiff_t i1,
+                                           ptrdiff_t u, ptrdiff_t v, ptrdiff_t jlo, ptrdiff_t jhi,
+                                           ptrdiff_t c, const int nb, T *POOL_RESTRICT part)
+{
+    const ptrdiff_t C = g->c, step = g->sw * C;
+    NV s[NV_BLOCK];
+    POOL_UNROLL
+    for (int k = 0; k < nb; k++) s[k] = (NV){0};
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        const ptrdiff_t r = i * g->sh - g->top + u * g->dh;
+        const T *d, *p;
+        if (r < 0 || r >= g->h) continue;
+        d = dout + (i * g->ow + jlo) * C + c;
+        p = x + (r * g->w + jlo * g->sw - g->left + v * g->dw) * C + c;
+        for (ptrdiff_t j = jlo; j < jhi; j++, d += C, p += step)
+            POOL_UNROLL
+            for (int k = 0; k < nb; k++)
+                s[k] = s[k] + VARIANT(nv_load)(d + k * NV_LANES) * VARIANT(nv_load)(p + k * NV_LANES);
+    }
+    POOL_UNROLL
+    for (int k = 0; k < nb; k++)
+        VARIANT(nv_store)(part + c + k * NV_LANES, VARIANT(nv_load)(part + c + k * NV_LANES) + s[k]);
+}
+
+/* The columns [*jlo, *jhi) of an output row whose tap column v reads a pixel inside the input
+ * (j*sw - left + v*dw in [0, w)). */
+POOL_INLINE void VARIANT(dwn_tap_columns)(const dwn_geom *g, ptrdiff_t v, ptrdiff_t *jlo,
+                                          ptrdiff_t *jhi)
+{
+    const ptrdiff_t at = v * g->dw - g->left;
+    *jlo = at >= 0 ? 0 : (-at + g->sw - 1) / g->sw;
+    *jhi = g->w - at <= 0 ? 0 : (g->w - at + g->sw - 1) / g->sw;
+    if (*jhi > g->ow) *jhi = g->ow;
+}
+
+/* part ((FH*FW, C), zeroed here) = the filter gradient of one filter per channel (m == 1)
+ * over output rows [i0, i1) of one image: dout (OH, OW, C), x (H, W, C). Per block of
+ * DWN_GRAD_VECTORS vectors of channels, row after row, every tap: the taps read a row of
+ * dout and the input rows under it from the caches (3.5 ms for the 8x56x56x128 float32
+ * layer on one Zen 4 core, against 3.7 taking each tap over the whole band). */
+#define DWN_GRAD_VECTORS 4
+void VARIANT(dwn_filter_grad_rows)(const T *dout, const T *x, const dwn_geom *g, ptrdiff_t i0,
+                                   ptrdiff_t i1, T *part)
+{
+    const ptrdiff_t C = g->c, block = DWN_GRAD_VECTORS * NV_LANES;
+    ptrdiff_t c, i, u, v, jlo, jhi;
+    for (c = 0; c < g->fh * g->fw * C; c++) part[c] = 0;
+    for (c = 0; c + NV_LANES <= C; c += C - c >= block ? block : NV_LANES) {
+        const int nb = C - c >= block ? DWN_GRAD_VECTORS : 1;
+        for (i = i0; i < i1; i++)
+            for (u = 0; u < g->fh; u++)
+                for (v = 0; v < g->fw; v++) {
+                    VARIANT(dwn_tap_columns)(g, v, &jlo, &jhi);
+                    if (jhi <= jlo) continue;
+                    if (nb == DWN_GRAD_VECTORS)
+                        VARIANT(dwn_grad_vectors)(dout, x, g, i, i + 1, u, v, jlo, jhi, c,
+                                                  DWN_GRAD_VECTORS, part + (u * g->fw + v) * C);
+                    else
+                        VARIANT(dwn_grad_vectors)(dout, x, g, i, i + 1, u, v, jlo, jhi, c, 1,
+                                                  part + (u * g->fw + v) * C);
+                }
+    }
+    for (; c < C; c++)  /* the channels left, one at a time */
+        for (i = i0; i < i1; i++)
+            for (u = 0; u < g->fh; u++)
+                for (v = 0; v < g->fw; v++) {
+                    const ptrdiff_t r = i * g->sh - g->top + u * g->dh;
+                    T *dst = part + (u * g->fw + v) * C + c;
+                    VARIANT(dwn_tap_columns)(g, v, &jlo, &jhi);
+                    if (r < 0 || r >= g->h) continue;
+                    for (ptrdiff_t j = jlo; j < jhi; j++)
+                        *dst = *dst + dout[(i * g->ow + j) * C + c]
+                                      * x[(r * g->w + j * g->sw - g->left + v * g->dw) * C + c];
+                }
+}
+#undef DWN_GRAD_VECTORS
 #endif
