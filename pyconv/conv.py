@@ -880,9 +880,10 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         ``layout="NHWC"``, ``dout``, ``x`` and ``dx`` are channels last;
         the gradients that the channel-blocked kernels compute (see Notes)
         read and write them in place (``dx`` only where ``dout``'s pixels lie
-        less than 2 KiB apart), the others go through the NCHW kernels on
-        transposed copies, and ``db`` sums ``dout`` over N, OH and OW in
-        place.
+        less than 2 KiB apart), as do channels-last depthwise kernels for
+        layers with one filter per channel (``dx`` at stride 1), the others
+        go through the NCHW kernels on transposed copies, and ``db`` sums
+        ``dout`` over N, OH and OW in place.
     need : sequence of {"dx", "dw", "db"}, default all three
         The gradients to compute; the others are returned as None and cost
         nothing.
