@@ -10,8 +10,8 @@ from . import graph, reference
 from .backprop import squared_norm, squared_norm_backward
 from .config import __version__, build_info, show_config
 from .cpu import cpu_features
-from .conv import (conv2d, conv2d_backward, get_workspace_limit, set_workspace_limit,
-                   workspace_limit)
+from .conv import (WinogradFilters, conv2d, conv2d_backward, get_workspace_limit,
+                   set_workspace_limit, workspace_limit)
 from .distance import l1_distances, l1_topk
 from .gradcheck import gradcheck, numerical_gradient, relative_error
 from .neighbors import KNearestNeighbor
@@ -30,7 +30,8 @@ __all__ = [
     "InvalidConfigError", "conv_output_size", "pool_output_size", "conv_param_count", "summary",
     "l1_distances", "l1_topk", "KNearestNeighbor",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "conv2d", "conv2d_backward", "get_workspace_limit", "set_workspace_limit", "workspace_limit",
+    "conv2d", "conv2d_backward", "WinogradFilters", "get_workspace_limit", "set_workspace_limit",
+    "workspace_limit",
     "get_float32_conv_precision", "set_float32_conv_precision", "float32_conv_precision",
     "squared_norm", "squared_norm_backward",
     "gradcheck", "numerical_gradient", "relative_error",

@@ -209,3 +209,52 @@ def test_precision_setting_and_auto():
         assert pyconv.get_float32_conv_precision() == "high"
     finally:
         pyconv.set_float32_conv_precision("highest")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c, k, h, w, padding", GRID)
+def test_winograd_filters_give_the_same_result_bit_for_bit(cpu_level, n, c, k, h, w, padding,
+                                                           dtype, tile):
+    x, wt, b = _case(n, c, k, h, w, dtype, seed=3)
+    filters = pyconv.WinogradFilters(wt)
+    expected = pyconv.conv2d(x, wt, b, padding=padding, method="winograd", strict=False)
+    for _ in range(2):  # the transform made by the first call, reused by the second
+        got = pyconv.conv2d(x, filters, b, padding=padding, method="winograd", strict=False)
+        np.testing.assert_array_equal(got, expected)
+    got = pyconv.conv2d(x.transpose(0, 2, 3, 1), filters, b, padding=padding,
+                        method="winograd", strict=False, layout="NHWC")
+    np.testing.assert_array_equal(got, expected.transpose(0, 2, 3, 1))
+
+
+def test_winograd_filters_copy_the_filters_and_keep_one_transform_per_kind():
+    x, wt, _ = _case(2, 3, 4, 8, 8, np.float32, seed=4)
+    filters = pyconv.WinogradFilters(wt)
+    expected = pyconv.conv2d(x, wt, padding=1, method="winograd")
+    wt[...] = 0  # the caller's array changes; the object's copy does not
+    np.testing.assert_array_equal(pyconv.conv2d(x, filters, padding=1, method="winograd"),
+                                  expected)
+    assert filters.dtype == np.float32 and filters.shape == (4, 3, 3, 3)
+    assert not filters.filters.flags.writeable
+    # float64 input computes in float64 from the float32 filters: a second transform
+    wide = pyconv.conv2d(x.astype(np.float64), filters, padding=1, method="winograd")
+    assert wide.dtype == np.float64
+    assert_within_bound(wide, conv2d_im2col(x.astype(np.float64),
+                                            filters.filters.astype(np.float64), padding=1),
+                        np.float64)
+    assert "transforms held=2" in repr(filters)
+
+
+def test_winograd_filters_refuse_other_methods_and_shapes():
+    filters = pyconv.WinogradFilters(np.ones((2, 3, 3, 3)))
+    x = np.ones((1, 3, 6, 6))
+    for method in ("auto", "direct", "im2col"):
+        with pytest.raises(ValueError, match=f"method must be 'winograd', got '{method}'"):
+            pyconv.conv2d(x, filters, method=method)
+    with pytest.raises(ValueError, match="needs stride 1"):
+        pyconv.conv2d(x, filters, stride=3, method="winograd")
+    with pytest.raises(ValueError, match="channels"):
+        pyconv.conv2d(np.ones((1, 4, 6, 6)), filters, method="winograd")
+    with pytest.raises(ValueError, match=r"3x3 filters of shape \(K, C, 3, 3\), got shape"):
+        pyconv.WinogradFilters(np.ones((2, 3, 5, 5)))
+    with pytest.raises(TypeError):
+        pyconv.WinogradFilters(np.ones((2, 3, 3, 3), complex))

@@ -24,6 +24,9 @@ LAYERS = (  # name, (N, C, H, W, K, F, stride, padding, groups), tiny, also time
     ("mnist_like", (64, 1, 28, 28, 8, 5, 1, 0, 1), False, False),
     ("conv1x1", (8, 256, 28, 28, 128, 1, 1, 0, 1), False, False),
     ("depthwise", (8, 128, 56, 56, 128, 3, 1, 1, 128), False, True),
+    # one image, as in inference
+    ("vgg_3x3_n1", (1, 64, 56, 56, 64, 3, 1, 1, 1), False, False),
+    ("resnet_late_n1", (1, 256, 14, 14, 256, 3, 1, 1, 1), False, False),
 )
 # pyconv's methods, each timed as its own row: (method, skip rule or None). A skip
 # rule takes (case, dtype, backward) and returns why the method does not run the
@@ -73,8 +76,11 @@ def backward_work(p, dtype):
 
 
 def quick(p):
-    """An eighth of the batch (at least 1)."""
-    return dict(p, n=max(1, p["n"] // 8))
+    """An eighth of the batch; a one-image case a third of its height and width (at least the
+    filter's)."""
+    if p["n"] >= 8:
+        return dict(p, n=p["n"] // 8)
+    return dict(p, h=max(p["f"], p["h"] // 3), w=max(p["f"], p["w"] // 3))
 
 
 def describe(p):
@@ -125,6 +131,15 @@ def _pyconv(backward, method):
         return lambda: pyconv.conv2d(inp["x"], inp["w"], inp["b"], method=method,
                                      num_threads=threads, **kw)
     return bind
+
+
+def _pyconv_kept_winograd(case, inp, threads):
+    """pyconv's Winograd forward with the filters' transform kept (pyconv.WinogradFilters,
+    made and used once before timing), as an inference loop runs it."""
+    filters = pyconv.WinogradFilters(inp["w"])
+    kw = dict(_options(case), method="winograd", num_threads=threads)
+    pyconv.conv2d(inp["x"], filters, inp["b"], **kw)
+    return lambda: pyconv.conv2d(inp["x"], filters, inp["b"], **kw)
 
 
 def _pyconv_nhwc(backward):
@@ -213,6 +228,13 @@ def _contenders(backward):
                   _torch(backward, True), peer="torch"),
     )
     if not backward:
+        out = out[:len(METHODS)] + (
+            Contender("pyconv winograd-kept", "pyconv",
+                      "pyconv.conv2d(x, pyconv.WinogradFilters(w), b, method='winograd', "
+                      "num_threads=threads), the filters' transform kept from call to call",
+                      _pyconv_kept_winograd,
+                      skip=_method_skip("winograd", _winograd_applies, False)),
+        ) + out[len(METHODS):]
         out += (Contender("scipy", "peer", "scipy.signal.correlate(x_padded, w[k][None], "
                           "'valid') for each filter k", _scipy, peer="scipy",
                           skip=_scipy_applies),)
