@@ -327,7 +327,7 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ce
     if indices is not None:
         indices = _check_indices(indices)
         idx = _forward_shaped(indices, "indices", out4, x.ndim, np.int64)
-    dx = empty(x4.shape, dtype, "dx")
+    dx = empty(x4.shape, dtype, "dx", align=64 if nhwc else None)
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)
@@ -402,7 +402,7 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation
     x4, _, g, out4, nhwc, restore = _prepare(np.broadcast_to(np.zeros((), dtype), x_shape), size,
                                              stride, padding, dilation, False, ceil_mode, layout)
     d4 = _forward_shaped(d, "dout", out4, len(x_shape), dtype)
-    dx = empty(x4.shape, dtype, "dx")
+    dx = empty(x4.shape, dtype, "dx", align=64 if nhwc else None)
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)
