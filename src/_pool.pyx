@@ -289,13 +289,17 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1
 
 cdef extern from "pool_nhwc.h" nogil:
     void pool_nhwc_max_rows_f32(int level, const float *x, const pool_geom *g, Py_ssize_t c,
-                                Py_ssize_t i0, Py_ssize_t i1, float *out, int64_t *idx)
+                                Py_ssize_t i0, Py_ssize_t i1, int stream, float *out,
+                                int64_t *idx)
     void pool_nhwc_max_rows_f64(int level, const double *x, const pool_geom *g, Py_ssize_t c,
-                                Py_ssize_t i0, Py_ssize_t i1, double *out, int64_t *idx)
+                                Py_ssize_t i0, Py_ssize_t i1, int stream, double *out,
+                                int64_t *idx)
     void pool_nhwc_avg_rows_f32(int level, const float *x, const pool_geom *g, Py_ssize_t c,
-                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, float *out)
+                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, int stream,
+                                float *out)
     void pool_nhwc_avg_rows_f64(int level, const double *x, const pool_geom *g, Py_ssize_t c,
-                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, double *out)
+                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, int stream,
+                                double *out)
     Py_ssize_t pool_nhwc_max_backward_band_f32(int level, const float *dout, const int64_t *idx,
                                                const pool_geom *g, Py_ssize_t c, Py_ssize_t r0,
                                                Py_ssize_t r1, float *dx)
@@ -351,6 +355,7 @@ def max_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     cdef int64_t *ip = NULL
+    cdef int stream = out.shape[0] * ohwc * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
     cdef pc_guard guard = pc_guard_new()
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
@@ -362,10 +367,10 @@ def max_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
             n = t // g.oh
             i = t % g.oh
             if floating is float:
-                pool_nhwc_max_rows_f32(level, xp + n * hwc, &g, c, i, i + 1, op + n * ohwc,
+                pool_nhwc_max_rows_f32(level, xp + n * hwc, &g, c, i, i + 1, stream, op + n * ohwc,
                                        ip + n * ohwc if ip != NULL else NULL)
             else:
-                pool_nhwc_max_rows_f64(level, xp + n * hwc, &g, c, i, i + 1, op + n * ohwc,
+                pool_nhwc_max_rows_f64(level, xp + n * hwc, &g, c, i, i + 1, stream, op + n * ohwc,
                                        ip + n * ohwc if ip != NULL else NULL)
 
 
@@ -378,6 +383,7 @@ def avg_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, 
     cdef Py_ssize_t hwc = g.h * g.w * c, ohwc = g.oh * g.ow * c
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
+    cdef int stream = out.shape[0] * ohwc * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
     cdef pc_guard guard = pc_guard_new()
     while pc_again(&guard):
         for t in prange(x.shape[0] * g.oh, nogil=True, schedule="static",
@@ -388,10 +394,10 @@ def avg_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, 
             i = t % g.oh
             if floating is float:
                 pool_nhwc_avg_rows_f32(level, xp + n * hwc, &g, c, count_include_pad, i, i + 1,
-                                       op + n * ohwc)
+                                       stream, op + n * ohwc)
             else:
                 pool_nhwc_avg_rows_f64(level, xp + n * hwc, &g, c, count_include_pad, i, i + 1,
-                                       op + n * ohwc)
+                                       stream, op + n * ohwc)
 
 
 def max_pool2d_backward_nhwc(const floating[:, :, :, ::1] dout,

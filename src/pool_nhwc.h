@@ -69,11 +69,12 @@ static inline void pool_nhwc_taps(const pool_geom *g, ptrdiff_t *taps)
                          taps + 2 * g->h + g->w);
 }
 
-/* Gradients at least this large are written with streaming stores (they are written
- * once, whole lines at a time, and do not stay in the caches anyway): they then skip
- * reading every line before writing it. Measured on Zen 4 (one thread, AlexNet pool1 and
- * VGG pools): a third off the float VGG backward, no change at 9 MB. */
-#define POOL_NHWC_STREAM_BYTES ((ptrdiff_t)8 << 20)
+/* Results (pooled outputs without indices, gradients) at least this large are written
+ * with streaming stores: they are written once, whole lines at a time, and would not stay
+ * in the caches anyway, and streamed they skip reading every line before writing it.
+ * Measured on Zen 4 (one thread, AlexNet pool1 and VGG pools, batch 8): a third off the
+ * float VGG backwards, 5 to 8% off the VGG forwards, no change at 4 to 9 MB. */
+#define POOL_NHWC_STREAM_BYTES ((ptrdiff_t)4 << 20)
 
 /* Output rows a gather kernel keeps at once (a power of two): every output row whose
  * window reaches an input row is at most (fh - 1) * dh / sh + 1 rows behind the last
@@ -94,10 +95,11 @@ static inline int pool_nhwc_gather(const pool_geom *g, int f32)
 
 #define POOL_NHWC_DECLARE(TS, T, LEVEL)                                                       \
     void pool_nhwc_max_rows_##TS##_##LEVEL(const T *x, const pool_geom *g, ptrdiff_t c,       \
-                                           ptrdiff_t i0, ptrdiff_t i1, T *out, int64_t *idx); \
+                                           ptrdiff_t i0, ptrdiff_t i1, int stream, T *out,    \
+                                           int64_t *idx);                                     \
     void pool_nhwc_avg_rows_##TS##_##LEVEL(const T *x, const pool_geom *g, ptrdiff_t c,       \
                                            int count_include_pad, ptrdiff_t i0, ptrdiff_t i1, \
-                                           T *out);                                           \
+                                           int stream, T *out);                               \
     ptrdiff_t pool_nhwc_max_backward_band_##TS##_##LEVEL(const T *dout, const int64_t *idx,   \
                                                          const pool_geom *g, ptrdiff_t c,     \
                                                          ptrdiff_t r0, ptrdiff_t r1, T *dx);  \

@@ -124,6 +124,20 @@ POOL_INLINE void VARIANT(nhwc_fence)(void)
 #endif
 }
 
+/* Stores v at p: streamed if stream (p then NV_BYTES-aligned). */
+POOL_INLINE void VARIANT(nhwc_put)(T *p, NV v, int stream)
+{
+    if (stream) VARIANT(nhwc_stream)(p, v);
+    else VARIANT(nv_store)(p, v);
+}
+
+/* Whether a kernel asked to stream its output o of C channels per pixel can: only whole
+ * aligned vectors are streamed. */
+POOL_INLINE int VARIANT(nhwc_can_stream)(const T *o, ptrdiff_t C)
+{
+    return (uintptr_t)o % NV_BYTES == 0 && C % NV_LANES == 0;
+}
+
 /* One output pixel's window: rows [ulo, uhi) from input row r0, columns [vlo, vhi) from
  * input column c0, taps inside the input only. */
 typedef struct {
@@ -190,7 +204,7 @@ POOL_INLINE void VARIANT(nhwc_max_vectors)(const T *POOL_RESTRICT x, const pool_
  * whether there were any; o is then to be redone by nhwc_max_vectors. */
 POOL_INLINE int VARIANT(nhwc_max_quick)(const T *POOL_RESTRICT x, const pool_geom *g,
                                         ptrdiff_t C, VARIANT(nhwc_win) a, ptrdiff_t c,
-                                        const int nb, T *POOL_RESTRICT o)
+                                        const int nb, int stream, T *POOL_RESTRICT o)
 {
     NV b[NHWC_WIDE];
     NV_I nan = {0};
@@ -208,7 +222,7 @@ POOL_INLINE int VARIANT(nhwc_max_quick)(const T *POOL_RESTRICT x, const pool_geo
             }
         }
     POOL_UNROLL
-    for (int k = 0; k < nb; k++) VARIANT(nv_store)(o + c + k * NV_LANES, b[k]);
+    for (int k = 0; k < nb; k++) VARIANT(nhwc_put)(o + c + k * NV_LANES, b[k], stream);
     NV_INT any = 0;
     for (int l = 0; l < NV_LANES; l++) any |= nan[l];
     return any != 0;
@@ -239,11 +253,12 @@ POOL_INLINE void VARIANT(nhwc_max_scalar)(const T *POOL_RESTRICT x, const pool_g
 }
 
 /* o[0:C] = the maxima of the window of output pixel (i, j) and, if track, oi[0:C] their
- * flat indices r * W + c (POOL_TAKE keeps the first maximum and the first NaN). */
+ * flat indices r * W + c (POOL_TAKE keeps the first maximum and the first NaN); streamed
+ * (without indices) if stream. */
 POOL_INLINE void VARIANT(nhwc_max_pixel)(const T *POOL_RESTRICT x, const pool_geom *g,
                                          ptrdiff_t C, ptrdiff_t i, ptrdiff_t j,
                                          T *POOL_RESTRICT o, int64_t *POOL_RESTRICT oi,
-                                         const int track)
+                                         const int track, int stream)
 {
     VARIANT(nhwc_win) a = VARIANT(nhwc_window)(g, i, j);
     ptrdiff_t c = 0;
@@ -254,7 +269,7 @@ POOL_INLINE void VARIANT(nhwc_max_pixel)(const T *POOL_RESTRICT x, const pool_ge
     if (!track) {
         /* a block that met a NaN is redone by the exact kernel */
 #define NHWC_QUICK(NB)                                                                         \
-    if (VARIANT(nhwc_max_quick)(x, g, C, a, c, NB, o))                                         \
+    if (VARIANT(nhwc_max_quick)(x, g, C, a, c, NB, stream, o))                                         \
         for (int k = 0; k < NB; k++)                                                           \
             VARIANT(nhwc_max_vectors)(x, g, C, a, c + k * NV_LANES, 1, o, oi, 0)
         NHWC_FOR_BLOCKS(C, c, NHWC_QUICK)
@@ -269,23 +284,26 @@ POOL_INLINE void VARIANT(nhwc_max_pixel)(const T *POOL_RESTRICT x, const pool_ge
 }
 
 /* out rows [i0, i1) (OH, OW, C) = the window maxima of x (H, W, C); idx (the same shape)
- * gets their flat indices r * W + c, or is NULL. */
+ * gets their flat indices r * W + c, or is NULL (and then out is streamed if stream and
+ * the alignment allows). */
 void VARIANT(pool_nhwc_max_rows)(const T *x, const pool_geom *g, ptrdiff_t c, ptrdiff_t i0,
-                                 ptrdiff_t i1, T *out, int64_t *idx)
+                                 ptrdiff_t i1, int stream, T *out, int64_t *idx)
 {
+    stream = stream && !idx && VARIANT(nhwc_can_stream)(out, c);
     for (ptrdiff_t i = i0; i < i1; i++)
         for (ptrdiff_t j = 0; j < g->ow; j++) {
             ptrdiff_t at = (i * g->ow + j) * c;
-            if (idx) VARIANT(nhwc_max_pixel)(x, g, c, i, j, out + at, idx + at, 1);
-            else VARIANT(nhwc_max_pixel)(x, g, c, i, j, out + at, NULL, 0);
+            if (idx) VARIANT(nhwc_max_pixel)(x, g, c, i, j, out + at, idx + at, 1, 0);
+            else VARIANT(nhwc_max_pixel)(x, g, c, i, j, out + at, NULL, 0, stream);
         }
+    if (stream) VARIANT(nhwc_fence)();
 }
 
 /* Channels [c, c + nb vectors) of pixel a's mean: the taps summed from zero in row-major
  * order in registers, then divided by d. */
 POOL_INLINE void VARIANT(nhwc_avg_vectors)(const T *POOL_RESTRICT x, const pool_geom *g,
                                            ptrdiff_t C, VARIANT(nhwc_win) a, ptrdiff_t c,
-                                           const int nb, T d, T *POOL_RESTRICT o)
+                                           const int nb, T d, int stream, T *POOL_RESTRICT o)
 {
     NV s[NHWC_WIDE];
     POOL_UNROLL
@@ -297,14 +315,17 @@ POOL_INLINE void VARIANT(nhwc_avg_vectors)(const T *POOL_RESTRICT x, const pool_
             for (int k = 0; k < nb; k++) s[k] = s[k] + VARIANT(nv_load)(p + k * NV_LANES);
         }
     POOL_UNROLL
-    for (int k = 0; k < nb; k++) VARIANT(nv_store)(o + c + k * NV_LANES, VARIANT(nhwc_div)(s[k], d));
+    for (int k = 0; k < nb; k++)
+        VARIANT(nhwc_put)(o + c + k * NV_LANES, VARIANT(nhwc_div)(s[k], d), stream);
 }
 
 /* out rows [i0, i1) = the window means of x: the taps inside the input summed from zero in
- * row-major order, then divided by the divisor of pool_avg_plane. */
+ * row-major order, then divided by the divisor of pool_avg_plane; streamed as the maxima. */
 void VARIANT(pool_nhwc_avg_rows)(const T *x, const pool_geom *g, ptrdiff_t C,
-                                 int count_include_pad, ptrdiff_t i0, ptrdiff_t i1, T *out)
+                                 int count_include_pad, ptrdiff_t i0, ptrdiff_t i1, int stream,
+                                 T *out)
 {
+    stream = stream && VARIANT(nhwc_can_stream)(out, C);
     for (ptrdiff_t i = i0; i < i1; i++)
         for (ptrdiff_t j = 0; j < g->ow; j++) {
             T *POOL_RESTRICT o = out + (i * g->ow + j) * C;
@@ -312,7 +333,7 @@ void VARIANT(pool_nhwc_avg_rows)(const T *x, const pool_geom *g, ptrdiff_t C,
             const T d = VARIANT(nhwc_divisor)(g, i, j, count_include_pad, a.uhi - a.ulo,
                                               a.vhi - a.vlo);
             ptrdiff_t c = 0;
-#define NHWC_AVG(NB) VARIANT(nhwc_avg_vectors)(x, g, C, a, c, NB, d, o)
+#define NHWC_AVG(NB) VARIANT(nhwc_avg_vectors)(x, g, C, a, c, NB, d, stream, o)
             NHWC_FOR_BLOCKS(C, c, NHWC_AVG)
 #undef NHWC_AVG
             if (c == C) continue;
@@ -324,6 +345,7 @@ void VARIANT(pool_nhwc_avg_rows)(const T *x, const pool_geom *g, ptrdiff_t C,
                 }
             for (ptrdiff_t k = c; k < C; k++) o[k] = o[k] / d;
         }
+    if (stream) VARIANT(nhwc_fence)();
 }
 
 /* Whether the window rows of output row i meet the input rows [r0, r1). */
@@ -373,7 +395,7 @@ void VARIANT(pool_nhwc_max_backward_recompute_band)(const T *dout, const T *x,
         if (!VARIANT(nhwc_row_meets)(g, i, r0, r1)) continue;
         for (ptrdiff_t j = 0; j < g->ow; j++) {
             const T *POOL_RESTRICT d = dout + (i * g->ow + j) * C;
-            VARIANT(nhwc_max_pixel)(x, g, C, i, j, vals, wins, 1);
+            VARIANT(nhwc_max_pixel)(x, g, C, i, j, vals, wins, 1, 0);
             for (ptrdiff_t c = 0; c < C; c++) {
                 int64_t at = wins[c];
                 if ((uint64_t)(at - lo) < (uint64_t)(hi - lo))
@@ -456,10 +478,7 @@ POOL_INLINE void VARIANT(nhwc_gather_max_vectors)(const VARIANT(nhwc_rowwin) *w,
         }
     }
     POOL_UNROLL
-    for (int k = 0; k < nb; k++) {
-        if (stream) VARIANT(nhwc_stream)(o + c + k * NV_LANES, acc[k]);
-        else VARIANT(nv_store)(o + c + k * NV_LANES, acc[k]);
-    }
+    for (int k = 0; k < nb; k++) VARIANT(nhwc_put)(o + c + k * NV_LANES, acc[k], stream);
     *count = n;
 }
 
@@ -508,7 +527,7 @@ ptrdiff_t VARIANT(pool_nhwc_max_backward_gather_band)(const T *dout, const int64
     const ptrdiff_t *cfirst = taps + 2 * g->h, *ccount = cfirst + g->w;
     const ptrdiff_t si = pool_nhwc_step(g->sh, g->dh), jstep = pool_nhwc_step(g->sw, g->dw) * C;
     const ptrdiff_t owc = g->ow * C, hw = g->h * g->w, nring = pool_nhwc_ring_rows(g);
-    stream = stream && (uintptr_t)dx % NV_BYTES == 0 && C % NV_LANES == 0;
+    stream = stream && VARIANT(nhwc_can_stream)(dx, C);
     ptrdiff_t next = VARIANT(nhwc_first_row)(g, r0), matched = 0;
     for (ptrdiff_t r = r0; r < r1; r++) {
         VARIANT(nhwc_rowwin) w;
@@ -585,10 +604,7 @@ POOL_INLINE void VARIANT(nhwc_gather_avg_vectors)(const VARIANT(nhwc_rowwin) *w,
         }
     }
     POOL_UNROLL
-    for (int k = 0; k < nb; k++) {
-        if (stream) VARIANT(nhwc_stream)(o + c + k * NV_LANES, acc[k]);
-        else VARIANT(nv_store)(o + c + k * NV_LANES, acc[k]);
-    }
+    for (int k = 0; k < nb; k++) VARIANT(nhwc_put)(o + c + k * NV_LANES, acc[k], stream);
 }
 
 /* Input rows [r0, r1) of dx (H, W, C) = pool_nhwc_avg_backward_band's, gathered (ring:
@@ -602,7 +618,7 @@ void VARIANT(pool_nhwc_avg_backward_gather_band)(const T *dout, const pool_geom 
     const ptrdiff_t *cfirst = taps + 2 * g->h, *ccount = cfirst + g->w;
     const ptrdiff_t si = pool_nhwc_step(g->sh, g->dh), jstep = pool_nhwc_step(g->sw, g->dw) * C;
     const ptrdiff_t nring = pool_nhwc_ring_rows(g);
-    stream = stream && (uintptr_t)dx % NV_BYTES == 0 && C % NV_LANES == 0;
+    stream = stream && VARIANT(nhwc_can_stream)(dx, C);
     ptrdiff_t next = VARIANT(nhwc_first_row)(g, r0);
     for (ptrdiff_t r = r0; r < r1; r++) {
         VARIANT(nhwc_rowwin) w;
