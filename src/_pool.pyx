@@ -355,7 +355,7 @@ def max_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     cdef int64_t *ip = NULL
-    cdef int stream = out.shape[0] * ohwc * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
+    cdef int stream = x.shape[0] * (hwc + ohwc) * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
     cdef pc_guard guard = pc_guard_new()
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
@@ -383,7 +383,7 @@ def avg_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, 
     cdef Py_ssize_t hwc = g.h * g.w * c, ohwc = g.oh * g.ow * c
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
-    cdef int stream = out.shape[0] * ohwc * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
+    cdef int stream = x.shape[0] * (hwc + ohwc) * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
     cdef pc_guard guard = pc_guard_new()
     while pc_again(&guard):
         for t in prange(x.shape[0] * g.oh, nogil=True, schedule="static",
@@ -421,7 +421,7 @@ def max_pool2d_backward_nhwc(const floating[:, :, :, ::1] dout,
     cdef Py_ssize_t[::1] taps
     cdef floating[:, ::1] ring
     cdef void *rp
-    cdef int stream = dx.shape[0] * hwc * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
+    cdef int stream = dx.shape[0] * ((hwc + ohwc) * sizeof(floating) + ohwc * 8) >= POOL_NHWC_STREAM_BYTES
     cdef pc_guard guard = pc_guard_new()
     if pool_nhwc_gather(&g, floating is float):
         taps = np.empty(2 * (g.h + g.w), np.intp)
@@ -520,7 +520,7 @@ def avg_pool2d_backward_nhwc(const floating[:, :, :, ::1] dout, floating[:, :, :
     cdef Py_ssize_t[::1] taps
     cdef floating[:, ::1] ring
     cdef floating *rp
-    cdef int stream = dx.shape[0] * hwc * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
+    cdef int stream = dx.shape[0] * (hwc + ohwc) * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
     cdef floating[:, ::1] share
     cdef floating *buf
     cdef pc_guard guard = pc_guard_new()

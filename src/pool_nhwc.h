@@ -69,12 +69,15 @@ static inline void pool_nhwc_taps(const pool_geom *g, ptrdiff_t *taps)
                          taps + 2 * g->h + g->w);
 }
 
-/* Results (pooled outputs without indices, gradients) at least this large are written
- * with streaming stores: they are written once, whole lines at a time, and would not stay
- * in the caches anyway, and streamed they skip reading every line before writing it.
- * Measured on Zen 4 (one thread, AlexNet pool1 and VGG pools, batch 8): a third off the
- * float VGG backwards, 5 to 8% off the VGG forwards, no change at 4 to 9 MB. */
-#define POOL_NHWC_STREAM_BYTES ((ptrdiff_t)4 << 20)
+/* Calls that read and write at least this many bytes write their results (pooled outputs
+ * without indices, gradients) with streaming stores: written once, whole lines at a time,
+ * they then skip reading every line before writing it, and leave the caches to the
+ * inputs. Below, most of a 32 MiB L3 holds the whole call, and results written through
+ * the caches are there for the next one. Measured on Zen 4, 2 threads, AlexNet pool1 and
+ * VGG pools, batch 8: streamed, the float VGG max backward (45 MB) takes 0.76 ms instead
+ * of 0.98, the double VGG average forward (64 MB) 0.80 ms instead of 1.00; the float
+ * AlexNet average backward (12 MB) 0.24 ms instead of 0.21. */
+#define POOL_NHWC_STREAM_BYTES ((ptrdiff_t)24 << 20)
 
 /* Output rows a gather kernel keeps at once (a power of two): every output row whose
  * window reaches an input row is at most (fh - 1) * dh / sh + 1 rows behind the last
