@@ -198,6 +198,34 @@ POOL_INLINE void VARIANT(nhwc_max_vectors)(const T *POOL_RESTRICT x, const pool_
     }
 }
 
+/* NaN bookkeeping of nhwc_max_quick: *seen notes whether vector e holds a NaN; by the
+ * largest magnitude's bits on AVX-512 (integer operations, which leave the floating-point
+ * units to the maxima), else by comparing e with itself. */
+#if CPU_X86 && CPU_LEVEL == CPU_AVX512
+#define NHWC_MAGNITUDE ((NV_INT)(((uint64_t)1 << (8 * sizeof(T) - 1)) - 1))
+#define NHWC_INFINITY ((NV_INT)(TS_F32 ? 0x7f800000 : 0x7ff0000000000000))
+#endif
+POOL_INLINE void VARIANT(nhwc_note_nan)(NV_I *seen, NV e)
+{
+#if CPU_X86 && CPU_LEVEL == CPU_AVX512 && TS_F32
+    *seen = (NV_I)_mm512_max_epi32((__m512i)*seen, (__m512i)((NV_I)e & NHWC_MAGNITUDE));
+#elif CPU_X86 && CPU_LEVEL == CPU_AVX512
+    *seen = (NV_I)_mm512_max_epi64((__m512i)*seen, (__m512i)((NV_I)e & NHWC_MAGNITUDE));
+#else
+    *seen |= e != e;
+#endif
+}
+
+POOL_INLINE int VARIANT(nhwc_any_nan)(NV_I seen)
+{
+#if CPU_X86 && CPU_LEVEL == CPU_AVX512
+    seen = seen > NHWC_INFINITY;
+#endif
+    NV_INT any = 0;
+    for (int l = 0; l < NV_LANES; l++) any |= seen[l];
+    return any != 0;
+}
+
 /* Channels [c, c + nb vectors) of pixel a's maxima, without indices: each tap taken by
  * nhwc_max2, which keeps the earlier value on a tie as POOL_TAKE does, and the NaNs of the
  * later taps (which nhwc_max2 drops, where POOL_TAKE takes the first) only noted. Returns
@@ -207,25 +235,33 @@ POOL_INLINE int VARIANT(nhwc_max_quick)(const T *POOL_RESTRICT x, const pool_geo
                                         const int nb, int stream, T *POOL_RESTRICT o)
 {
     NV b[NHWC_WIDE];
-    NV_I nan = {0};
+    NV_I seen[NHWC_WIDE];
     const T *p = x + NHWC_TAP(g, a, a.ulo, a.vlo) * C + c;
     POOL_UNROLL
-    for (int k = 0; k < nb; k++) b[k] = VARIANT(nv_load)(p + k * NV_LANES);
+    for (int k = 0; k < nb; k++) {
+        b[k] = VARIANT(nv_load)(p + k * NV_LANES);
+        seen[k] = (NV_I){0};
+    }
     for (ptrdiff_t u = a.ulo; u < a.uhi; u++)
         for (ptrdiff_t v = (u == a.ulo ? a.vlo + 1 : a.vlo); v < a.vhi; v++) {
             p = x + NHWC_TAP(g, a, u, v) * C + c;
             POOL_UNROLL
             for (int k = 0; k < nb; k++) {
                 NV e = VARIANT(nv_load)(p + k * NV_LANES);
-                nan |= e != e;
+#if CPU_X86 && defined(__GNUC__)
+                __asm__("" : "+x"(e)); /* one load for both uses, not one folded into each */
+#endif
+                VARIANT(nhwc_note_nan)(&seen[k], e);
                 b[k] = VARIANT(nhwc_max2)(e, b[k]);
             }
         }
+    int any = 0;
     POOL_UNROLL
-    for (int k = 0; k < nb; k++) VARIANT(nhwc_put)(o + c + k * NV_LANES, b[k], stream);
-    NV_INT any = 0;
-    for (int l = 0; l < NV_LANES; l++) any |= nan[l];
-    return any != 0;
+    for (int k = 0; k < nb; k++) {
+        VARIANT(nhwc_put)(o + c + k * NV_LANES, b[k], stream);
+        any |= VARIANT(nhwc_any_nan)(seen[k]);
+    }
+    return any;
 }
 
 /* Channels [c, C) of the same, one channel at a time (any H * W). */
