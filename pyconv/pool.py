@@ -165,7 +165,7 @@ def max_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False, 
     """
     x4, dtype, g, out4, nhwc, restore = _prepare(x, size, stride, padding, dilation, strict,
                                                  ceil_mode, layout)
-    out = empty(out4, dtype, "the pooled output")
+    out = empty(out4, dtype, "the pooled output", align=64 if nhwc else None)
     indices = empty(out4, np.int64, "the indices") if return_indices else None
     if out.size:
         kernel = _pool.max_pool2d_nhwc if nhwc else _pool.max_pool2d
@@ -247,7 +247,7 @@ def avg_pool2d(x, size, *, stride=None, padding=0, dilation=1, ceil_mode=False,
     """
     x4, dtype, g, out4, nhwc, restore = _prepare(x, size, stride, padding, dilation, strict,
                                                  ceil_mode, layout)
-    out = empty(out4, dtype, "the pooled output")
+    out = empty(out4, dtype, "the pooled output", align=64 if nhwc else None)
     if out.size:
         kernel = _pool.avg_pool2d_nhwc if nhwc else _pool.avg_pool2d
         kernel(as_kernel_input(x4, dtype, "x"), out, _kernel_geometry(g),
@@ -327,7 +327,7 @@ def max_pool2d_backward(dout, x, size, *, stride=None, padding=0, dilation=1, ce
     if indices is not None:
         indices = _check_indices(indices)
         idx = _forward_shaped(indices, "indices", out4, x.ndim, np.int64)
-    dx = empty(x4.shape, dtype, "dx")
+    dx = empty(x4.shape, dtype, "dx", align=64 if nhwc else None)
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)
@@ -402,7 +402,7 @@ def avg_pool2d_backward(dout, x_shape, size, *, stride=None, padding=0, dilation
     x4, _, g, out4, nhwc, restore = _prepare(np.broadcast_to(np.zeros((), dtype), x_shape), size,
                                              stride, padding, dilation, False, ceil_mode, layout)
     d4 = _forward_shaped(d, "dout", out4, len(x_shape), dtype)
-    dx = empty(x4.shape, dtype, "dx")
+    dx = empty(x4.shape, dtype, "dx", align=64 if nhwc else None)
     if dx.size == 0:
         return restore(dx)
     n_threads = resolve_num_threads(num_threads)

@@ -289,13 +289,17 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1
 
 cdef extern from "pool_nhwc.h" nogil:
     void pool_nhwc_max_rows_f32(int level, const float *x, const pool_geom *g, Py_ssize_t c,
-                                Py_ssize_t i0, Py_ssize_t i1, float *out, int64_t *idx)
+                                Py_ssize_t i0, Py_ssize_t i1, int stream, float *out,
+                                int64_t *idx)
     void pool_nhwc_max_rows_f64(int level, const double *x, const pool_geom *g, Py_ssize_t c,
-                                Py_ssize_t i0, Py_ssize_t i1, double *out, int64_t *idx)
+                                Py_ssize_t i0, Py_ssize_t i1, int stream, double *out,
+                                int64_t *idx)
     void pool_nhwc_avg_rows_f32(int level, const float *x, const pool_geom *g, Py_ssize_t c,
-                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, float *out)
+                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, int stream,
+                                float *out)
     void pool_nhwc_avg_rows_f64(int level, const double *x, const pool_geom *g, Py_ssize_t c,
-                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, double *out)
+                                int count_include_pad, Py_ssize_t i0, Py_ssize_t i1, int stream,
+                                double *out)
     Py_ssize_t pool_nhwc_max_backward_band_f32(int level, const float *dout, const int64_t *idx,
                                                const pool_geom *g, Py_ssize_t c, Py_ssize_t r0,
                                                Py_ssize_t r1, float *dx)
@@ -316,6 +320,26 @@ cdef extern from "pool_nhwc.h" nogil:
     void pool_nhwc_avg_backward_band_f64(int level, const double *dout, const pool_geom *g,
                                          Py_ssize_t c, int count_include_pad, Py_ssize_t r0,
                                          Py_ssize_t r1, double *share, double *dx)
+    int pool_nhwc_gather(const pool_geom *g, int f32)
+    Py_ssize_t pool_nhwc_ring_rows(const pool_geom *g)
+    Py_ssize_t POOL_NHWC_STREAM_BYTES
+    void pool_nhwc_taps(const pool_geom *g, Py_ssize_t *taps)
+    Py_ssize_t pool_nhwc_max_backward_gather_band_f32(
+        int level, const float *dout, const int64_t *idx, const pool_geom *g, Py_ssize_t c,
+        const Py_ssize_t *taps, Py_ssize_t r0, Py_ssize_t r1, void *ring, int stream,
+        float *dx)
+    Py_ssize_t pool_nhwc_max_backward_gather_band_f64(
+        int level, const double *dout, const int64_t *idx, const pool_geom *g, Py_ssize_t c,
+        const Py_ssize_t *taps, Py_ssize_t r0, Py_ssize_t r1, void *ring, int stream,
+        double *dx)
+    void pool_nhwc_avg_backward_gather_band_f32(
+        int level, const float *dout, const pool_geom *g, Py_ssize_t c, int count_include_pad,
+        const Py_ssize_t *taps, Py_ssize_t r0, Py_ssize_t r1, float *ring, int stream,
+        float *dx)
+    void pool_nhwc_avg_backward_gather_band_f64(
+        int level, const double *dout, const pool_geom *g, Py_ssize_t c, int count_include_pad,
+        const Py_ssize_t *taps, Py_ssize_t r0, Py_ssize_t r1, double *ring, int stream,
+        double *dx)
 
 
 def max_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
@@ -331,6 +355,7 @@ def max_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
     cdef int64_t *ip = NULL
+    cdef int stream = x.shape[0] * (hwc + ohwc) * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
     cdef pc_guard guard = pc_guard_new()
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
@@ -342,10 +367,10 @@ def max_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
             n = t // g.oh
             i = t % g.oh
             if floating is float:
-                pool_nhwc_max_rows_f32(level, xp + n * hwc, &g, c, i, i + 1, op + n * ohwc,
+                pool_nhwc_max_rows_f32(level, xp + n * hwc, &g, c, i, i + 1, stream, op + n * ohwc,
                                        ip + n * ohwc if ip != NULL else NULL)
             else:
-                pool_nhwc_max_rows_f64(level, xp + n * hwc, &g, c, i, i + 1, op + n * ohwc,
+                pool_nhwc_max_rows_f64(level, xp + n * hwc, &g, c, i, i + 1, stream, op + n * ohwc,
                                        ip + n * ohwc if ip != NULL else NULL)
 
 
@@ -358,6 +383,7 @@ def avg_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, 
     cdef Py_ssize_t hwc = g.h * g.w * c, ohwc = g.oh * g.ow * c
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *op = &out[0, 0, 0, 0]
+    cdef int stream = x.shape[0] * (hwc + ohwc) * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
     cdef pc_guard guard = pc_guard_new()
     while pc_again(&guard):
         for t in prange(x.shape[0] * g.oh, nogil=True, schedule="static",
@@ -368,10 +394,10 @@ def avg_pool2d_nhwc(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, 
             i = t % g.oh
             if floating is float:
                 pool_nhwc_avg_rows_f32(level, xp + n * hwc, &g, c, count_include_pad, i, i + 1,
-                                       op + n * ohwc)
+                                       stream, op + n * ohwc)
             else:
                 pool_nhwc_avg_rows_f64(level, xp + n * hwc, &g, c, count_include_pad, i, i + 1,
-                                       op + n * ohwc)
+                                       stream, op + n * ohwc)
 
 
 def max_pool2d_backward_nhwc(const floating[:, :, :, ::1] dout,
@@ -379,19 +405,50 @@ def max_pool2d_backward_nhwc(const floating[:, :, :, ::1] dout,
                              tuple geom, int num_threads):
     """Fill dx (N, H, W, C) with dout (N, OH, OW, C) summed at the flat pixel indices.
 
-    Items are (image, band of input rows), row_bands bands per image, each scattered to by
-    one thread. Returns nonzero when indices lie outside [0, H*W) (skipped; the wrapper
-    refuses the call).
+    Items are (image, band of input rows), row_bands bands per image, each written by one
+    thread: gathered where the geometry allows (pool_nhwc_gather) and every index lies in
+    its window, else scattered. Returns nonzero when indices lie outside [0, H*W) (skipped;
+    the wrapper refuses the call).
     """
     cdef pool_geom g = make_geom(dx.shape[1], dx.shape[2], dout.shape[1], dout.shape[2], geom)
     cdef int level = cpu.level()
-    cdef Py_ssize_t t, n, b, c = dx.shape[3], outside = 0
+    cdef Py_ssize_t t, n, b, c = dx.shape[3], outside = 0, matched = 0
     cdef Py_ssize_t hwc = g.h * g.w * c, ohwc = g.oh * g.ow * c
     cdef Py_ssize_t bands = row_bands(dx.shape[0], g.h, num_threads)
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef const int64_t *ip = &indices[0, 0, 0, 0]
     cdef floating *xp = &dx[0, 0, 0, 0]
+    cdef Py_ssize_t[::1] taps
+    cdef floating[:, ::1] ring
+    cdef void *rp
+    cdef int stream = dx.shape[0] * ((hwc + ohwc) * sizeof(floating) + ohwc * 8) >= POOL_NHWC_STREAM_BYTES
     cdef pc_guard guard = pc_guard_new()
+    if pool_nhwc_gather(&g, floating is float):
+        taps = np.empty(2 * (g.h + g.w), np.intp)
+        pool_nhwc_taps(&g, &taps[0])
+        # float narrows the indices to 32 bits, double reads them in place
+        ring = empty((num_threads, pool_nhwc_ring_rows(&g) * g.ow * c if floating is float
+                      else 1), np.float32 if floating is float else np.float64, SCRATCH)
+        while pc_again(&guard):
+            matched = 0
+            with nogil, parallel(num_threads=num_threads):
+                rp = &ring[omp_get_thread_num(), 0]
+                for t in prange(dx.shape[0] * bands, schedule="static"):
+                    if pc_stopped(guard.stop):
+                        continue
+                    n = t // bands
+                    b = t % bands
+                    if floating is float:
+                        matched += pool_nhwc_max_backward_gather_band_f32(
+                            level, dp + n * ohwc, ip + n * ohwc, &g, c, &taps[0],
+                            b * g.h // bands, (b + 1) * g.h // bands, rp, stream, xp + n * hwc)
+                    else:
+                        matched += pool_nhwc_max_backward_gather_band_f64(
+                            level, dp + n * ohwc, ip + n * ohwc, &g, c, &taps[0],
+                            b * g.h // bands, (b + 1) * g.h // bands, rp, stream, xp + n * hwc)
+        if matched == dx.shape[0] * ohwc:
+            return 0
+        guard = pc_guard_new()
     while pc_again(&guard):
         outside = 0
         for t in prange(dx.shape[0] * bands, nogil=True, schedule="static",
@@ -452,7 +509,7 @@ def max_pool2d_backward_recompute_nhwc(const floating[:, :, :, ::1] dout,
 def avg_pool2d_backward_nhwc(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dx,
                              tuple geom, bint count_include_pad, int num_threads):
     """Fill dx (N, H, W, C) with the gradient of average pooling for dout (N, OH, OW, C);
-    items as max_pool2d_backward_nhwc."""
+    items as max_pool2d_backward_nhwc, gathered where the geometry allows."""
     cdef pool_geom g = make_geom(dx.shape[1], dx.shape[2], dout.shape[1], dout.shape[2], geom)
     cdef int level = cpu.level()
     cdef Py_ssize_t t, n, b, c = dx.shape[3]
@@ -460,10 +517,36 @@ def avg_pool2d_backward_nhwc(const floating[:, :, :, ::1] dout, floating[:, :, :
     cdef Py_ssize_t bands = row_bands(dx.shape[0], g.h, num_threads)
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef floating *gp = &dx[0, 0, 0, 0]
-    cdef floating[:, ::1] share = empty((num_threads, c),
-                                        np.float32 if floating is float else np.float64, SCRATCH)
+    cdef Py_ssize_t[::1] taps
+    cdef floating[:, ::1] ring
+    cdef floating *rp
+    cdef int stream = dx.shape[0] * (hwc + ohwc) * sizeof(floating) >= POOL_NHWC_STREAM_BYTES
+    cdef floating[:, ::1] share
     cdef floating *buf
     cdef pc_guard guard = pc_guard_new()
+    if pool_nhwc_gather(&g, 0):
+        taps = np.empty(2 * (g.h + g.w), np.intp)
+        pool_nhwc_taps(&g, &taps[0])
+        ring = empty((num_threads, pool_nhwc_ring_rows(&g) * g.ow * c),
+                     np.float32 if floating is float else np.float64, SCRATCH)
+        while pc_again(&guard):
+            with nogil, parallel(num_threads=num_threads):
+                rp = &ring[omp_get_thread_num(), 0]
+                for t in prange(dx.shape[0] * bands, schedule="static"):
+                    if pc_stopped(guard.stop):
+                        continue
+                    n = t // bands
+                    b = t % bands
+                    if floating is float:
+                        pool_nhwc_avg_backward_gather_band_f32(
+                            level, dp + n * ohwc, &g, c, count_include_pad, &taps[0],
+                            b * g.h // bands, (b + 1) * g.h // bands, rp, stream, gp + n * hwc)
+                    else:
+                        pool_nhwc_avg_backward_gather_band_f64(
+                            level, dp + n * ohwc, &g, c, count_include_pad, &taps[0],
+                            b * g.h // bands, (b + 1) * g.h // bands, rp, stream, gp + n * hwc)
+        return
+    share = empty((num_threads, c), np.float32 if floating is float else np.float64, SCRATCH)
     while pc_again(&guard):
         with nogil, parallel(num_threads=num_threads):
             buf = &share[omp_get_thread_num(), 0]

@@ -113,6 +113,44 @@ def test_pooling_matches_oracles(cpu_level, shape, size, opts, dtype):
                                                      **opts), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_backward_with_indices_outside_their_windows(cpu_level, dtype):
+    # the gather kernels take each index from its own window; one elsewhere in the image
+    # sends the call to the scatter kernel, and one 2**32 past a tap (what 32-bit lanes
+    # would take for it) is refused as outside the image
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 19, 9, 9)).astype(dtype)
+    out, idx = pyconv.max_pool2d(x, 3, stride=2, return_indices=True)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    idx[1, 5, 2, 3] = 80
+    dx = pyconv.max_pool2d_backward(dout, x, 3, stride=2, indices=idx)
+    assert_same(pyconv.max_pool2d_backward(nhwc(dout), nhwc(x), 3, stride=2,
+                                           indices=nhwc(idx), layout="NHWC"), nhwc(dx))
+    idx[0, 0, 0, 0] += 2**32
+    with pytest.raises(ValueError, match="indices must lie in"):
+        pyconv.max_pool2d_backward(nhwc(dout), nhwc(x), 3, stride=2, indices=nhwc(idx),
+                                   layout="NHWC")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_results_written_past_the_cache(cpu_level, dtype):
+    # calls that move 24 MiB and more write their results with streaming stores
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((48 // np.dtype(dtype).itemsize, 64, 97, 97)).astype(dtype)
+    out, idx = pyconv.max_pool2d(x, 3, stride=2, return_indices=True)
+    assert x.nbytes + out.nbytes >= 24 << 20
+    assert_same(pyconv.max_pool2d(nhwc(x), 3, stride=2, layout="NHWC"), nhwc(out))
+    assert_same(pyconv.avg_pool2d(nhwc(x), 3, stride=2, layout="NHWC"),
+                nhwc(pyconv.avg_pool2d(x, 3, stride=2)))
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    assert_same(pyconv.max_pool2d_backward(nhwc(dout), nhwc(x), 3, stride=2,
+                                           indices=nhwc(idx), layout="NHWC"),
+                nhwc(pyconv.max_pool2d_backward(dout, x, 3, stride=2, indices=idx)))
+    assert_same(pyconv.avg_pool2d_backward(nhwc(dout), nhwc(x).shape, 3, stride=2,
+                                           layout="NHWC"),
+                nhwc(pyconv.avg_pool2d_backward(dout, x.shape, 3, stride=2)))
+
+
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 2), c=st.integers(1, 40), h=st.integers(1, 9), w=st.integers(1, 9),
        f=st.integers(1, 3), s=st.integers(1, 4), ceil_mode=st.booleans(),
