@@ -49,14 +49,26 @@ _FILTER_BLOCK = 2**20
 # all filters, unless there are fewer than _WINOGRAD_ITEMS blocks of tiles per thread:
 # then the filters go in the fewest chunks that give every thread as many items (each
 # chunk transforms the tiles' inputs again: 4 chunks of ResNet-late's 256 filters at
-# N=1 cost 25% more than one). "auto" takes it (float32, precision "high") from this many channels in
-# and out and output positions per filter (N*OH*OW): with fewer, transforming the filters
-# (4x their size, once per call) costs more than the products save.
+# N=1 cost 25% more than one).
 _WINOGRAD_ITEMS = 4
+# A call transforms its filters in as few equal chunks of whole panels as keep each
+# chunk's transforms within this many bytes, so that they stay in L3 for the products
+# that read them, and below glibc's 32 MiB mmap threshold, so that the allocator reuses
+# their memory from chunk to chunk and call to call (512x512 filters with 4x4 tiles,
+# 38 MB in one fresh buffer per call, cost as much in page faults as the products)
+_WINOGRAD_FILTER_BYTES = 24 * 2**20
 _WINOGRAD_MIN_CHANNELS = 16
-_WINOGRAD_MIN_POSITIONS = 1024
-# F(4x4, 3x3) unless it needs more than this share of F(2x2, 3x3)'s products
-_WINOGRAD_F4_SHARE = 0.7
+# The tile m (F(m x m, 3x3), m = 2 or 4) is the cheaper by a count of products per
+# filter and channel: (m+2)^2 times the tiles, as the GEMM holds them (whole vectors,
+# blocks of about one panel), plus this many for transforming the filters, plus this
+# many per block that reads the transforms again. The weights are what a transformed
+# value costs beside one product, measured at one thread, float32: about 0.4 ns to
+# transform it, write it and read it back the first time, 0.08 ns to read it again
+# from L3, where a product costs 0.02 ns (100 GFLOP/s). "auto" (float32, precision
+# "high") takes Winograd where the count is below the direct products, 9 per output
+# position, and there are at least _WINOGRAD_MIN_CHANNELS channels in and out.
+_WINOGRAD_TRANSFORM_COST = 20
+_WINOGRAD_READ_COST = 4
 # Backward: a thread's column block (about this many bytes, in L2 while BLAS packs
 # it) covers input channels worth about _BACKWARD_ROWS column rows (C*FH*FW). BLAS
 # packs the block of dout once per block of channels, so fewer, taller blocks pay
@@ -194,7 +206,7 @@ def _auto_method(g, backward, dtype):
     """The faster method for geometry ``g``, by the rules in the Notes of conv2d."""
     if (dtype == np.float32 and get_float32_conv_precision() == "high"
             and _winograd_refusal(g) is None and min(g.c, g.k) >= _WINOGRAD_MIN_CHANNELS
-            and g.n * g.oh * g.ow >= _WINOGRAD_MIN_POSITIONS):
+            and _winograd_tile(g, 4)[1] < 9 * g.n * g.oh * g.ow):
         return "winograd"
     # im2col's tiles hold 8 filters x 48 positions: a group needs enough filters and
     # reduction behind each output (K/G * C/G*FH*FW) to fill them; its backward
@@ -439,13 +451,29 @@ def _im2col_backward(dout, x, w, dx, dw, g, num_threads):
         np.sum(parts, axis=0, out=dw.reshape(parts.shape[1:]))
 
 
-def _winograd_tile(g):
-    """The output tile size m of F(m x m, 3x3) for geometry g: 4 unless padding the output
-    to whole 4x4 tiles costs so many products that 2x2 tiles need about as few (see
-    conv2d's Notes)."""
-    def products(m):  # per output: (m+2)^2 per tile of m x m, over the padded tiles
-        return (m + 2) ** 2 * -(-g.oh // m) * -(-g.ow // m)
-    return 4 if products(4) <= _WINOGRAD_F4_SHARE * products(2) else 2
+def _winograd_blocks(tiles, nr, lanes):
+    """(blocks, tiles per block, GEMM columns per block) of a call with this many tiles:
+    blocks of about one GEMM panel (nr), as equal as whole vectors (lanes) make them."""
+    blocks = -(-tiles // nr)
+    nb = -(-tiles // blocks // lanes) * lanes
+    return -(-tiles // nb), nb, -(-nb // lanes) * lanes
+
+
+def _winograd_tile(g, itemsize):
+    """(m, cost): the output tile size m of F(m x m, 3x3) for geometry g and itemsize-byte
+    values, the cheaper of 2 and 4, and its cost per filter and channel in products, by
+    the count of _WINOGRAD_TRANSFORM_COST's comment. The filters' transform counts even
+    when a WinogradFilters holds it, so that both give the same tiles, hence the same
+    result."""
+    level = cpu.level()
+    nr = _conv_im2col.tile_shape(level, itemsize)[1]
+    lanes = _conv_winograd.lanes(level, itemsize)
+
+    def cost(m):
+        blocks, _, ldv = _winograd_blocks(g.n * -(-g.oh // m) * -(-g.ow // m), nr, lanes)
+        return (m + 2) ** 2 * (blocks * ldv + _WINOGRAD_TRANSFORM_COST
+                               + _WINOGRAD_READ_COST * blocks)
+    return min((cost(4), 4), (cost(2), 2))[::-1]
 
 
 def _winograd_filters(w, m, mr, level, num_threads):
@@ -549,7 +577,7 @@ def _winograd_forward(x, w, b, out, g, num_threads, transforms=None):
     chunk of filters), each through its thread's buffers."""
     if g.n == 0:
         return
-    m = _winograd_tile(g)
+    m = _winograd_tile(g, x.itemsize)[0]
     level = cpu.level()
     mr, nr = _conv_im2col.tile_shape(level, x.itemsize)
     lanes = _conv_winograd.lanes(level, x.itemsize)
@@ -558,25 +586,34 @@ def _winograd_forward(x, w, b, out, g, num_threads, transforms=None):
     panels = -(-g.k // mr)
     line = 64 // x.itemsize
     if transforms is None:
-        u = _winograd_filters(w, m, mr, level, num_threads)
+        # transformed per call, a chunk of filters at a time (whole panels)
+        parts = -(-panels * a2 * g.c * mr * x.itemsize // _WINOGRAD_FILTER_BYTES)
+        chunk = -(-panels // parts) * mr
     else:
-        u = transforms._transformed(x.dtype, m, mr, level, num_threads)
-    # blocks of about one GEMM panel of tiles, as equal as whole vectors make them
-    blocks = -(-tiles // nr)
-    nb = -(-tiles // blocks // lanes) * lanes
-    blocks = -(-tiles // nb)
-    fc = panels * mr
-    if 1 < num_threads and blocks < _WINOGRAD_ITEMS * num_threads:
-        # no output's sums depend on the chunks: results stay the same
-        fc = -(-panels // min(panels, num_threads // math.gcd(blocks, num_threads))) * mr
-    ldv = -(-nb // lanes) * lanes  # the GEMM's tiles write whole vectors
-    work = np.empty((num_threads, a2 * ((g.c + fc) * ldv + 2 * line) + _REDUCTION_BLOCK * nr),
-                    x.dtype)
-    where = np.empty((num_threads, 4 * ldv), np.intp)
+        chunk = panels * mr
+    blocks, nb, ldv = _winograd_blocks(tiles, nr, lanes)
+    work = where = zero = None
     bias = np.zeros(g.k, x.dtype) if b.size == 0 else b
-    _conv_winograd.forward(x, u, bias, out, m, g.pad[0], g.pad[2], nb, fc, ldv,
-                           np.arange(g.c, dtype=np.intp) * ldv, np.zeros(fc, x.dtype), work,
-                           where, _REDUCTION_BLOCK, level, num_threads)
+    for k0 in range(0, g.k, chunk):
+        k1 = min(g.k, k0 + chunk)
+        if transforms is None:
+            u = _winograd_filters(w[k0:k1], m, mr, level, num_threads)
+        else:
+            u = transforms._transformed(x.dtype, m, mr, level, num_threads)
+        chunk_panels = -(-(k1 - k0) // mr)
+        fc = chunk_panels * mr
+        if 1 < num_threads and blocks < _WINOGRAD_ITEMS * num_threads:
+            # no output's sums depend on the chunks: results stay the same
+            parts = min(chunk_panels, num_threads // math.gcd(blocks, num_threads))
+            fc = -(-chunk_panels // parts) * mr
+        if work is None:  # sized by the first chunk, the largest
+            work = np.empty((num_threads, a2 * ((g.c + fc) * ldv + 2 * line)
+                             + _REDUCTION_BLOCK * nr), x.dtype)
+            where = np.empty((num_threads, 4 * ldv), np.intp)
+            zero = np.zeros(fc, x.dtype)
+        _conv_winograd.forward(x, u, bias, out, m, g.pad[0], g.pad[2], k0, k1, nb, fc, ldv,
+                               np.arange(g.c, dtype=np.intp) * ldv, zero, work, where,
+                               _REDUCTION_BLOCK, level, num_threads)
 
 
 def _winograd_backward(dout, x, w, dx, dw, g, num_threads):
@@ -877,14 +914,19 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     ``method="winograd"`` computes each m x m tile of outputs as
     ``A^T [sum over c of (G g G^T) * (B^T d B)] A`` (Lavin & Gray,
     arXiv:1509.09308), F(4x4, 3x3) (36 products per 16 outputs instead of
-    144) or F(2x2, 3x3) (16 per 4): 4x4 tiles unless padding the output to
-    whole 4x4 tiles leaves them more than 0.7 times the products of 2x2
-    tiles (a 14x14 output takes 2x2). The points are 0, 1, -1, 1/2, -2
-    and infinity (with Lavin's 2 in place of 1/2, F4's float32 error
-    doubles). The filters are transformed once per call, in double
-    precision; then each thread takes a block of tiles (one GEMM panel,
-    48 with AVX-512 float32) and all the filters, or a chunk of them when
-    there are few blocks: it transforms the input patches, multiplies by
+    144) or F(2x2, 3x3) (16 per 4), whichever needs fewer products once
+    the tiles are counted as the GEMM holds them (whole vectors) and the
+    transform of the filters ((m+2)^2 values per 3x3 filter and channel)
+    is counted as about 20 products per value: 4x4 tiles for VGG and
+    ResNet layers from 14x14 up, 2x2 for one image at 7x7, where four
+    4x4 tiles would transform 36 values per filter and channel for 4
+    tiles. The points are 0, 1, -1, 1/2, -2 and infinity (with Lavin's 2
+    in place of 1/2, F4's float32 error doubles). The filters are
+    transformed once per call, in double precision, in chunks of at most
+    24 MiB of transforms; then each thread takes a block of tiles (one
+    GEMM panel, 48 with AVX-512 float32) and all the chunk's filters, or
+    part of them when there are few blocks: it transforms the input
+    patches, multiplies by
     pyconv's GEMM tile, one product per transform point, and transforms
     the products back into ``out``, all within its cache. Results do not
     depend on the thread count. Rounding: with x standard normal and
@@ -898,8 +940,9 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     ``method="auto"`` takes Winograd only where the float32 precision is
     ``"high"`` (:func:`pyconv.set_float32_conv_precision`; by default it is
     ``"highest"`` and ``auto`` chooses as above), the layer is float32 and
-    one Winograd computes, with at least 16 input channels and 16 filters
-    and at least 1024 output positions per filter (N*OH*OW); below that,
+    one Winograd computes, with at least 16 input channels and 16 filters,
+    and the count above is below the direct products (9 per output
+    position, N*OH*OW per filter and channel): with fewer positions,
     transforming the filters costs more than the products save. float64
     ``auto`` never takes it.
 

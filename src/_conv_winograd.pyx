@@ -11,14 +11,17 @@ from _openmp_helpers cimport omp_get_thread_num
 
 
 cdef extern from "winograd.h" nogil:
+    enum: WG_FILTER_CHANNELS
     ctypedef struct wg_plan:
-        Py_ssize_t n, c, h, w, k, oh, ow, pt, pl, m, th, tw, ldv, ut, kc
+        Py_ssize_t n, c, h, w, k, oh, ow, pt, pl, m, th, tw, ldv, ut, k0, kc
         const Py_ssize_t *off
         const void *zero
-    void wg_filters_f32(int level, int m, const float *w, Py_ssize_t sf, Py_ssize_t su,
-                        Py_ssize_t sv, Py_ssize_t live, float *dst, Py_ssize_t ldt)
-    void wg_filters_f64(int level, int m, const double *w, Py_ssize_t sf, Py_ssize_t su,
-                        Py_ssize_t sv, Py_ssize_t live, double *dst, Py_ssize_t ldt)
+    void wg_filters_f32(int level, int m, const float *w, Py_ssize_t sf, Py_ssize_t sc,
+                        Py_ssize_t su, Py_ssize_t sv, Py_ssize_t live, Py_ssize_t cn,
+                        float *dst, Py_ssize_t ldt)
+    void wg_filters_f64(int level, int m, const double *w, Py_ssize_t sf, Py_ssize_t sc,
+                        Py_ssize_t su, Py_ssize_t sv, Py_ssize_t live, Py_ssize_t cn,
+                        double *dst, Py_ssize_t ldt)
     Py_ssize_t wg_lanes(int level, size_t elem)
     void wg_item_f32(int level, const wg_plan *p, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t f0,
                      Py_ssize_t mc, const float *x, const float *u, const float *bias,
@@ -43,45 +46,51 @@ def transform_filters(const floating[:, :, :, :] w, floating[:, ::1] u, int m, P
     cache sets) with the filters w (K, C, 3, 3; any strides) transformed (in double,
     rounded once) and packed for the GEMM of CPU level ``level`` (mr filters per panel):
     point t of filter f, channel c at u[t, ((f // mr) * C + c) * mr + f % mr]; zeros for
-    f >= K. An item is one panel of one channel."""
+    f >= K. An item is one panel of WG_FILTER_CHANNELS channels."""
     cdef Py_ssize_t kk = w.shape[0], cc = w.shape[1], panels = (kk + mr - 1) // mr
-    cdef Py_ssize_t sf = w.strides[0] // w.itemsize, su = w.strides[2] // w.itemsize
-    cdef Py_ssize_t sv = w.strides[3] // w.itemsize, item, p, c
+    cdef Py_ssize_t runs = (cc + WG_FILTER_CHANNELS - 1) // WG_FILTER_CHANNELS
+    cdef Py_ssize_t sf = w.strides[0] // w.itemsize, sc = w.strides[1] // w.itemsize
+    cdef Py_ssize_t su = w.strides[2] // w.itemsize, sv = w.strides[3] // w.itemsize
+    cdef Py_ssize_t item, p, c
     cdef pc_guard guard = pc_guard_new()
     while pc_again(&guard):
         with nogil:
-            for item in prange(panels * cc, schedule="static", num_threads=num_threads):
+            for item in prange(panels * runs, schedule="static", num_threads=num_threads):
                 if pc_stopped(guard.stop):
                     continue
-                p = item // cc
-                c = item % cc
+                p = item // runs
+                c = item % runs * WG_FILTER_CHANNELS
                 if floating is float:
-                    wg_filters_f32(level, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
-                                   &u[0, item * mr], u.shape[1])
+                    wg_filters_f32(level, m, &w[p * mr, c, 0, 0], sf, sc, su, sv,
+                                   min(mr, kk - p * mr), min(WG_FILTER_CHANNELS, cc - c),
+                                   &u[0, (p * cc + c) * mr], u.shape[1])
                 else:
-                    wg_filters_f64(level, m, &w[p * mr, c, 0, 0], sf, su, sv, min(mr, kk - p * mr),
-                                   &u[0, item * mr], u.shape[1])
+                    wg_filters_f64(level, m, &w[p * mr, c, 0, 0], sf, sc, su, sv,
+                                   min(mr, kk - p * mr), min(WG_FILTER_CHANNELS, cc - c),
+                                   &u[0, (p * cc + c) * mr], u.shape[1])
 
 
 def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] u,
             const floating[::1] bias, floating[:, :, :, ::1] out, int m, Py_ssize_t pt,
-            Py_ssize_t pl, Py_ssize_t nb, Py_ssize_t fc, Py_ssize_t ldv,
-            const Py_ssize_t[::1] off, const floating[::1] zero, floating[:, ::1] work,
-            Py_ssize_t[:, ::1] where, Py_ssize_t kc, int level, int num_threads):
-    """out (N, K, OH, OW) = bias + the conv of x (N >= 1, C, H, W) by the 3x3 filters that
-    u holds (transform_filters), with tiles of m x m outputs. Items take nb tiles and fc
-    filters (a multiple of the GEMM's panel height); each thread has a row of work (the V and M buffers of an
-    item, then the GEMM's packing panel) and of where (4 * ldv); off[c] = c * ldv, ldv a
-    multiple of the GEMM's panel width, at least nb."""
+            Py_ssize_t pl, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t nb, Py_ssize_t fc,
+            Py_ssize_t ldv, const Py_ssize_t[::1] off, const floating[::1] zero,
+            floating[:, ::1] work, Py_ssize_t[:, ::1] where, Py_ssize_t kc, int level,
+            int num_threads):
+    """out[:, k0:k1] (out: N, K, OH, OW) = bias + the conv of x (N >= 1, C, H, W) by the
+    3x3 filters k0 .. k1-1, which u holds (transform_filters of those filters; k0 a
+    multiple of the GEMM's panel height), with tiles of m x m outputs. Items take nb tiles
+    and fc filters (a multiple of the GEMM's panel height); each thread has a row of work
+    (the V and M buffers of an item, then the GEMM's packing panel) and of where (4 *
+    ldv); off[c] = c * ldv, ldv a multiple of the GEMM's panel width, at least nb."""
     cdef wg_plan p
     p.n, p.c, p.h, p.w = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
     p.k, p.oh, p.ow = out.shape[1], out.shape[2], out.shape[3]
     p.pt, p.pl, p.m = pt, pl, m
     p.th, p.tw = (p.oh + m - 1) // m, (p.ow + m - 1) // m
-    p.ldv, p.ut, p.kc = ldv, u.strides[0] // u.itemsize, kc
+    p.ldv, p.ut, p.k0, p.kc = ldv, u.strides[0] // u.itemsize, k0, kc
     p.off, p.zero = &off[0], &zero[0]
     cdef Py_ssize_t tiles = p.n * p.th * p.tw, blocks = (tiles + nb - 1) // nb
-    cdef Py_ssize_t chunks = (p.k + fc - 1) // fc, item, j0, f0
+    cdef Py_ssize_t chunks = (k1 - k0 + fc - 1) // fc, item, j0, f0
     cdef int tid
     cdef pc_guard guard = pc_guard_new()
     while pc_again(&guard):
@@ -91,12 +100,12 @@ def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] u,
                 if pc_stopped(guard.stop):
                     continue
                 j0 = item // chunks * nb
-                f0 = item % chunks * fc
+                f0 = k0 + item % chunks * fc
                 if floating is float:
-                    wg_item_f32(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
+                    wg_item_f32(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, k1 - f0),
                                 &x[0, 0, 0, 0], &u[0, 0], &bias[0], &out[0, 0, 0, 0],
                                 &work[tid, 0], &where[tid, 0])
                 else:
-                    wg_item_f64(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, p.k - f0),
+                    wg_item_f64(level, &p, j0, min(j0 + nb, tiles), f0, min(fc, k1 - f0),
                                 &x[0, 0, 0, 0], &u[0, 0], &bias[0], &out[0, 0, 0, 0],
                                 &work[tid, 0], &where[tid, 0])

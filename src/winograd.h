@@ -53,6 +53,11 @@ static const double wg_g4[6][3] = {
 static const double wg_at4[4][6] = {
     {1, 1, 1, 1, 1, 0}, {0, 1, -1, 0.5, -2, 0}, {0, 1, 1, 0.25, 4, 0}, {0, 1, -1, 0.125, -8, 1}};
 
+/* Channels per call of wg_filters: it gathers its panel's 3x3s, this many channels of
+ * each filter, into one buffer of WG_FILTER_CHANNELS*9 vectors of MR values (4.5 KiB of
+ * floats), so that the arithmetic then loads whole vectors. */
+#define WG_FILTER_CHANNELS 16
+
 #define WG_BT(m, i, j) ((m) == 2 ? wg_bt2[i][j] : wg_bt4[i][j])
 #define WG_AT(m, i, j) ((m) == 2 ? wg_at2[i][j] : wg_at4[i][j])
 
@@ -71,14 +76,16 @@ typedef struct {
     ptrdiff_t n, c, h, w, k, oh, ow, pt, pl, m, th, tw;
     ptrdiff_t ldv;       /* row stride of a block's V_t and M_t: >= tiles per block */
     ptrdiff_t ut;        /* distance between the transform points' filters in u */
+    ptrdiff_t k0;        /* the first filter that u holds (a multiple of MR) */
     ptrdiff_t kc;        /* GEMM reduction block */
     const ptrdiff_t *off;  /* off[c] = c * ldv: row c of V_t, for the GEMM */
     const void *zero;      /* round_up(K, MR) zeros: the GEMM's bias */
 } wg_plan;
 
 #define WG_DECLARE(TS, T, LEVEL)                                                              \
-    void wg_filters_##TS##_##LEVEL(int m, const T *w, ptrdiff_t sf, ptrdiff_t su, ptrdiff_t sv,  \
-                                   ptrdiff_t live, T *dst, ptrdiff_t ldt);                    \
+    void wg_filters_##TS##_##LEVEL(int m, const T *w, ptrdiff_t sf, ptrdiff_t sc, ptrdiff_t su, \
+                                   ptrdiff_t sv, ptrdiff_t live, ptrdiff_t cn, T *dst,        \
+                                   ptrdiff_t ldt);                                            \
     void wg_item_##TS##_##LEVEL(const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t f0,    \
                                 ptrdiff_t mc, const T *x, const T *u, const T *bias, T *out,  \
                                 T *work, ptrdiff_t *where);
@@ -96,7 +103,7 @@ static inline ptrdiff_t wg_lanes(int level, size_t elem)
 #endif
 }
 
-/* wg_filters_<TS> (one panel of MR filters of one channel, transformed) and wg_item_<TS>
+/* wg_filters_<TS> (one panel of MR filters of a run of channels, transformed) and wg_item_<TS>
  * (one work item; see winograd_t.h): the variant of the given level. */
 #define wg_filters_f32(level, ...) CPU_DISPATCH(level, wg_filters, f32, (__VA_ARGS__))
 #define wg_filters_f64(level, ...) CPU_DISPATCH(level, wg_filters, f64, (__VA_ARGS__))

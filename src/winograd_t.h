@@ -38,39 +38,112 @@ typedef WG_T WG_V;
 #define WG_SPLAT(s) (s)
 #endif
 
-/* dst[t*ldt + l] = point t of G g G^T for the 3x3 filters g at w + l*sf (element strides
- * su, sv), l < live; zeros for live <= l < MR. In double, lanes across the filters. */
-WG_INLINE void WG_FN(wg_filters_m)(int m, const WG_T *w, ptrdiff_t sf, ptrdiff_t su,
-                                   ptrdiff_t sv, ptrdiff_t live, WG_T *dst, ptrdiff_t ldt)
+/* gathered[(c*9 + i)*MR + l] = tap i of channel c of filter l (w + l*sf + c*sc, taps at
+ * strides su, sv), c < cn; zeros for live <= l < MR. Filters whose 3x3s are contiguous
+ * and channels 9 apart (the usual layout) are read row by row, each filter's cn*9 taps
+ * in one run, which the compiler interleaves with vector shuffles; any other strides
+ * (the backward's flipped filters) value by value. */
+WG_INLINE void WG_FN(wg_gather_filters)(const WG_T *w, ptrdiff_t sf, ptrdiff_t sc, ptrdiff_t su,
+                                        ptrdiff_t sv, ptrdiff_t live, ptrdiff_t cn,
+                                        WG_T *gathered)
+{
+    static const WG_T zeros[WG_FILTER_CHANNELS * 9];
+    const WG_T *src[WG_MR];
+    ptrdiff_t l, k, c, i;
+    for (l = 0; l < WG_MR; l++)
+        src[l] = l < live ? w + l * sf : zeros;
+    if (sc == 9 && su == 3 && sv == 1) {
+        for (k = 0; k < cn * 9; k++)
+            WG_UNROLL
+            for (l = 0; l < WG_MR; l++)
+                gathered[k * WG_MR + l] = src[l][k];
+        return;
+    }
+    for (c = 0; c < cn; c++)
+        for (i = 0; i < 9; i++)
+            for (l = 0; l < WG_MR; l++)
+                gathered[(c * 9 + i) * WG_MR + l] =
+                    l < live ? src[l][c * sc + i / 3 * su + i % 3 * sv] : 0;
+}
+
+/* The filter transform computes in double, a vector of doubles holding one panel's MR
+ * filters (one zmm at avx512, one ymm at avx2; without GCC's vector extensions, one
+ * value at a time). Vectors of GCC's extensions keep their width whatever width the
+ * compiler prefers for its own loops (256 bits at avx512), which halved the work of
+ * this transform beside plain loops over arrays of MR doubles. */
+#ifdef WG_VBYTES
+#define WG_FV VARIANT(wg_filter_vec)
+#define WG_FVT VARIANT(wg_filter_vec_t)
+typedef double WG_FV __attribute__((vector_size(WG_MR * sizeof(double)), aligned(sizeof(double))));
+typedef WG_T WG_FVT __attribute__((vector_size(WG_MR * sizeof(WG_T)), aligned(sizeof(WG_T))));
+#define WG_FLANES 1
+#define WG_FLOAD(p) __builtin_convertvector(*(const WG_FVT *)(p), WG_FV)
+#define WG_FSTORE(p, v) (*(WG_FVT *)(p) = __builtin_convertvector((v), WG_FVT))
+#else
+#define WG_FV double
+#define WG_FLANES WG_MR
+#define WG_FLOAD(p) ((double)*(p))
+#define WG_FSTORE(p, v) (*(p) = (WG_T)(v))
+#endif
+
+/* sum over s < 3 of row[s] * v[s*step], the zero coefficients dropped (the row is a
+ * constant of the unrolled loops, so this happens at compile time). */
+WG_INLINE WG_FV WG_FN(wg_filter_combine)(const double *row, const WG_FV *v, int step)
+{
+    WG_FV acc = v[0];  /* replaced by the first term */
+    int s, first = 1;
+    for (s = 0; s < 3; s++) {
+        if (row[s] == 0)
+            continue;
+        acc = first ? v[s * step] * row[s] : acc + v[s * step] * row[s];
+        first = 0;
+    }
+    return acc;
+}
+
+/* dst[t*ldt + c*MR + l] = point t of G g G^T for the 3x3 filter g of filter l, channel c
+ * < cn, gathered as wg_gather_filters leaves them. In double. */
+WG_INLINE void WG_FN(wg_filters_m)(int m, const WG_T *gathered, ptrdiff_t cn, WG_T *dst,
+                                   ptrdiff_t ldt)
 {
     const double (*gm)[3] = m == 2 ? wg_g2 : wg_g4;
     const int a = m + 2;
-    double g[9][WG_MR], t[6][3][WG_MR];
-    int i, j, l;
-    for (i = 0; i < 9; i++)
-        for (l = 0; l < WG_MR; l++)
-            g[i][l] = l < live ? (double)w[l * sf + i / 3 * su + i % 3 * sv] : 0;
-    WG_UNROLL
-    for (i = 0; i < a; i++)
-        for (j = 0; j < 3; j++)
-            for (l = 0; l < WG_MR; l++)
-                t[i][j][l] = gm[i][0] * g[j][l] + gm[i][1] * g[3 + j][l] + gm[i][2] * g[6 + j][l];
-    WG_UNROLL
-    for (i = 0; i < a; i++)
-        WG_UNROLL
-        for (j = 0; j < a; j++)
-            for (l = 0; l < WG_MR; l++)
-                dst[(i * a + j) * ldt + l] =
-                    (WG_T)(t[i][0][l] * gm[j][0] + t[i][1][l] * gm[j][1] + t[i][2][l] * gm[j][2]);
+    WG_FV g[9], t[6][3];
+    ptrdiff_t c, lane;
+    int i, j;
+    for (c = 0; c < cn; c++)
+        for (lane = 0; lane < WG_FLANES; lane++) {
+            const WG_T *gc = gathered + c * 9 * WG_MR + lane;
+            WG_T *dc = dst + c * WG_MR + lane;
+            WG_UNROLL
+            for (i = 0; i < 9; i++)
+                g[i] = WG_FLOAD(gc + i * WG_MR);
+            WG_UNROLL
+            for (i = 0; i < a; i++)
+                WG_UNROLL
+                for (j = 0; j < 3; j++)
+                    t[i][j] = WG_FN(wg_filter_combine)(gm[i], g + j, 3);
+            WG_UNROLL
+            for (i = 0; i < a; i++)
+                WG_UNROLL
+                for (j = 0; j < a; j++)
+                    WG_FSTORE(dc + (i * a + j) * ldt, WG_FN(wg_filter_combine)(gm[j], t[i], 1));
+        }
 }
 
-void WG_FN(wg_filters)(int m, const WG_T *w, ptrdiff_t sf, ptrdiff_t su, ptrdiff_t sv,
-                              ptrdiff_t live, WG_T *dst, ptrdiff_t ldt)
+void WG_FN(wg_filters)(int m, const WG_T *w, ptrdiff_t sf, ptrdiff_t sc, ptrdiff_t su,
+                       ptrdiff_t sv, ptrdiff_t live, ptrdiff_t cn, WG_T *dst, ptrdiff_t ldt)
 {
-    if (m == 2)
-        WG_FN(wg_filters_m)(2, w, sf, su, sv, live, dst, ldt);
-    else
-        WG_FN(wg_filters_m)(4, w, sf, su, sv, live, dst, ldt);
+    WG_T gathered[WG_FILTER_CHANNELS * 9 * WG_MR];
+    ptrdiff_t c0, step;
+    for (c0 = 0; c0 < cn; c0 += WG_FILTER_CHANNELS) {
+        step = cn - c0 < WG_FILTER_CHANNELS ? cn - c0 : WG_FILTER_CHANNELS;
+        WG_FN(wg_gather_filters)(w + c0 * sc, sf, sc, su, sv, live, step, gathered);
+        if (m == 2)
+            WG_FN(wg_filters_m)(2, gathered, step, dst + c0 * WG_MR, ldt);
+        else
+            WG_FN(wg_filters_m)(4, gathered, step, dst + c0 * WG_MR, ldt);
+    }
 }
 
 /* sum over s < m + 2 of T[row][s] * src[s*step], T = A^T (at) or B^T: the loop is
@@ -201,7 +274,7 @@ WG_INLINE void WG_FN(wg_item_m)(int m, const wg_plan *p, ptrdiff_t j0, ptrdiff_t
     }
     /* M_t (mcr, ldv) at mt + t*mtt = U_t (filters f0 .. f0 + mc - 1) @ V_t */
     for (t = 0; t < a2; t++)
-        VARIANT(cg_gemm)(mc, nb, p->c, u + t * p->ut + f0 * p->c,
+        VARIANT(cg_gemm)(mc, nb, p->c, u + t * p->ut + (f0 - p->k0) * p->c,
                                     v + t * vt, p->off, (const WG_T *)p->zero,
                                     mt + t * mtt, ldv, p->kc, pack);
     for (k = 0; k < mc; k++)
@@ -231,7 +304,7 @@ WG_INLINE void WG_FN(wg_item_m)(int m, const wg_plan *p, ptrdiff_t j0, ptrdiff_t
 
 /* One work item: output tiles j0 .. j1-1 of filters f0 .. f0 + mc - 1 of out (N, K, OH,
  * OW), from x (N, C, H, W), the transformed filters u (a^2 points, p->ut apart, of
- * panels of (C, MR)) and bias (K). work holds a^2 * ((C + round_up(mc, MR)) * ldv + 2 *
+ * panels of (C, MR), from filter p->k0 on) and bias (K). work holds a^2 * ((C + round_up(mc, MR)) * ldv + 2 *
  * WG_LINE) values, then the GEMM's packing panel; where holds 4 * ldv offsets. */
 void WG_FN(wg_item)(const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t f0,
                            ptrdiff_t mc, const WG_T *x, const WG_T *u, const WG_T *bias,
@@ -244,6 +317,11 @@ void WG_FN(wg_item)(const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t f0,
 }
 
 #undef WG_VL
+#undef WG_FV
+#undef WG_FVT
+#undef WG_FLANES
+#undef WG_FLOAD
+#undef WG_FSTORE
 #undef WG_MR
 #undef WG_LINE
 #undef WG_SPLAT

@@ -25,7 +25,7 @@ def assert_within_bound(got, want64, dtype):
 @pytest.fixture(params=[2, 4])
 def tile(request, monkeypatch):
     """Run the test with F(2x2, 3x3) and with F(4x4, 3x3), whatever the shape."""
-    monkeypatch.setattr(conv, "_WINOGRAD_F4_SHARE", 0.0 if request.param == 2 else 1e9)
+    monkeypatch.setattr(conv, "_winograd_tile", lambda g, itemsize: (request.param, 0))
     return request.param
 
 
@@ -177,12 +177,13 @@ def test_any_memory_layout():
 
 def test_precision_setting_and_auto():
     assert pyconv.get_float32_conv_precision() == "highest"
-    x, wt, b = _case(8, 16, 16, 12, 12, np.float32)  # 1152 output positions per filter
+    x, wt, b = _case(8, 16, 16, 12, 12, np.float32)
     direct = pyconv.conv2d(x, wt, b, padding=1, method="direct")  # auto's choice otherwise
     winograd = pyconv.conv2d(x, wt, b, padding=1, method="winograd")
     np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding=1), direct)
     few = pyconv.conv2d(x[:, :3], wt[:, :3], padding=1)  # fewer channels than auto's rule
-    one = pyconv.conv2d(x[:1], wt, padding=1)  # fewer output positions than auto's rule
+    # one 6x6 image: too few output positions for the filters' transform to pay
+    one = pyconv.conv2d(x[:1, :, :6, :6], wt, padding=1)
     with pyconv.float32_conv_precision("high"):
         assert pyconv.get_float32_conv_precision() == "high"
         np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding=1), winograd)
@@ -194,7 +195,7 @@ def test_precision_setting_and_auto():
             pyconv.conv2d(x, wt, padding=1, stride=2, strict=False),
             pyconv.conv2d(x, wt, padding=1, stride=2, strict=False, method="direct"))
         np.testing.assert_array_equal(pyconv.conv2d(x[:, :3], wt[:, :3], padding=1), few)
-        np.testing.assert_array_equal(pyconv.conv2d(x[:1], wt, padding=1), one)
+        np.testing.assert_array_equal(pyconv.conv2d(x[:1, :, :6, :6], wt, padding=1), one)
         dout = np.ones_like(winograd)
         np.testing.assert_array_equal(
             pyconv.conv2d_backward(dout, x, wt, padding=1, need="dx")[0],
@@ -258,3 +259,27 @@ def test_winograd_filters_refuse_other_methods_and_shapes():
         pyconv.WinogradFilters(np.ones((2, 3, 5, 5)))
     with pytest.raises(TypeError):
         pyconv.WinogradFilters(np.ones((2, 3, 3, 3), complex))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [8, 21])
+def test_filters_transformed_in_chunks_give_the_same_result(monkeypatch, dtype, k):
+    x, wt, b = _case(2, 5, k, 9, 11, dtype)
+    dout = np.random.default_rng(1).standard_normal((2, k, 9, 11)).astype(dtype)
+    whole = pyconv.conv2d(x, wt, b, padding=1, method="winograd")
+    dx = pyconv.conv2d_backward(dout, x, wt, padding=1, need="dx", method="winograd")[0]
+    monkeypatch.setattr(conv, "_WINOGRAD_FILTER_BYTES", 1)  # one panel of filters a chunk
+    np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding=1, method="winograd"), whole)
+    np.testing.assert_array_equal(
+        pyconv.conv2d_backward(dout, x, wt, padding=1, need="dx", method="winograd")[0], dx)
+
+
+@pytest.mark.parametrize("n, c, size, tile", [
+    (8, 64, 56, 4),   # VGG: 4x4 tiles need 0.56 times the products of 2x2
+    (8, 256, 14, 4),  # ResNet-late: 0.73 times, well worth its transforms
+    (1, 512, 7, 2),   # 4 tiles of 4x4 against 16 of 2x2 share one GEMM column block,
+                      # and 4x4 tiles transform 36/16 times the filter values
+])
+def test_tile_choice_counts_the_filter_transform(n, c, size, tile):
+    g = conv.Geometry(n, c, size, size, c, 3, 3, size, size, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    assert conv._winograd_tile(g, 4)[0] == tile
