@@ -87,6 +87,15 @@ _BLOCKED_MIN_FILTERS = 16
 # sets of the L1 cache and evict each other (float64 ResNet-late, 2 KiB apart: 40
 # GFLOP/s in place against 107 for NCHW).
 _NHWC_PIXEL_BYTES = 2048
+# Channels-last layers with one input channel per group run the channels-last depthwise
+# kernels (channels in the vector lanes) from this many bytes of channels per pixel, one
+# vector; with fewer, most lanes would be empty, and the NCHW kernels with transposed
+# copies are faster (MNIST-like, one channel, float32: 2.0 ms against 0.35)
+_DEPTHWISE_NHWC_BYTES = 64
+# A channels-last 1x1 layer multiplies blocks of this many positions (by all filters) per
+# BLAS call, and cuts its filters too when that leaves fewer than _POINTWISE_ITEMS calls
+_POINTWISE_ROWS = 256
+_POINTWISE_ITEMS = 8
 # Output rows per partial filter gradient of a channels-last depthwise layer: fixed by the
 # shapes, so that the partials (added in order) do not depend on the thread count; 8 rows of
 # VGG-sized 56x56x128 float32 layers keep a band's dout and input (460 KiB) in L2.
@@ -265,6 +274,24 @@ def _depthwise_nhwc_forward(x, w, b, g, num_threads):
     out = empty((g.n, g.oh, g.ow, g.k), x.dtype)
     wt = np.ascontiguousarray(w.reshape(g.k, g.fh * g.fw).T)
     _conv_nhwc.depthwise_forward(x, wt, b, out, g.fh, g.fw, *_window_args(g), num_threads)
+    return out
+
+
+def _pointwise_nhwc_forward(x, w, b, g, num_threads):
+    """out (N, H, W, K) of the 1x1 layer (stride 1, no padding, one group) on x (N, H, W,
+    C): x is already its column matrix (N*H*W, C), and out the product's, so SciPy's BLAS
+    multiplies them in place, a block of _POINTWISE_ROWS positions (and, for layers with
+    few positions, of filters) per call, inside the OpenMP threads."""
+    out = empty((g.n, g.oh, g.ow, g.k), x.dtype)
+    rows = g.n * g.h * g.w
+    row_blocks = -(-rows // _POINTWISE_ROWS)
+    filters = g.k
+    if row_blocks < _POINTWISE_ITEMS:  # few positions: the filters in chunks too
+        filters = -(-g.k // -(-_POINTWISE_ITEMS // row_blocks))
+    with blas_threads(1):  # the products run inside the OpenMP threads
+        _conv_im2col.pointwise_channels_last(x.reshape(rows, g.c), w.reshape(g.k, g.c), b,
+                                             out.reshape(rows, g.k), _POINTWISE_ROWS,
+                                             filters, num_threads)
     return out
 
 
@@ -733,7 +760,8 @@ def _nhwc_backward(dout, x, w, need, g, method, num_threads):
     else:
         dx_method = dw_method = resolved
     dx = dw = None
-    if g.c == g.groups == g.k and method != "im2col":  # one filter per channel
+    if (g.c == g.groups == g.k and method != "im2col"  # one filter per channel
+            and g.c * x.itemsize >= _DEPTHWISE_NHWC_BYTES):
         return _depthwise_nhwc_backward(dout, x, w, need, g, num_threads)
     if ("dx" in need and dx_method == "direct" and _blocked_input_grad_applies(g)
             and g.k * x.itemsize < _NHWC_PIXEL_BYTES):
@@ -998,8 +1026,11 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     requested, method = method, _resolve_method(method, g, dtype)
     if not _nhwc(layout, x):
         return _forward(xc, wc, bc, g, method, n_threads, transforms).reshape(out_shape)
-    if g.c == g.groups and method != "winograd":
+    if (g.c == g.groups and method != "winograd"
+            and g.c * xc.itemsize >= _DEPTHWISE_NHWC_BYTES):
         return _depthwise_nhwc_forward(xc, wc, bc, g, n_threads).reshape(out_shape)
+    if method == "im2col" and _is_pointwise(g) and g.groups == 1:
+        return _pointwise_nhwc_forward(xc, wc, bc, g, n_threads).reshape(out_shape)
     if (_blocked_applies(g) and requested in ("auto", "direct") and method != "winograd"
             and g.c * xc.itemsize < _NHWC_PIXEL_BYTES):
         # the channel-blocked kernel reads and writes channels last in place

@@ -433,3 +433,39 @@ def bias_grad_channels_last(const floating[:, ::1] dout, floating[::1] db, doubl
                     a[k] = a[k] + s[k]
             for k in range(k0, k1):
                 db[k] = <floating>a[k - k0]
+
+
+def pointwise_channels_last(const floating[:, ::1] x, const floating[:, ::1] w,
+                            const floating[::1] bias, floating[:, ::1] out, Py_ssize_t rows,
+                            Py_ssize_t filters, int num_threads):
+    """out (P, K) = x (P, C) @ w (K, C)^T + bias (K, or empty for none): a 1x1 convolution
+    at stride 1 without padding, channels last, where the input is already im2col's
+    column matrix and the output is the GEMM's. Items are blocks of ``rows`` positions by
+    ``filters`` filters, one single-threaded BLAS call each (the caller keeps BLAS on one
+    thread), fixed by the shapes: results do not depend on the thread count."""
+    cdef Py_ssize_t p = x.shape[0], c = x.shape[1], k = w.shape[0]
+    cdef Py_ssize_t row_blocks = (p + rows - 1) // rows
+    cdef Py_ssize_t filter_blocks = (k + filters - 1) // filters, item, r0, f0, r, f
+    cdef int m, n
+    cdef floating beta
+    if p == 0 or k == 0:
+        return
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil:
+            for item in prange(row_blocks * filter_blocks, schedule="static",
+                               num_threads=num_threads):
+                if pc_stopped(guard.stop):
+                    continue
+                r0 = item // filter_blocks * rows
+                f0 = item % filter_blocks * filters
+                m = <int>min(rows, p - r0)
+                n = <int>min(filters, k - f0)
+                beta = 0
+                if bias.shape[0] > 0:
+                    beta = 1
+                    for r in range(r0, r0 + m):
+                        for f in range(f0, f0 + n):
+                            out[r, f] = bias[f]
+                gemm(False, True, m, n, <int>c, &x[r0, 0], <int>c, &w[f0, 0], <int>c, beta,
+                     &out[r0, f0], <int>k)

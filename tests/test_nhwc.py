@@ -193,6 +193,7 @@ CONV_CASES = [
     ((1, 32, 9, 7), 32, (3, 3), dict(stride=2, padding=1, groups=2)),
     ((1, 16, 6, 7), 40, (2, 3), dict(padding=((1, 0), (2, 1)), dilation=(2, 1))),
     ((2, 17, 5, 6), 16, (1, 1), dict()),
+    ((3, 20, 10, 11), 50, (1, 1), dict()),  # 1x1 by BLAS: two blocks of 256 positions
     ((1, 16, 5, 6), 256, (3, 3), dict(padding=1)),
 ]
 
@@ -271,9 +272,12 @@ def all_calls(x, w, dout, pooled, idx):
     depthwise = dict(padding=1, groups=x.shape[-1], layout="NHWC")
     dense = dict(padding=1, layout="NHWC")
     wd = np.ones((3, x.shape[-1], 3, 3), x.dtype)
+    wp = np.linspace(-1, 1, 40 * x.shape[-1], dtype=x.dtype).reshape(40, x.shape[-1], 1, 1)
+    bias = np.arange(40, dtype=x.dtype)
     return {
         "conv2d depthwise": lambda t: pyconv.conv2d(x, w, num_threads=t, **depthwise),
         "conv2d dense": lambda t: pyconv.conv2d(x, wd, num_threads=t, **dense),
+        "conv2d 1x1": lambda t: pyconv.conv2d(x, wp, bias, layout="NHWC", num_threads=t),
         "conv2d_backward": lambda t: pyconv.conv2d_backward(dout, x, w, num_threads=t,
                                                             **depthwise),
         "max_pool2d": lambda t: pyconv.max_pool2d(x, 2, return_indices=True, layout="NHWC",
