@@ -64,6 +64,64 @@ POOL_INLINE void VARIANT(dwn_vectors2)(const T *POOL_RESTRICT x, const T *POOL_R
     }
 }
 
+/* Output pixels per strip of dwn_strip: its sums, the strip's 2 more input vectors per
+ * tap row and the row's 3 filter vectors fit the level's registers (32 with AVX-512,
+ * 16 below). */
+#if NV_BYTES == 64
+#define DWN_STRIP 8
+#else
+#define DWN_STRIP 4
+#endif
+/* strips in float only (see dwn_forward_rows) */
+#if TS_F32
+#define DWN_STRIPS 1
+#else
+#define DWN_STRIPS 0
+#endif
+/* unrolled whole, so that the strip's vectors stay in registers (POOL_UNROLL stops at 9) */
+#if defined(__clang__)
+#define DWN_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define DWN_UNROLL _Pragma("GCC unroll 16")
+#else
+#define DWN_UNROLL
+#endif
+
+/* DWN_STRIP neighbouring output pixels of one row (out at o, o + K, ...), channels
+ * [c, c + NV_LANES), one filter per channel, 3 tap columns at stride 1 and dilation 1,
+ * every tap column inside the input (c0: the first pixel's leftmost input column): the
+ * bias, then the taps added in row-major order, as dwn_vectors adds them, so each output
+ * is the same. Each tap row loads its 3 filter vectors and DWN_STRIP + 2 input vectors
+ * once for all the strip's pixels: 3 multiply-adds per load instead of dwn_vectors2's
+ * 2 per 3 loads (AVX-512 on Zen 4 loads one 64-byte vector a cycle). */
+POOL_INLINE void VARIANT(dwn_strip)(const T *POOL_RESTRICT x, const T *POOL_RESTRICT wt,
+                                    const T *POOL_RESTRICT bias, const dwn_geom *g,
+                                    ptrdiff_t r0, ptrdiff_t c0, ptrdiff_t ulo, ptrdiff_t uhi,
+                                    ptrdiff_t c, T *POOL_RESTRICT o)
+{
+    const ptrdiff_t C = g->c, K = g->k;
+    NV s[DWN_STRIP], in[DWN_STRIP + 2], f0, f1, f2;
+    DWN_UNROLL
+    for (int q = 0; q < DWN_STRIP; q++) s[q] = bias ? VARIANT(nv_load)(bias + c) : (NV){0};
+    for (ptrdiff_t u = ulo; u < uhi; u++) {
+        const T *row = x + ((r0 + u * g->dh) * g->w + c0) * C + c;
+        const T *f = wt + u * 3 * K + c;
+        f0 = VARIANT(nv_load)(f);
+        f1 = VARIANT(nv_load)(f + K);
+        f2 = VARIANT(nv_load)(f + 2 * K);
+        DWN_UNROLL
+        for (int q = 0; q < DWN_STRIP + 2; q++) in[q] = VARIANT(nv_load)(row + q * C);
+        DWN_UNROLL
+        for (int q = 0; q < DWN_STRIP; q++) {
+            s[q] = s[q] + f0 * in[q];
+            s[q] = s[q] + f1 * in[q + 1];
+            s[q] = s[q] + f2 * in[q + 2];
+        }
+    }
+    DWN_UNROLL
+    for (int q = 0; q < DWN_STRIP; q++) VARIANT(nv_store)(o + q * K + c, s[q]);
+}
+
 /* Output rows [i0, i1) of out (OH, OW, K) = bias (K, or NULL for none) plus the
  * convolution of x (H, W, C) by the filters wt (FH*FW, K) packed tap by tap: the taps
  * inside the input added in row-major order. */
@@ -71,14 +129,37 @@ void VARIANT(dwn_forward_rows)(const T *x, const T *wt, const T *bias, const dwn
                                ptrdiff_t i0, ptrdiff_t i1, T *out)
 {
     const ptrdiff_t C = g->c, K = g->k, m = g->m;
+    /* strips: the output columns [jlo, jend) whose every tap column lies inside the input,
+     * in whole strips, for 3-wide filters at stride and dilation 1 along the rows; float
+     * only (one Zen 4 core, in cache: float 44 -> 53 GFLOP/s, double no faster, slower
+     * with 2 KiB between pixels, where a strip's rows share few L1 sets) */
+    ptrdiff_t jlo = 0, jend = 0;
+    if (m == 1 && g->fw == 3 && g->sw == 1 && g->dw == 1 && C % NV_LANES == 0 && DWN_STRIPS) {
+        jlo = g->left;
+        jend = g->w - 2 + g->left;  /* j + 2 - left <= w - 1 */
+        if (jend > g->ow) jend = g->ow;
+        jend = jend > jlo ? jlo + (jend - jlo) / DWN_STRIP * DWN_STRIP : jlo;
+    }
     for (ptrdiff_t i = i0; i < i1; i++) {
         ptrdiff_t ulo, uhi, r0 = i * g->sh - g->top;
         pool_valid(r0, g->dh, g->h, g->fh, &ulo, &uhi);
+        /* a strip's pixels over all their channels while their rows are in L1 (with a
+         * power-of-two C, one vector of channels over the whole row would land in a few
+         * L1 sets) */
+        for (ptrdiff_t j = jlo; j < jend; j += DWN_STRIP)
+            for (ptrdiff_t c = 0; c < C; c += NV_LANES)
+                VARIANT(dwn_strip)(x, wt, bias, g, r0, j - g->left, ulo, uhi, c,
+                                   out + (i * g->ow + j) * K);
         for (ptrdiff_t j = 0; j < g->ow; j++) {
             ptrdiff_t vlo, vhi, c0 = j * g->sw - g->left, c = 0;
             T *POOL_RESTRICT o = out + (i * g->ow + j) * K;
+            if (j == jlo && jend > jlo) {  /* the strips' columns are done */
+                j = jend - 1;
+                continue;
+            }
             if (m == 1 && j + 1 < g->ow && c0 >= 0 && c0 + g->sw + (g->fw - 1) * g->dw < g->w
-                && C % NV_LANES == 0) { /* two pixels with every column tap inside */
+                && C % NV_LANES == 0 && (j + 1 != jlo || jend == jlo)) {
+                /* two pixels with every column tap inside */
                 for (; c + NV_BLOCK * NV_LANES <= C; c += NV_BLOCK * NV_LANES)
                     VARIANT(dwn_vectors2)(x, wt, bias, g, r0, c0, ulo, uhi, c, NV_BLOCK, o);
                 for (; c < C; c += NV_LANES)
@@ -189,4 +270,7 @@ void VARIANT(dwn_filter_grad_rows)(const T *dout, const T *x, const dwn_geom *g,
                 }
 }
 #undef DWN_GRAD_VECTORS
+#undef DWN_STRIP
+#undef DWN_UNROLL
+#undef DWN_STRIPS
 #endif

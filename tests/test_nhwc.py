@@ -181,6 +181,10 @@ CONV_CASES = [
     ((1, 37, 7, 7), 37, (3, 3), dict(stride=2, padding=1, groups=37)),
     ((2, 64, 6, 5), 64, (3, 3), dict(padding="same", groups=64, dilation=2)),
     ((2, 32, 7, 9), 32, (3, 3), dict(padding=1, groups=32)),  # pairs of inner pixels
+    # strips of 8 (AVX-512) or 4 inner pixels, then pairs and single pixels; taps in rows
+    # cut by the top and bottom edges, at a dilation of 2 along the columns of the image
+    ((2, 32, 5, 21), 32, (3, 3), dict(padding=1, groups=32)),
+    ((1, 16, 9, 14), 16, (4, 3), dict(padding=((3, 1), (0, 2)), dilation=(2, 1), groups=16)),
     ((1, 48, 9, 11), 48, (3, 3), dict(stride=2, padding=1, groups=48)),
     ((1, 4, 8, 6), 8, (3, 2), dict(stride=(2, 1), padding=((1, 0), (2, 1)), groups=4)),
     ((2, 1, 6, 6), 3, (2, 2), dict()),
