@@ -469,3 +469,37 @@ def pointwise_channels_last(const floating[:, ::1] x, const floating[:, ::1] w,
                             out[r, f] = bias[f]
                 gemm(False, True, m, n, <int>c, &x[r0, 0], <int>c, &w[f0, 0], <int>c, beta,
                      &out[r0, f0], <int>k)
+
+
+def pointwise_channels_last_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
+                                     const floating[:, ::1] w, floating[:, ::1] dx,
+                                     floating[:, :, ::1] parts, Py_ssize_t rows,
+                                     Py_ssize_t part_rows, int num_threads):
+    """The gradients of pointwise_channels_last: dx (P, C) = dout (P, K) @ w (K, C), in
+    blocks of ``rows`` positions, and the filter gradient's parts: parts[i] (K, C) =
+    dout^T @ x (P, C) over positions i*part_rows .. (i+1)*part_rows - 1, for the caller
+    to add in order (so that no sum depends on the thread count). dx or parts with no
+    rows is skipped. One single-threaded BLAS call per item (the caller keeps BLAS on one
+    thread)."""
+    cdef Py_ssize_t p = dout.shape[0], k = dout.shape[1], c = w.shape[1]
+    cdef Py_ssize_t row_blocks = (p + rows - 1) // rows, item, r0
+    if p == 0 or k == 0:  # BLAS refuses an empty reduction: the sums are zero
+        parts[:, :, :] = 0
+        dx[:, :] = 0
+        return
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil:
+            if dx.shape[0] > 0:
+                for item in prange(row_blocks, schedule="static", num_threads=num_threads):
+                    if pc_stopped(guard.stop):
+                        continue
+                    r0 = item * rows
+                    gemm(False, False, <int>min(rows, p - r0), <int>c, <int>k, &dout[r0, 0],
+                         <int>k, &w[0, 0], <int>c, 0, &dx[r0, 0], <int>c)
+            for item in prange(parts.shape[0], schedule="static", num_threads=num_threads):
+                if pc_stopped(guard.stop):
+                    continue
+                r0 = item * part_rows
+                gemm(True, False, <int>k, <int>c, <int>min(part_rows, p - r0), &dout[r0, 0],
+                     <int>k, &x[r0, 0], <int>c, 0, &parts[item, 0, 0], <int>c)

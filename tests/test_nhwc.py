@@ -181,24 +181,25 @@ CONV_CASES = [
     ((1, 37, 7, 7), 37, (3, 3), dict(stride=2, padding=1, groups=37)),
     ((2, 64, 6, 5), 64, (3, 3), dict(padding="same", groups=64, dilation=2)),
     ((2, 32, 7, 9), 32, (3, 3), dict(padding=1, groups=32)),  # pairs of inner pixels
-    # strips of 8 (AVX-512) or 4 inner pixels, then pairs and single pixels; taps in rows
-    # cut by the top and bottom edges, at a dilation of 2 along the columns of the image
-    ((2, 32, 5, 21), 32, (3, 3), dict(padding=1, groups=32)),
-    ((1, 16, 9, 14), 16, (4, 3), dict(padding=((3, 1), (0, 2)), dilation=(2, 1), groups=16)),
     ((1, 48, 9, 11), 48, (3, 3), dict(stride=2, padding=1, groups=48)),
     ((1, 4, 8, 6), 8, (3, 2), dict(stride=(2, 1), padding=((1, 0), (2, 1)), groups=4)),
     ((2, 1, 6, 6), 3, (2, 2), dict()),
     ((2, 3, 8, 8), 5, (3, 3), dict(padding=1)),
     ((1, 4, 6, 6), 6, (2, 2), dict(groups=2, stride=2)),
     # the channel-blocked kernels in place: both gradients; dw only (stride 2, groups of
-    # 16 filters); dilation; a 1x1 layer (auto: im2col); pixels of dout 1 KiB (float32, in
+    # 16 filters); dilation; a 1x1 layer (auto: BLAS); pixels of dout 1 KiB (float32, in
     # place) and 2 KiB (float64, dx through copies) apart
     ((2, 20, 7, 9), 24, (3, 3), dict(padding=1)),
     ((1, 32, 9, 7), 32, (3, 3), dict(stride=2, padding=1, groups=2)),
     ((1, 16, 6, 7), 40, (2, 3), dict(padding=((1, 0), (2, 1)), dilation=(2, 1))),
     ((2, 17, 5, 6), 16, (1, 1), dict()),
-    ((3, 20, 10, 11), 50, (1, 1), dict()),  # 1x1 by BLAS: two blocks of 256 positions
     ((1, 16, 5, 6), 256, (3, 3), dict(padding=1)),
+    # depthwise: strips of 8 (AVX-512) or 4 inner pixels, then pairs and single pixels;
+    # taps in rows cut by the top and bottom edges, at a dilation of 2 along the columns
+    ((2, 32, 5, 21), 32, (3, 3), dict(padding=1, groups=32)),
+    ((1, 16, 9, 14), 16, (4, 3), dict(padding=((3, 1), (0, 2)), dilation=(2, 1), groups=16)),
+    ((3, 20, 10, 11), 50, (1, 1), dict()),  # 1x1 by BLAS: two blocks of 256 positions
+    ((2, 16, 24, 24), 24, (1, 1), dict()),  # and a filter gradient summed from two parts
 ]
 
 
@@ -245,7 +246,7 @@ def test_channel_blocked_layers_make_no_transposed_copies(monkeypatch, dtype):
 def test_conv_backward_passes_gradcheck(method):
     rng = np.random.default_rng(3)
     for shape, k, f, opts in (CONV_CASES[0], CONV_CASES[3], CONV_CASES[5], CONV_CASES[9],
-                              CONV_CASES[10]):
+                              CONV_CASES[10], CONV_CASES[12]):
         x = rng.standard_normal(shape)[:1, :, :5, :5].transpose(0, 2, 3, 1)
         w = rng.standard_normal((k, shape[1] // opts.get("groups", 1)) + f)
         b = rng.standard_normal(k)
@@ -282,6 +283,9 @@ def all_calls(x, w, dout, pooled, idx):
         "conv2d depthwise": lambda t: pyconv.conv2d(x, w, num_threads=t, **depthwise),
         "conv2d dense": lambda t: pyconv.conv2d(x, wd, num_threads=t, **dense),
         "conv2d 1x1": lambda t: pyconv.conv2d(x, wp, bias, layout="NHWC", num_threads=t),
+        "conv2d_backward 1x1": lambda t: pyconv.conv2d_backward(
+            np.linspace(-2, 2, x.shape[0] * 8 * 6 * 40, dtype=x.dtype).reshape(-1, 8, 6, 40),
+            x, wp, layout="NHWC", num_threads=t),
         "conv2d_backward": lambda t: pyconv.conv2d_backward(dout, x, w, num_threads=t,
                                                             **depthwise),
         "max_pool2d": lambda t: pyconv.max_pool2d(x, 2, return_indices=True, layout="NHWC",
