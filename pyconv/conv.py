@@ -329,19 +329,31 @@ def _pointwise_nhwc_backward(dout, x, w, need, g, num_threads):
     return dx, dw
 
 
-def _dense_nhwc_via_nchw(run, *arrays):
+def _dense_nhwc_via_nchw(run, num_threads, *arrays):
     """``run`` (an NCHW computation) on the NHWC ``arrays`` (N, H, W, C), by transposed
-    copies in and out: ``run`` takes each array as a C-contiguous (N, C, H, W) copy and
-    returns (images, *others); the images (N, C', H', W', or None) come back as a
-    C-contiguous (N, H', W', C') copy, the others (filter and bias gradients) as they are.
+    copies in and out (_conv_nhwc.swap_channels, on num_threads threads): ``run``
+    takes each array as a C-contiguous (N, C, H, W) copy and returns (images, *others);
+    the images (N, C', H', W', or None) come back as a C-contiguous (N, H', W', C') copy,
+    the others (filter and bias gradients) as they are.
 
     The forwards and gradients that the channel-blocked kernels do not run
     (fewer than 16 filters per group, im2col or Winograd asked for or chosen,
     pixels 2 KiB or more apart) go this way.
     """
-    images, *others = run(*(np.ascontiguousarray(a.transpose(0, 3, 1, 2)) for a in arrays))
-    if images is not None:
-        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+    def channels_first(a):
+        if a.transpose(0, 3, 1, 2).flags.c_contiguous:  # one channel: nothing to move
+            return a.transpose(0, 3, 1, 2)
+        out = empty((a.shape[0], a.shape[3], a.shape[1], a.shape[2]), a.dtype, "x")
+        _conv_nhwc.swap_channels(a, out, False, num_threads)
+        return out
+
+    images, *others = run(*(channels_first(a) for a in arrays))
+    if images is not None and not images.transpose(0, 2, 3, 1).flags.c_contiguous:
+        nhwc = empty((images.shape[0], *images.shape[2:], images.shape[1]), images.dtype)
+        _conv_nhwc.swap_channels(images, nhwc, True, num_threads)
+        images = nhwc
+    elif images is not None:
+        images = images.transpose(0, 2, 3, 1)
     return (images, *others)
 
 
@@ -773,7 +785,8 @@ def _depthwise_nhwc_backward(dout, x, w, need, g, num_threads):
                                          num_threads)
         else:
             dx, _ = _dense_nhwc_via_nchw(
-                lambda d, x4: _backward(d, x4, w, ("dx",), g, "direct", num_threads), dout, x)
+                lambda d, x4: _backward(d, x4, w, ("dx",), g, "direct", num_threads),
+                num_threads, dout, x)
     if "dw" in need:
         band = _DEPTHWISE_BAND
         parts = np.empty((g.n * -(-g.oh // band), g.fh * g.fw, g.c), x.dtype)
@@ -814,7 +827,8 @@ def _nhwc_backward(dout, x, w, need, g, method, num_threads):
     rest = [name for name, done in (("dx", dx), ("dw", dw)) if name in need and done is None]
     if rest:
         dx_rest, dw_rest = _dense_nhwc_via_nchw(
-            lambda d, x4: _backward(d, x4, w, rest, g, method, num_threads), dout, x)
+            lambda d, x4: _backward(d, x4, w, rest, g, method, num_threads), num_threads,
+            dout, x)
         dx = dx if dx is not None else dx_rest
         dw = dw if dw is not None else dw_rest
     return dx, dw
@@ -1079,7 +1093,7 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
                          out.transpose(0, 3, 1, 2), g, n_threads)
         return out.reshape(out_shape)
     out, = _dense_nhwc_via_nchw(
-        lambda x4: (_forward(x4, wc, bc, g, method, n_threads, transforms),), xc)
+        lambda x4: (_forward(x4, wc, bc, g, method, n_threads, transforms),), n_threads, xc)
     return out.reshape(out_shape)
 
 
