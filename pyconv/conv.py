@@ -16,6 +16,7 @@ import contextlib
 import contextvars
 import math
 import numbers
+import threading
 
 import numpy as np
 
@@ -549,14 +550,50 @@ def _winograd_tile(g, itemsize):
     return min((cost(4), 4), (cost(2), 2))[::-1]
 
 
-def _winograd_filters(w, m, mr, level, num_threads):
+def _winograd_filter_shape(k, c, m, mr, itemsize):
+    """The shape of _winograd_filters' result for k filters of c channels."""
+    return (m + 2) ** 2, -(-k // mr) * c * mr + 64 // itemsize
+
+
+def _winograd_filters(w, m, mr, level, num_threads, u=None):
     """The 3x3 filters w (K, C, 3, 3; any strides) transformed for F(m x m, 3x3) and packed
-    for the GEMM tile of mr filters: ((m+2)^2, ceil(K/mr)*C*mr + one cache line), rows
-    one line longer so that they share no cache sets."""
-    panels = -(-w.shape[0] // mr)
-    u = np.empty(((m + 2) ** 2, panels * w.shape[1] * mr + 64 // w.itemsize), w.dtype)
+    for the GEMM tile of mr filters, in u (new if None) of _winograd_filter_shape: (m+2)^2
+    rows of ceil(K/mr)*C*mr values and one cache line more, so that they share no cache
+    sets."""
+    if u is None:
+        u = np.empty(_winograd_filter_shape(*w.shape[:2], m, mr, w.itemsize), w.dtype)
     _conv_winograd.transform_filters(w, u, m, mr, level, num_threads)
     return u
+
+
+# Winograd's per-call buffers (the transformed filters, at most _WINOGRAD_FILTER_BYTES,
+# and the threads' work rows) lie in one buffer per Python thread, kept from call to
+# call up to _SCRATCH_BYTES: allocated afresh, glibc gave several megabytes back to the
+# system between calls and the next call faulted their pages in again (ResNet-late's
+# 9.4 MB of transforms: about 1.3 ms of a 6 ms call, in the middle of a benchmark run)
+_SCRATCH_BYTES = 64 * 2**20
+_scratch = threading.local()
+
+
+def _scratch_arrays(*specs):
+    """Arrays of the (shape, dtype) ``specs``, each starting on a cache line, in this
+    thread's scratch buffer (grown when too small, and not kept past _SCRATCH_BYTES):
+    valid until the thread's next call."""
+    sizes = [-(-math.prod(shape) * np.dtype(dtype).itemsize // 64) * 64
+             for shape, dtype in specs]
+    total = sum(sizes) + 64
+    buffer = getattr(_scratch, "buffer", None)
+    if buffer is None or buffer.nbytes < total:
+        buffer = empty((total,), np.uint8, "Winograd's buffers")
+        if total <= _SCRATCH_BYTES:
+            _scratch.buffer = buffer
+    start = -buffer.ctypes.data % 64
+    arrays = []
+    for (shape, dtype), size in zip(specs, sizes):
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        arrays.append(buffer[start:start + nbytes].view(dtype).reshape(shape))
+        start += size
+    return arrays
 
 
 class WinogradFilters:
@@ -665,25 +702,27 @@ def _winograd_forward(x, w, b, out, g, num_threads, transforms=None):
     else:
         chunk = panels * mr
     blocks, nb, ldv = _winograd_blocks(tiles, nr, lanes)
-    work = where = zero = None
+    chunk_panels = -(-min(chunk, g.k) // mr)  # the first chunk, the largest
+    fc = chunk_panels * mr
+    if 1 < num_threads and blocks < _WINOGRAD_ITEMS * num_threads:
+        # no output's sums depend on the chunks: results stay the same
+        parts = min(chunk_panels, num_threads // math.gcd(blocks, num_threads))
+        fc = -(-chunk_panels // parts) * mr
+    u_shape = _winograd_filter_shape(min(chunk, g.k), g.c, m, mr, x.itemsize)
+    u_all, work, where = _scratch_arrays(
+        (u_shape if transforms is None else (0,), x.dtype),
+        ((num_threads, a2 * ((g.c + fc) * ldv + 2 * line) + _REDUCTION_BLOCK * nr), x.dtype),
+        ((num_threads, 4 * ldv), np.intp))
+    zero = np.zeros(fc, x.dtype)
     bias = np.zeros(g.k, x.dtype) if b.size == 0 else b
     for k0 in range(0, g.k, chunk):
         k1 = min(g.k, k0 + chunk)
         if transforms is None:
-            u = _winograd_filters(w[k0:k1], m, mr, level, num_threads)
+            shape = _winograd_filter_shape(k1 - k0, g.c, m, mr, x.itemsize)
+            u = _winograd_filters(w[k0:k1], m, mr, level, num_threads,
+                                  u_all.reshape(-1)[:math.prod(shape)].reshape(shape))
         else:
             u = transforms._transformed(x.dtype, m, mr, level, num_threads)
-        chunk_panels = -(-(k1 - k0) // mr)
-        fc = chunk_panels * mr
-        if 1 < num_threads and blocks < _WINOGRAD_ITEMS * num_threads:
-            # no output's sums depend on the chunks: results stay the same
-            parts = min(chunk_panels, num_threads // math.gcd(blocks, num_threads))
-            fc = -(-chunk_panels // parts) * mr
-        if work is None:  # sized by the first chunk, the largest
-            work = np.empty((num_threads, a2 * ((g.c + fc) * ldv + 2 * line)
-                             + _REDUCTION_BLOCK * nr), x.dtype)
-            where = np.empty((num_threads, 4 * ldv), np.intp)
-            zero = np.zeros(fc, x.dtype)
         _conv_winograd.forward(x, u, bias, out, m, g.pad[0], g.pad[2], k0, k1, nb, fc, ldv,
                                np.arange(g.c, dtype=np.intp) * ldv, zero, work, where,
                                _REDUCTION_BLOCK, level, num_threads)

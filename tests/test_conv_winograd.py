@@ -1,4 +1,6 @@
 """conv2d and conv2d_backward with method="winograd", and the float32 precision setting."""
+import concurrent.futures
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -283,3 +285,20 @@ def test_filters_transformed_in_chunks_give_the_same_result(monkeypatch, dtype, 
 def test_tile_choice_counts_the_filter_transform(n, c, size, tile):
     g = conv.Geometry(n, c, size, size, c, 3, 3, size, size, (1, 1), (1, 1, 1, 1), (1, 1), 1)
     assert conv._winograd_tile(g, 4)[0] == tile
+
+
+def test_calls_of_any_size_and_thread_share_no_buffers():
+    """Each Python thread keeps one scratch buffer for the per-call transforms: calls that
+    grow it, calls that fit in it and calls from other threads at the same time all
+    give the result of a call on its own."""
+    cases = [_case(n, c, k, h, h, np.float32, seed=n + c) for n, c, k, h in
+             ((2, 8, 24, 9), (1, 40, 48, 14), (3, 8, 8, 5), (2, 40, 48, 14))]
+    alone = [pyconv.conv2d(x, wt, b, padding=1, method="winograd") for x, wt, b in cases]
+    for (x, wt, b), expected in zip(cases * 2, alone * 2):
+        np.testing.assert_array_equal(pyconv.conv2d(x, wt, b, padding=1, method="winograd"),
+                                      expected)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(pyconv.conv2d, x, wt, b, padding=1, method="winograd",
+                               num_threads=1) for x, wt, b in cases * 4]
+        for future, expected in zip(futures, alone * 4):
+            np.testing.assert_array_equal(future.result(), expected)
