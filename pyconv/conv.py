@@ -1043,7 +1043,8 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     tiles. The points are 0, 1, -1, 1/2, -2 and infinity (with Lavin's 2
     in place of 1/2, F4's float32 error doubles). The filters are
     transformed once per call, in double precision, in chunks of at most
-    24 MiB of transforms; then each thread takes a block of tiles (one
+    24 MiB of transforms, in a buffer that each Python thread keeps for its
+    next call (up to 64 MiB); then each thread takes a block of tiles (one
     GEMM panel, 48 with AVX-512 float32) and all the chunk's filters, or
     part of them when there are few blocks: it transforms the input
     patches, multiplies by
