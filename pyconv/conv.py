@@ -579,20 +579,18 @@ def _scratch_arrays(*specs):
     """Arrays of the (shape, dtype) ``specs``, each starting on a cache line, in this
     thread's scratch buffer (grown when too small, and not kept past _SCRATCH_BYTES):
     valid until the thread's next call."""
-    sizes = [-(-math.prod(shape) * np.dtype(dtype).itemsize // 64) * 64
-             for shape, dtype in specs]
-    total = sum(sizes) + 64
-    buffer = getattr(_scratch, "buffer", None)
+    nbytes = [math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in specs]
+    total = sum(-(-n // 64) * 64 for n in nbytes)
+    buffer = getattr(_scratch, "buffer", None)  # starts on a cache line
     if buffer is None or buffer.nbytes < total:
-        buffer = empty((total,), np.uint8, "Winograd's buffers")
+        raw = empty((total + 64,), np.uint8, "Winograd's buffers")
+        buffer = raw[-raw.ctypes.data % 64:]
         if total <= _SCRATCH_BYTES:
             _scratch.buffer = buffer
-    start = -buffer.ctypes.data % 64
-    arrays = []
-    for (shape, dtype), size in zip(specs, sizes):
-        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-        arrays.append(buffer[start:start + nbytes].view(dtype).reshape(shape))
-        start += size
+    arrays, start = [], 0
+    for (shape, dtype), n in zip(specs, nbytes):
+        arrays.append(buffer[start:start + n].view(dtype).reshape(shape))
+        start += -(-n // 64) * 64
     return arrays
 
 
