@@ -52,24 +52,30 @@ _FILTER_BLOCK = 2**20
 # chunk transforms the tiles' inputs again: 4 chunks of ResNet-late's 256 filters at
 # N=1 cost 25% more than one).
 _WINOGRAD_ITEMS = 4
-# A call transforms its filters in as few equal chunks of whole panels as keep each
-# chunk's transforms within this many bytes, so that they stay in L3 for the products
-# that read them, and below glibc's 32 MiB mmap threshold, so that the allocator reuses
+# A call that transforms its filters at once does so in as few equal chunks of whole
+# panels as keep each chunk's transforms within this many bytes, so that they stay in
+# L3 for the products that read them, and below glibc's 32 MiB mmap threshold, so that the allocator reuses
 # their memory from chunk to chunk and call to call (512x512 filters with 4x4 tiles,
 # 38 MB in one fresh buffer per call, cost as much in page faults as the products)
 _WINOGRAD_FILTER_BYTES = 24 * 2**20
 _WINOGRAD_MIN_CHANNELS = 16
 # The tile m (F(m x m, 3x3), m = 2 or 4) is the cheaper by a count of products per
 # filter and channel: (m+2)^2 times the tiles, as the GEMM holds them (whole vectors,
-# blocks of about one panel), plus this many for transforming the filters, plus this
-# many per block that reads the transforms again. The weights are what a transformed
-# value costs beside one product, measured at one thread, float32: about 0.4 ns to
-# transform it, write it and read it back the first time, 0.08 ns to read it again
-# from L3, where a product costs 0.02 ns (100 GFLOP/s). "auto" (float32, precision
-# "high") takes Winograd where the count is below the direct products, 9 per output
-# position, and there are at least _WINOGRAD_MIN_CHANNELS channels in and out.
+# blocks of about one panel), plus the filters' transform, the cheaper of two ways:
+# all at once, this many for transforming them and writing the result to memory, plus
+# this many per block that reads them again; or by each item for its own filters into
+# its cache, this many per block (a filter is transformed once per block). The first
+# two weights are what a transformed value costs beside one product, measured at one
+# thread, float32: about 0.4 ns to transform it, write it and read it back the first
+# time, 0.08 ns to read it again from L3, where a product costs 0.02 ns (100 GFLOP/s);
+# the third is fitted to per-call timings at 2 threads (ResNet-late, 1 to 32 images;
+# VGG, 1 to 8): the items' way won up to 6 blocks and mostly lost from 8. A call that transforms
+# its filters (no WinogradFilters) takes the cheaper way. "auto" (float32, precision "high") takes Winograd where the
+# count is below the direct products, 9 per output position, and there are at least
+# _WINOGRAD_MIN_CHANNELS channels in and out.
 _WINOGRAD_TRANSFORM_COST = 20
 _WINOGRAD_READ_COST = 4
+_WINOGRAD_ITEM_TRANSFORM_COST = 7
 # Backward: a thread's column block (about this many bytes, in L2 while BLAS packs
 # it) covers input channels worth about _BACKWARD_ROWS column rows (C*FH*FW). BLAS
 # packs the block of dout once per block of channels, so fewer, taller blocks pay
@@ -545,9 +551,17 @@ def _winograd_tile(g, itemsize):
 
     def cost(m):
         blocks, _, ldv = _winograd_blocks(g.n * -(-g.oh // m) * -(-g.ow // m), nr, lanes)
-        return (m + 2) ** 2 * (blocks * ldv + _WINOGRAD_TRANSFORM_COST
-                               + _WINOGRAD_READ_COST * blocks)
+        return (m + 2) ** 2 * (blocks * ldv + _winograd_transform_cost(blocks)[0])
     return min((cost(4), 4), (cost(2), 2))[::-1]
+
+
+def _winograd_transform_cost(blocks):
+    """(cost, by_items): the filters' transform in the count of _WINOGRAD_TRANSFORM_COST's
+    comment, for a call of this many blocks of tiles, the cheaper way, and whether that
+    is the items' (each transforms its own filters, a panel at a time)."""
+    at_once = _WINOGRAD_TRANSFORM_COST + _WINOGRAD_READ_COST * blocks
+    by_items = _WINOGRAD_ITEM_TRANSFORM_COST * blocks
+    return min(at_once, by_items), by_items < at_once
 
 
 def _winograd_filter_shape(k, c, m, mr, itemsize):
@@ -693,13 +707,14 @@ def _winograd_forward(x, w, b, out, g, num_threads, transforms=None):
     tiles = g.n * -(-g.oh // m) * -(-g.ow // m)
     panels = -(-g.k // mr)
     line = 64 // x.itemsize
-    if transforms is None:
+    blocks, nb, ldv = _winograd_blocks(tiles, nr, lanes)
+    fused = transforms is None and _winograd_transform_cost(blocks)[1]
+    if transforms is None and not fused:
         # transformed per call, a chunk of filters at a time (whole panels)
         parts = -(-panels * a2 * g.c * mr * x.itemsize // _WINOGRAD_FILTER_BYTES)
         chunk = -(-panels // parts) * mr
     else:
         chunk = panels * mr
-    blocks, nb, ldv = _winograd_blocks(tiles, nr, lanes)
     chunk_panels = -(-min(chunk, g.k) // mr)  # the first chunk, the largest
     fc = chunk_panels * mr
     if 1 < num_threads and blocks < _WINOGRAD_ITEMS * num_threads:
@@ -707,23 +722,25 @@ def _winograd_forward(x, w, b, out, g, num_threads, transforms=None):
         parts = min(chunk_panels, num_threads // math.gcd(blocks, num_threads))
         fc = -(-chunk_panels // parts) * mr
     u_shape = _winograd_filter_shape(min(chunk, g.k), g.c, m, mr, x.itemsize)
+    panel_values = a2 * (g.c * mr + line) if fused else 0
     u_all, work, where = _scratch_arrays(
-        (u_shape if transforms is None else (0,), x.dtype),
-        ((num_threads, a2 * ((g.c + fc) * ldv + 2 * line) + _REDUCTION_BLOCK * nr), x.dtype),
+        (u_shape if transforms is None and not fused else (1, 1), x.dtype),
+        ((num_threads, a2 * ((g.c + fc) * ldv + 2 * line) + panel_values), x.dtype),
         ((num_threads, 4 * ldv), np.intp))
     zero = np.zeros(fc, x.dtype)
     bias = np.zeros(g.k, x.dtype) if b.size == 0 else b
     for k0 in range(0, g.k, chunk):
         k1 = min(g.k, k0 + chunk)
-        if transforms is None:
+        if fused:
+            u = u_all
+        elif transforms is None:
             shape = _winograd_filter_shape(k1 - k0, g.c, m, mr, x.itemsize)
             u = _winograd_filters(w[k0:k1], m, mr, level, num_threads,
                                   u_all.reshape(-1)[:math.prod(shape)].reshape(shape))
         else:
             u = transforms._transformed(x.dtype, m, mr, level, num_threads)
-        _conv_winograd.forward(x, u, bias, out, m, g.pad[0], g.pad[2], k0, k1, nb, fc, ldv,
-                               np.arange(g.c, dtype=np.intp) * ldv, zero, work, where,
-                               _REDUCTION_BLOCK, level, num_threads)
+        _conv_winograd.forward(x, u, w, fused, bias, out, m, g.pad[0], g.pad[2], k0, k1, nb,
+                               fc, ldv, zero, work, where, _REDUCTION_BLOCK, level, num_threads)
 
 
 def _winograd_backward(dout, x, w, dx, dw, g, num_threads):
@@ -1035,19 +1052,23 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
     144) or F(2x2, 3x3) (16 per 4), whichever needs fewer products once
     the tiles are counted as the GEMM holds them (whole vectors) and the
     transform of the filters ((m+2)^2 values per 3x3 filter and channel)
-    is counted as about 20 products per value: 4x4 tiles for VGG and
+    is counted as about 20 products per value, or 7 per block of tiles
+    when the threads make it for their own blocks: 4x4 tiles for VGG and
     ResNet layers from 14x14 up, 2x2 for one image at 7x7, where four
     4x4 tiles would transform 36 values per filter and channel for 4
     tiles. The points are 0, 1, -1, 1/2, -2 and infinity (with Lavin's 2
-    in place of 1/2, F4's float32 error doubles). The filters are
-    transformed once per call, in double precision, in chunks of at most
-    24 MiB of transforms, in a buffer that each Python thread keeps for its
-    next call (up to 64 MiB); then each thread takes a block of tiles (one
-    GEMM panel, 48 with AVX-512 float32) and all the chunk's filters, or
-    part of them when there are few blocks: it transforms the input
-    patches, multiplies by
+    in place of 1/2, F4's float32 error doubles). Each thread takes a
+    block of tiles (one GEMM panel, 48 with AVX-512 float32) and all the
+    filters, or part of them when there are few blocks: it transforms the
+    input patches, multiplies them by the transformed filters with
     pyconv's GEMM tile, one product per transform point, and transforms
-    the products back into ``out``, all within its cache. Results do not
+    the products back into ``out``, all within its cache. The filters
+    are transformed per call, in double precision: where few blocks meet
+    each filter (up to 6), by each thread for its own block, 8 or 4
+    filters at a time, just before their products; otherwise once, before
+    the products, in chunks of at most 24 MiB of transforms, in a buffer
+    that each Python thread keeps for its next call (up to 64 MiB).
+    Either way gives the same values. Results do not
     depend on the thread count. Rounding: with x standard normal and
     filters scaled by sqrt(2/(C*9)), ``max|y - y64| / max|y64|`` (``y64``
     the float64 result) stays below 1e-5 in float32 (at most about 10

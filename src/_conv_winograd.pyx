@@ -14,8 +14,9 @@ cdef extern from "winograd.h" nogil:
     enum: WG_FILTER_CHANNELS
     ctypedef struct wg_plan:
         Py_ssize_t n, c, h, w, k, oh, ow, pt, pl, m, th, tw, ldv, ut, k0, kc
-        const Py_ssize_t *off
         const void *zero
+        const void *filters
+        Py_ssize_t sf, sc, su, sv
     void wg_filters_f32(int level, int m, const float *w, Py_ssize_t sf, Py_ssize_t sc,
                         Py_ssize_t su, Py_ssize_t sv, Py_ssize_t live, Py_ssize_t cn,
                         float *dst, Py_ssize_t ldt)
@@ -71,24 +72,31 @@ def transform_filters(const floating[:, :, :, :] w, floating[:, ::1] u, int m, P
 
 
 def forward(const floating[:, :, :, ::1] x, const floating[:, ::1] u,
+            const floating[:, :, :, :] w, bint fused,
             const floating[::1] bias, floating[:, :, :, ::1] out, int m, Py_ssize_t pt,
             Py_ssize_t pl, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t nb, Py_ssize_t fc,
-            Py_ssize_t ldv, const Py_ssize_t[::1] off, const floating[::1] zero,
+            Py_ssize_t ldv, const floating[::1] zero,
             floating[:, ::1] work, Py_ssize_t[:, ::1] where, Py_ssize_t kc, int level,
             int num_threads):
     """out[:, k0:k1] (out: N, K, OH, OW) = bias + the conv of x (N >= 1, C, H, W) by the
-    3x3 filters k0 .. k1-1, which u holds (transform_filters of those filters; k0 a
-    multiple of the GEMM's panel height), with tiles of m x m outputs. Items take nb tiles
-    and fc filters (a multiple of the GEMM's panel height); each thread has a row of work
-    (the V and M buffers of an item, then the GEMM's packing panel) and of where (4 *
-    ldv); off[c] = c * ldv, ldv a multiple of the GEMM's panel width, at least nb."""
+    3x3 filters k0 .. k1-1 of w (K, C, 3, 3; any strides), with tiles of m x m outputs.
+    Unless ``fused``, u holds their transforms (transform_filters of those filters; k0 a
+    multiple of the GEMM's panel height); if ``fused``, each item transforms its own
+    filters a panel at a time (u is not read). Items take nb tiles and fc filters (a
+    multiple of the GEMM's panel height); each thread has a row of work (the V and M
+    buffers of an item, and if fused one panel's transforms) and of where (4 * ldv); ldv
+    is a multiple of the vector length, at least nb, and nb at most the GEMM's panel
+    width."""
     cdef wg_plan p
     p.n, p.c, p.h, p.w = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
     p.k, p.oh, p.ow = out.shape[1], out.shape[2], out.shape[3]
     p.pt, p.pl, p.m = pt, pl, m
     p.th, p.tw = (p.oh + m - 1) // m, (p.ow + m - 1) // m
     p.ldv, p.ut, p.k0, p.kc = ldv, u.strides[0] // u.itemsize, k0, kc
-    p.off, p.zero = &off[0], &zero[0]
+    p.zero = &zero[0]
+    p.filters = &w[0, 0, 0, 0] if fused else NULL
+    p.sf, p.sc = w.strides[0] // w.itemsize, w.strides[1] // w.itemsize
+    p.su, p.sv = w.strides[2] // w.itemsize, w.strides[3] // w.itemsize
     cdef Py_ssize_t tiles = p.n * p.th * p.tw, blocks = (tiles + nb - 1) // nb
     cdef Py_ssize_t chunks = (k1 - k0 + fc - 1) // fc, item, j0, f0
     cdef int tid

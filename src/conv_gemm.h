@@ -10,7 +10,8 @@
  * compiled once per element type and CPU level (cpu_features.h); the caller
  * passes the level, and cg_mr / cg_nr give the tile of that level. Compilers
  * without GCC's vector extensions get a scalar portable variant of the same
- * packed layout. */
+ * packed layout. cg_gemm_packed takes a B already laid out as a packed panel (the
+ * Winograd kernel's transformed input) and reads it in place. */
 #ifndef PYCONV_CONV_GEMM_H
 #define PYCONV_CONV_GEMM_H
 
@@ -22,6 +23,9 @@
     void cg_gemm_##TS##_##LEVEL(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *a,            \
                                 const T *b, const ptrdiff_t *off, const T *bias, T *out,      \
                                 ptrdiff_t ldo, ptrdiff_t kc, T *pack);                        \
+    void cg_gemm_packed_##TS##_##LEVEL(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *a,     \
+                                       const T *b, ptrdiff_t ldb, const T *bias, T *out,      \
+                                       ptrdiff_t ldo, ptrdiff_t kc);                          \
     void cg_gemm_same_##TS##_##LEVEL(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *a,       \
                                      const T *b, ptrdiff_t istride, ptrdiff_t np,             \
                                      const ptrdiff_t *off, const T *bias, T *out,             \

@@ -52,15 +52,15 @@ static inline __m256d cg_load_masked(const double *src, unsigned long long bits)
 typedef T CG_V __attribute__((vector_size(CG_VBYTES), aligned(sizeof(T))));
 
 /* C (MR, NV vectors) at c, row stride ldc = A (MR, kc) @ B (kc, NV vectors) + (load_c ?
- * C : bias), A packed as kc columns of MR values, B as kc rows of NR values (of which
- * the first NV vectors are used). Each value of C sums its kc products in order, one
+ * C : bias), A packed as kc columns of MR values, B as kc rows ldb values apart (NR in a
+ * packed panel), of which the first NV vectors are used. Each value of C sums its kc products in order, one
  * fused multiply-add at a time. Meanwhile it asks for the lines of npf rows of the
  * next panel to pack (NR values at pf + pfo[k], k < npf): rows of the columns lie in
  * as many places as the kernel has taps, too many for the hardware's prefetchers, and
  * asked for here they arrive while the tiles compute. */
 #define TILE(NV)                                                                     \
-static void VARIANT(cg_tile##NV)(ptrdiff_t kc, const T *a, const T *b, T *c,    \
-                               ptrdiff_t ldc, const T *bias, int load_c,             \
+static void VARIANT(cg_tile##NV)(ptrdiff_t kc, const T *a, const T *b, ptrdiff_t ldb, \
+                               T *c, ptrdiff_t ldc, const T *bias, int load_c,       \
                                const T *pf, const ptrdiff_t *pfo, ptrdiff_t npf)     \
 {                                                                                       \
     CG_V acc[CG_MR][NV], bv[NV];                                                        \
@@ -89,7 +89,7 @@ static void VARIANT(cg_tile##NV)(ptrdiff_t kc, const T *a, const T *b, T *c,    
                 acc[i][j] = CG_FMA(bv[j], ai, acc[i][j]);                               \
         }                                                                               \
         a += CG_MR;                                                                     \
-        b += CG_NR;                                                                     \
+        b += ldb;                                                                       \
     }                                                                                   \
     _Pragma("GCC unroll 8")                                                             \
     for (i = 0; i < CG_MR; i++)                                                         \
@@ -119,13 +119,14 @@ static inline CG_V VARIANT(cg_load_some)(const T *src, unsigned long long bits)
 #define CG_LOAD_SOME(src, bits) VARIANT(cg_load_some)((src), (bits))
 #endif
 
-/* The tiles of one packed panel of B (kc rows of NR values, of which the first cols
+/* The tiles of one packed panel of B (kc rows ldb values apart, of which the first cols
  * columns are used) against every A panel: out columns q*NR .. q*NR + cols - 1 of all
  * round_up(m, MR) rows, for reduction rows k0 .. k0 + kc - 1 of kk. The tiles share
  * out the prefetching of the next panel's rows, at pf + off[k0 + k] (none if pf is
  * NULL). */
 static void VARIANT(cg_panel)(ptrdiff_t m, ptrdiff_t kk, ptrdiff_t k0, ptrdiff_t kc,
                             ptrdiff_t q, ptrdiff_t cols, const T *a, const T *pack,
+                            ptrdiff_t ldb,
                             const T *bias, T *out, ptrdiff_t ldo, const T *pf,
                             const ptrdiff_t *off)
 {
@@ -134,15 +135,15 @@ static void VARIANT(cg_panel)(ptrdiff_t m, ptrdiff_t kk, ptrdiff_t k0, ptrdiff_t
         const T *ap = a + blk * kk * CG_MR + k0 * CG_MR;
         T *cp = out + blk * CG_MR * ldo + q * CG_NR;
         const T *bb = bias + blk * CG_MR;
-        const ptrdiff_t *pfo = off + k0 + blk * share;
+        const ptrdiff_t *pfo = pf == NULL ? NULL : off + k0 + blk * share;
         npf = pf == NULL ? 0 : kc - blk * share < share ? kc - blk * share : share;
         npf = npf < 0 ? 0 : npf;
         if (cols <= CG_VL)  /* the last panel: as few vectors as cover it */
-            VARIANT(cg_tile1)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
+            VARIANT(cg_tile1)(kc, ap, pack, ldb, cp, ldo, bb, k0 > 0, pf, pfo, npf);
         else if (cols <= 2 * CG_VL)
-            VARIANT(cg_tile2)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
+            VARIANT(cg_tile2)(kc, ap, pack, ldb, cp, ldo, bb, k0 > 0, pf, pfo, npf);
         else
-            VARIANT(cg_tile3)(kc, ap, pack, cp, ldo, bb, k0 > 0, pf, pfo, npf);
+            VARIANT(cg_tile3)(kc, ap, pack, ldb, cp, ldo, bb, k0 > 0, pf, pfo, npf);
     }
 }
 
@@ -171,9 +172,24 @@ void VARIANT(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a, const 
                 else  /* never read past column n - 1 */
                     memcpy(dst, src, cols * sizeof(T));
             }
-            VARIANT(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo,
+            VARIANT(cg_panel)(m, kk, k0, kc, q, cols, a, pack, CG_NR, bias, out, ldo,
                             (q + 1) * CG_NR < n ? b + (q + 1) * CG_NR : NULL, off);
         }
+    }
+}
+
+/* As cg_gemm, for a B that is already laid out as packed panels are: at most NR
+ * columns, row k at b + k*ldb (ldb at least n; rows may start anywhere), read in place,
+ * nothing copied. Each output sums its products in the same order as cg_gemm's. */
+void VARIANT(cg_gemm_packed)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a, const T *b,
+                             ptrdiff_t ldb, const T *bias, T *out, ptrdiff_t ldo,
+                             ptrdiff_t kc_max)
+{
+    ptrdiff_t k0, kc;
+    for (k0 = 0; k0 < kk; k0 += kc_max) {
+        kc = kk - k0 < kc_max ? kk - k0 : kc_max;
+        VARIANT(cg_panel)(m, kk, k0, kc, 0, n, a, b + k0 * ldb, ldb, bias, out, ldo, NULL,
+                          NULL);
     }
 }
 
@@ -260,7 +276,7 @@ void VARIANT(cg_gemm_same)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a,
                 }
             }
             /* the next panel's rows, as if it lay in the same image */
-            VARIANT(cg_panel)(m, kk, k0, kc, q, cols, a, pack, bias, out, ldo,
+            VARIANT(cg_panel)(m, kk, k0, kc, q, cols, a, pack, CG_NR, bias, out, ldo,
                             (q + 1) * CG_NR < n ? base[0] + CG_NR : NULL, off);
         }
     }
@@ -279,6 +295,21 @@ void VARIANT(cg_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a, const 
             T acc = bias[i];
             for (k = 0; k < kk; k++)
                 acc += a[(i / 4 * kk + k) * 4 + i % 4] * b[off[k] + j];
+            out[i * ldo + j] = acc;
+        }
+}
+
+void VARIANT(cg_gemm_packed)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a, const T *b,
+                             ptrdiff_t ldb, const T *bias, T *out, ptrdiff_t ldo,
+                             ptrdiff_t kc_max)
+{
+    ptrdiff_t i, j, k;
+    (void)kc_max;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++) {
+            T acc = bias[i];
+            for (k = 0; k < kk; k++)
+                acc += a[(i / 4 * kk + k) * 4 + i % 4] * b[k * ldb + j];
             out[i * ldo + j] = acc;
         }
 }

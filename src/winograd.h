@@ -2,7 +2,8 @@
  * arXiv:1509.09308): F(2x2, 3x3) and F(4x4, 3x3), NCHW.
  *
  * Output tile y (m x m) of one filter and one channel is A^T [U . V] A, with
- * U = G g G^T (the 3x3 filter g, transformed once per call) and V = B^T d B
+ * U = G g G^T (the 3x3 filter g, transformed once per call, or by each item for its
+ * own filters where few items share them) and V = B^T d B
  * (the (m+2) x (m+2) input patch d); summed over channels, the (m+2)^2 products
  * become as many GEMMs, one per transform point t: M_t (K, tiles) = U_t (K, C)
  * @ V_t (C, tiles). One work item takes a block of tiles and a chunk of filters
@@ -74,11 +75,17 @@ static const double wg_at4[4][6] = {
  * patch at rows ty*m - pt .., columns tx*m - pl .. (zeros outside the image). */
 typedef struct {
     ptrdiff_t n, c, h, w, k, oh, ow, pt, pl, m, th, tw;
-    ptrdiff_t ldv;       /* row stride of a block's V_t and M_t: >= tiles per block */
+    ptrdiff_t ldv;       /* row stride of a block's V_t and M_t: >= tiles per block, which
+                          * are at most the GEMM's panel width (V_t is read as a panel) */
     ptrdiff_t ut;        /* distance between the transform points' filters in u */
     ptrdiff_t k0;        /* the first filter that u holds (a multiple of MR) */
     ptrdiff_t kc;        /* GEMM reduction block */
-    const ptrdiff_t *off;  /* off[c] = c * ldv: row c of V_t, for the GEMM */
+    /* The filters (K, C, 3, 3) at element strides sf, sc, su, sv, or NULL. Given, the
+     * items transform their own filters, a panel at a time, into the thread's work
+     * (u is then unused): per call, where few blocks of tiles meet each filter, this
+     * spares the round trip of all the transforms through memory. */
+    const void *filters;
+    ptrdiff_t sf, sc, su, sv;
     const void *zero;      /* round_up(K, MR) zeros: the GEMM's bias */
 } wg_plan;
 

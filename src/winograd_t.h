@@ -252,7 +252,9 @@ WG_INLINE void WG_FN(wg_item_m)(int m, const wg_plan *p, ptrdiff_t j0, ptrdiff_t
     /* the points' rows of V and M lie a cache line further apart than their size, so
      * that the a^2 values a transform reads or writes do not share a cache set */
     const ptrdiff_t vt = p->c * ldv + WG_LINE, mtt = mcr * ldv + WG_LINE;
-    WG_T *v = work, *mt = work + a2 * vt, *pack = mt + a2 * mtt;
+    /* a panel's transformed filters, when the item makes them: a^2 points, ft apart */
+    const ptrdiff_t ft = p->c * WG_MR + WG_LINE;
+    WG_T *v = work, *mt = work + a2 * vt, *fbuf = mt + a2 * mtt;
     WG_T d[36 * WG_VL], o[16 * WG_VL];
     ptrdiff_t j, l, c, t, k, g, i, jj, lanes, n, ty, tx, rows, cols;
     for (j = 0; j < nb; j++) {  /* each tile's input offset, top row, left column, output offset */
@@ -272,11 +274,24 @@ WG_INLINE void WG_FN(wg_item_m)(int m, const wg_plan *p, ptrdiff_t j0, ptrdiff_t
             WG_FN(wg_input_tile)(m, d, v + c * ldv + g, vt);
         }
     }
-    /* M_t (mcr, ldv) at mt + t*mtt = U_t (filters f0 .. f0 + mc - 1) @ V_t */
-    for (t = 0; t < a2; t++)
-        VARIANT(cg_gemm)(mc, nb, p->c, u + t * p->ut + (f0 - p->k0) * p->c,
-                                    v + t * vt, p->off, (const WG_T *)p->zero,
-                                    mt + t * mtt, ldv, p->kc, pack);
+    /* M_t (mcr, ldv) at mt + t*mtt = U_t (filters f0 .. f0 + mc - 1) @ V_t, V_t read in
+     * place as a packed panel: from u, or from each panel's transforms as the item makes
+     * them into fbuf */
+    if (p->filters == NULL)
+        for (t = 0; t < a2; t++)
+            VARIANT(cg_gemm_packed)(mc, nb, p->c, u + t * p->ut + (f0 - p->k0) * p->c,
+                                    v + t * vt, ldv, (const WG_T *)p->zero, mt + t * mtt,
+                                    ldv, p->kc);
+    else
+        for (k = 0; k < mc; k += WG_MR) {
+            const ptrdiff_t live = mc - k < WG_MR ? mc - k : WG_MR;
+            WG_FN(wg_filters)(m, (const WG_T *)p->filters + (f0 + k) * p->sf, p->sf, p->sc,
+                              p->su, p->sv, live, p->c, fbuf, ft);
+            for (t = 0; t < a2; t++)
+                VARIANT(cg_gemm_packed)(live, nb, p->c, fbuf + t * ft, v + t * vt, ldv,
+                                        (const WG_T *)p->zero, mt + t * mtt + k * ldv, ldv,
+                                        p->kc);
+        }
     for (k = 0; k < mc; k++)
         for (g = 0; g < nb; g += WG_VL) {
             lanes = nb - g < WG_VL ? nb - g : WG_VL;
@@ -304,8 +319,9 @@ WG_INLINE void WG_FN(wg_item_m)(int m, const wg_plan *p, ptrdiff_t j0, ptrdiff_t
 
 /* One work item: output tiles j0 .. j1-1 of filters f0 .. f0 + mc - 1 of out (N, K, OH,
  * OW), from x (N, C, H, W), the transformed filters u (a^2 points, p->ut apart, of
- * panels of (C, MR), from filter p->k0 on) and bias (K). work holds a^2 * ((C + round_up(mc, MR)) * ldv + 2 *
- * WG_LINE) values, then the GEMM's packing panel; where holds 4 * ldv offsets. */
+ * panels of (C, MR), from filter p->k0 on) or the filters p->filters, and bias (K). work holds
+ * a^2 * ((C + round_up(mc, MR)) * ldv + 2 * WG_LINE) values, with p->filters a^2 * (C * MR +
+ * WG_LINE) more, then the GEMM's packing panel; where holds 4 * ldv offsets. */
 void WG_FN(wg_item)(const wg_plan *p, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t f0,
                            ptrdiff_t mc, const WG_T *x, const WG_T *u, const WG_T *bias,
                            WG_T *out, WG_T *work, ptrdiff_t *where)

@@ -31,6 +31,15 @@ def tile(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["at once", "by items"])
+def filter_transform(request, monkeypatch):
+    """Run the test with the per-call filter transform made both ways, whatever the shape:
+    all at once before the products, and by each item for its own filters."""
+    monkeypatch.setattr(conv, "_WINOGRAD_ITEM_TRANSFORM_COST",
+                        10**9 if request.param == "at once" else 0)
+    return request.param
+
+
 def _case(n, c, k, h, w, dtype, seed=0, scaled=False):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
@@ -60,7 +69,7 @@ GRID = [
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n, c, k, h, w, padding", GRID)
 def test_forward_and_backward_within_the_bound(n, c, k, h, w, padding, dtype, tile,
-                                               cpu_level):
+                                               filter_transform, cpu_level):
     x, wt, b = _case(n, c, k, h, w, dtype)
     x64, w64, b64 = (a.astype(np.float64) for a in (x, wt, b))
     out = pyconv.conv2d(x, wt, b, padding=padding, method="winograd")
@@ -137,7 +146,7 @@ def test_backward_passes_gradcheck():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_results_do_not_depend_on_thread_count(dtype, tile):
+def test_results_do_not_depend_on_thread_count(dtype, tile, filter_transform):
     x, wt, b = _case(3, 8, 20, 30, 27, dtype)
     one = pyconv.conv2d(x, wt, b, padding=1, method="winograd", num_threads=1)
     np.testing.assert_array_equal(
@@ -151,7 +160,8 @@ def test_results_do_not_depend_on_thread_count(dtype, tile):
 
 
 @pytest.mark.parametrize("num_threads", [2, 3, 4, 7])
-def test_few_tiles_split_over_filter_chunks_give_the_same_result(num_threads):
+def test_few_tiles_split_over_filter_chunks_give_the_same_result(num_threads,
+                                                                 filter_transform):
     # one image of 2 blocks of tiles: the filters (6 GEMM panels at AVX-512) go in as many
     # chunks as the thread count needs (1, 3, 2, 6; some uneven), never changing a value
     x, wt, b = _case(1, 6, 45, 14, 13, np.float32)
@@ -217,7 +227,7 @@ def test_precision_setting_and_auto():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n, c, k, h, w, padding", GRID)
 def test_winograd_filters_give_the_same_result_bit_for_bit(cpu_level, n, c, k, h, w, padding,
-                                                           dtype, tile):
+                                                           dtype, tile, filter_transform):
     x, wt, b = _case(n, c, k, h, w, dtype, seed=3)
     filters = pyconv.WinogradFilters(wt)
     expected = pyconv.conv2d(x, wt, b, padding=padding, method="winograd", strict=False)
@@ -266,6 +276,7 @@ def test_winograd_filters_refuse_other_methods_and_shapes():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k", [8, 21])
 def test_filters_transformed_in_chunks_give_the_same_result(monkeypatch, dtype, k):
+    monkeypatch.setattr(conv, "_WINOGRAD_ITEM_TRANSFORM_COST", 10**9)  # all at once
     x, wt, b = _case(2, 5, k, 9, 11, dtype)
     dout = np.random.default_rng(1).standard_normal((2, k, 9, 11)).astype(dtype)
     whole = pyconv.conv2d(x, wt, b, padding=1, method="winograd")
@@ -287,7 +298,19 @@ def test_tile_choice_counts_the_filter_transform(n, c, size, tile):
     assert conv._winograd_tile(g, 4)[0] == tile
 
 
-def test_calls_of_any_size_and_thread_share_no_buffers():
+def test_per_call_transform_by_items_where_few_blocks_meet_each_filter():
+    # one block (one ResNet-late image): the items transform their own filters, in cache;
+    # a batch of VGG's 56x56 images (33 blocks) transforms them once, for all blocks
+    assert conv._winograd_transform_cost(1)[1]
+    assert not conv._winograd_transform_cost(33)[1]
+    # a cost that grows with the blocks either way, and never above the at-once way's
+    costs = [conv._winograd_transform_cost(blocks)[0] for blocks in range(1, 40)]
+    assert costs == sorted(costs)
+    assert all(cost <= conv._WINOGRAD_TRANSFORM_COST + conv._WINOGRAD_READ_COST * blocks
+               for blocks, cost in enumerate(costs, 1))
+
+
+def test_calls_of_any_size_and_thread_share_no_buffers(filter_transform):
     """Each Python thread keeps one scratch buffer for the per-call transforms: calls that
     grow it, calls that fit in it and calls from other threads at the same time all
     give the result of a call on its own."""
