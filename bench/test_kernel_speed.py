@@ -29,7 +29,7 @@ def _entries(quick):
                     params.append(pytest.param(
                         (op, case, dtype, c), id=f"{op.name}-{case.name}-{dtype}-{c.label}"))
     params += [pytest.param(None, id=f"{op.name}-not-built", marks=pytest.mark.skip(
-        reason=f"pyconv.{op.name} is not in this build")) for op in OPS.values()
+        reason=f"pyconv.{op.timed_function} is not in this build")) for op in OPS.values()
         if not op.available()]
     return params
 

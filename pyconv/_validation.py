@@ -210,6 +210,24 @@ def check_layout(layout):
     return layout
 
 
+GRADIENTS = ("dx", "dw", "db")
+
+
+def check_need(need):
+    """The gradients a backward call is asked for (a name or a sequence of "dx", "dw",
+    "db"), as a frozenset, refusing anything else."""
+    if isinstance(need, str):
+        need = (need,)
+    try:
+        need = tuple(need)
+    except TypeError:
+        raise TypeError(f"need must be a sequence of 'dx', 'dw', 'db', got {need!r}") from None
+    for name in need:
+        if name not in GRADIENTS:
+            raise ValueError(f"need entries must be 'dx', 'dw' or 'db', got {name!r} in {need!r}")
+    return frozenset(need)
+
+
 def channel_axis(layout):
     """The channel axis of a 3- or 4-D array in ``layout``, counted from the end."""
     return -3 if layout == "NCHW" else -1

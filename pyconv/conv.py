@@ -23,13 +23,12 @@ import numpy as np
 from . import _conv_direct, _conv_im2col, _conv_nhwc, _conv_winograd, cpu
 from ._blas import blas_threads
 from ._geometry import Geometry, batch_views, conv_geometry, remembered
-from ._validation import (as_array, as_kernel_input, check_layout, empty, float_dtype, from_nchw,
-                          to_nchw)
+from ._validation import (as_array, as_kernel_input, check_layout, check_need, empty, float_dtype,
+                          from_nchw, to_nchw)
 from .precision import get_float32_conv_precision
 from .threads import resolve_num_threads
 
 METHODS = ("auto", "direct", "im2col", "winograd")
-GRADIENTS = ("dx", "dw", "db")
 
 DEFAULT_WORKSPACE_LIMIT = 64 * 2**20
 _global_workspace_limit = DEFAULT_WORKSPACE_LIMIT
@@ -198,19 +197,6 @@ def _check_method(method):
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     return method
-
-
-def _check_need(need):
-    if isinstance(need, str):
-        need = (need,)
-    try:
-        need = tuple(need)
-    except TypeError:
-        raise TypeError(f"need must be a sequence of 'dx', 'dw', 'db', got {need!r}") from None
-    for name in need:
-        if name not in GRADIENTS:
-            raise ValueError(f"need entries must be 'dx', 'dw' or 'db', got {name!r} in {need!r}")
-    return frozenset(need)
 
 
 def _winograd_refusal(g):
@@ -1266,7 +1252,7 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
            [2., 4.]])
     """
     method = _check_method(method)
-    need = _check_need(need)
+    need = check_need(need)
     layout = check_layout(layout)
     dout = as_array(dout, "dout")
     xc, wc, g, out_shape, dtype = _prepare(x, w, [dout], stride, padding, dilation, groups,

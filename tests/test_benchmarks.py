@@ -200,6 +200,19 @@ def test_depthwise_layers_show_both_shares():
         assert table.index("% GEMM") < table.index("% copy")
 
 
+def test_dx_table_times_dx_alone_on_the_3x3_layers():
+    op = OPS["conv2d_backward_dx"]
+    assert op.timed_function == "conv2d_backward" and op.available()
+    assert [c.name for c in op.cases] == ["tiny", "vgg_3x3", "resnet_late"]
+    rec = run_case(op, _tiny("conv2d_backward_dx"), "float64", threads=1, budget=0.0)
+    by_label = {c["label"]: c for c in rec["contenders"]}
+    assert by_label["pyconv winograd"]["status"] == "ok"
+    assert {c["label"] for c in _pyconv_entries(rec)} >= {"pyconv im2col", "pyconv winograd"}
+    # checked against dx alone: a result with dw and db too would not compare as one array
+    assert all(c["error_ratio"] <= 1 for c in _pyconv_entries(rec))
+    assert rec["work"] == pytest.approx(conv.forward_work(_tiny("conv2d").params, np.float64))
+
+
 def test_a_method_missing_from_the_build_is_skipped_not_an_error():
     skip = conv._method_skip("no-such-method", None, False)
     assert "not in this build" in skip(_tiny("conv2d"), "float32")

@@ -78,6 +78,29 @@ def test_conv_backward_oracles_agree(case):
         assert_close(got, want)
 
 
+@pytest.mark.parametrize("oracle", [conv2d_backward_naive, conv2d_backward_im2col])
+@pytest.mark.parametrize("need", [("dx",), ("dw",), ("db",), ("dx", "db"), "dw"])
+def test_conv_backward_oracles_compute_what_is_needed(oracle, need):
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((6, 2, 3, 2))
+    options = dict(stride=(2, 1), padding=1, groups=2)
+    dout = rng.standard_normal(conv2d_naive(x, w, **options).shape)
+    every = oracle(dout, x, w, **options)
+    some = oracle(dout, x, w, need=need, **options)
+    for name, got, want in zip(("dx", "dw", "db"), some, every):
+        if name in need:
+            np.testing.assert_array_equal(got, want)
+        else:
+            assert got is None
+
+
+@pytest.mark.parametrize("need, error", [(("dx", "dy"), ValueError), (3, TypeError)])
+def test_conv_backward_oracles_refuse_an_unknown_gradient(need, error):
+    x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
+    with pytest.raises(error, match="need"):
+        conv2d_backward_im2col(np.ones((1, 1, 2, 2)), x, w, need=need)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_conv_oracles_keep_float_dtype(dtype):
     x = np.ones((1, 1, 3, 3), dtype)

@@ -1,6 +1,8 @@
 """Benchmark of convolution, forward and backward, on the layers of real networks.
 
-pyconv runs with each method of ``METHODS``, one row each, and on channels-last
+Three passes are timed: the forward, the whole backward (dx, dw and db) and,
+on the 3×3 layers, ``dx`` alone (``conv2d_backward(..., need=("dx",))``, what
+the layer below needs; Winograd computes it, not dw). pyconv runs with each method of ``METHODS``, one row each, and on channels-last
 arrays (``layout="NHWC"``, method "auto") in the ``pyconv nhwc`` row. Oracles:
 ``conv2d_im2col`` and ``conv2d_backward_im2col`` (NumPy windows and BLAS), and
 the per-element loops on the tiny case. Peers: PyTorch on NCHW tensors and on
@@ -16,29 +18,31 @@ from pyconv import reference
 from .peers import load
 from .spec import Case, Contender, Op, error_ratio, tiny_only
 
-LAYERS = (  # name, (N, C, H, W, K, F, stride, padding, groups), tiny, also timed backward
-    ("tiny", (2, 3, 12, 12, 4, 3, 1, 1, 1), True, True),
-    ("alexnet_conv1", (8, 3, 227, 227, 96, 11, 4, 0, 1), False, True),
-    ("vgg_3x3", (8, 64, 56, 56, 64, 3, 1, 1, 1), False, True),
-    ("resnet_late", (8, 256, 14, 14, 256, 3, 1, 1, 1), False, True),
-    ("mnist_like", (64, 1, 28, 28, 8, 5, 1, 0, 1), False, False),
-    ("conv1x1", (8, 256, 28, 28, 128, 1, 1, 0, 1), False, False),
-    ("depthwise", (8, 128, 56, 56, 128, 3, 1, 1, 128), False, True),
+FORWARD, BACKWARD, DX = "forward", "backward", "dx"  # the passes timed
+
+LAYERS = (  # name, (N, C, H, W, K, F, stride, padding, groups), tiny, passes timed besides forward
+    ("tiny", (2, 3, 12, 12, 4, 3, 1, 1, 1), True, (BACKWARD, DX)),
+    ("alexnet_conv1", (8, 3, 227, 227, 96, 11, 4, 0, 1), False, (BACKWARD,)),
+    ("vgg_3x3", (8, 64, 56, 56, 64, 3, 1, 1, 1), False, (BACKWARD, DX)),
+    ("resnet_late", (8, 256, 14, 14, 256, 3, 1, 1, 1), False, (BACKWARD, DX)),
+    ("mnist_like", (64, 1, 28, 28, 8, 5, 1, 0, 1), False, ()),
+    ("conv1x1", (8, 256, 28, 28, 128, 1, 1, 0, 1), False, ()),
+    ("depthwise", (8, 128, 56, 56, 128, 3, 1, 1, 128), False, (BACKWARD,)),
     # one image, as in inference
-    ("vgg_3x3_n1", (1, 64, 56, 56, 64, 3, 1, 1, 1), False, False),
-    ("resnet_late_n1", (1, 256, 14, 14, 256, 3, 1, 1, 1), False, False),
+    ("vgg_3x3_n1", (1, 64, 56, 56, 64, 3, 1, 1, 1), False, ()),
+    ("resnet_late_n1", (1, 256, 14, 14, 256, 3, 1, 1, 1), False, ()),
 )
 # pyconv's methods, each timed as its own row: (method, skip rule or None). A skip
-# rule takes (case, dtype, backward) and returns why the method does not run the
+# rule takes (case, dtype, pass) and returns why the method does not run the
 # case, or None; a method this build of pyconv lacks is skipped with a line saying so.
-def _winograd_applies(case, dtype, backward):
+def _winograd_applies(case, dtype, pass_):
     p = case.params
     if (p["f"], p["stride"], p["groups"]) != (3, 1, 1):
         return "needs 3x3 filters, stride 1 and no groups"
     return None
 
 
-METHODS = (  # name, rule (case, dtype, backward) -> why it is skipped, or None
+METHODS = (  # name, rule (case, dtype, pass) -> why it is skipped, or None
     ("auto", None),
     ("direct", None),
     ("im2col", None),
@@ -73,6 +77,11 @@ def forward_work(p, dtype):
 def backward_work(p, dtype):
     """GFLOP: twice the forward's (dx and dw each cost a forward; db is negligible)."""
     return 2 * forward_work(p, dtype)
+
+
+def dx_work(p, dtype):
+    """GFLOP: the forward's (dx is a convolution of dout with the filters)."""
+    return forward_work(p, dtype)
 
 
 def quick(p):
@@ -114,22 +123,23 @@ def _options(case):
     return dict(stride=p["stride"], padding=p["padding"], groups=p["groups"])
 
 
-def _method_skip(method, rule, backward):
+def _method_skip(method, rule, pass_):
     def skip(case, dtype):
         if method not in pyconv.conv.METHODS:
             return f"method {method!r} is not in this build"
-        return rule(case, dtype, backward) if rule else None
+        return rule(case, dtype, pass_) if rule else None
     return skip
 
 
-def _pyconv(backward, method):
+def _pyconv(pass_, method):
     def bind(case, inp, threads):
-        kw = _options(case)
-        if backward:
-            return lambda: pyconv.conv2d_backward(inp["dout"], inp["x"], inp["w"], method=method,
-                                                  num_threads=threads, **kw)
-        return lambda: pyconv.conv2d(inp["x"], inp["w"], inp["b"], method=method,
-                                     num_threads=threads, **kw)
+        kw = dict(_options(case), method=method, num_threads=threads)
+        if pass_ == DX:
+            return lambda: pyconv.conv2d_backward(inp["dout"], inp["x"], inp["w"], need=("dx",),
+                                                  **kw)[0]
+        if pass_ == BACKWARD:
+            return lambda: pyconv.conv2d_backward(inp["dout"], inp["x"], inp["w"], **kw)
+        return lambda: pyconv.conv2d(inp["x"], inp["w"], inp["b"], **kw)
     return bind
 
 
@@ -142,13 +152,16 @@ def _pyconv_kept_winograd(case, inp, threads):
     return lambda: pyconv.conv2d(inp["x"], filters, inp["b"], **kw)
 
 
-def _pyconv_nhwc(backward):
+def _pyconv_nhwc(pass_):
     """pyconv on channels-last copies of x and dout (made before timing), method "auto";
     the result's images come back as NCHW views (no copy) for the check."""
     def bind(case, inp, threads):
         kw = dict(_options(case), layout="NHWC", num_threads=threads)
         x, dout = (np.ascontiguousarray(np.moveaxis(inp[a], 1, -1)) for a in ("x", "dout"))
-        if backward:
+        if pass_ == DX:
+            return lambda: np.moveaxis(
+                pyconv.conv2d_backward(dout, x, inp["w"], need=("dx",), **kw)[0], -1, 1)
+        if pass_ == BACKWARD:
             def call():
                 dx, dw, db = pyconv.conv2d_backward(dout, x, inp["w"], **kw)
                 return np.moveaxis(dx, -1, 1), dw, db
@@ -157,18 +170,20 @@ def _pyconv_nhwc(backward):
     return bind
 
 
-def _oracle(backward, loops):
+def _oracle(pass_, loops):
     def bind(case, inp, threads):
         kw = _options(case)
-        if backward:
+        if pass_ != FORWARD:
             fn = reference.conv2d_backward_naive if loops else reference.conv2d_backward_im2col
+            if pass_ == DX:
+                return lambda: fn(inp["dout"], inp["x"], inp["w"], need=("dx",), **kw)[0]
             return lambda: fn(inp["dout"], inp["x"], inp["w"], **kw)
         fn = reference.conv2d_naive if loops else reference.conv2d_im2col
         return lambda: fn(inp["x"], inp["w"], inp["b"], **kw)
     return bind
 
 
-def _torch(backward, channels_last):
+def _torch(pass_, channels_last):
     def bind(case, inp, threads):
         torch = load("torch")
         p = case.params
@@ -177,11 +192,15 @@ def _torch(backward, channels_last):
                       for a in ("x", "w", "dout"))
         b = torch.from_numpy(inp["b"])
         s, pad = [p["stride"]] * 2, [p["padding"]] * 2
-        if backward:
-            return lambda: torch.ops.aten.convolution_backward(
-                dout, x, w, [p["k"]], s, pad, [1, 1], False, [0, 0], p["groups"],
-                [True, True, True])
-        return lambda: torch.nn.functional.conv2d(x, w, b, s, pad, 1, p["groups"])
+        if pass_ == FORWARD:
+            return lambda: torch.nn.functional.conv2d(x, w, b, s, pad, 1, p["groups"])
+        mask = [True, pass_ == BACKWARD, pass_ == BACKWARD]
+
+        def gradients():
+            grads = torch.ops.aten.convolution_backward(
+                dout, x, w, [p["k"]], s, pad, [1, 1], False, [0, 0], p["groups"], mask)
+            return grads[0] if pass_ == DX else grads
+        return gradients
     return bind
 
 
@@ -204,28 +223,32 @@ def _scipy(case, inp, threads):
         [correlate(xp, w[k][None], mode="valid") + b[k] for k in range(p["k"])], axis=1)
 
 
-def _contenders(backward):
+def _contenders(pass_):
+    backward = pass_ != FORWARD
     name = "conv2d_backward" if backward else "conv2d"
-    args = "dout, x, w" if backward else "x, w, b"
+    args = {FORWARD: "x, w, b", BACKWARD: "dout, x, w", DX: "dout, x, w, need=('dx',)"}[pass_]
     oracle = "conv2d_backward_im2col" if backward else "conv2d_im2col"
     loops = "conv2d_backward_naive" if backward else "conv2d_naive"
-    torch_call = ("torch.ops.aten.convolution_backward (dx, dw, db)" if backward
-                  else "torch.nn.functional.conv2d")
+    if pass_ == DX:
+        oracle, loops = (f"{fn}(..., need=('dx',))" for fn in (oracle, loops))
+    torch_call = {FORWARD: "torch.nn.functional.conv2d",
+                  BACKWARD: "torch.ops.aten.convolution_backward (dx, dw, db)",
+                  DX: "torch.ops.aten.convolution_backward (dx only)"}[pass_]
     out = tuple(Contender(f"pyconv {m}", "pyconv",
                           f"pyconv.{name}({args}, method={m!r}, num_threads=threads)",
-                          _pyconv(backward, m), skip=_method_skip(m, rule, backward))
+                          _pyconv(pass_, m), skip=_method_skip(m, rule, pass_))
                 for m, rule in METHODS)
     out += (
         Contender("pyconv nhwc", "pyconv",
                   f"pyconv.{name}({args}, layout='NHWC', num_threads=threads) on channels-last "
-                  "x" + (" and dout" if backward else ""), _pyconv_nhwc(backward)),
-        Contender("oracle", "oracle", f"pyconv.reference.{oracle}", _oracle(backward, False)),
-        Contender("loops", "loops", f"pyconv.reference.{loops}", _oracle(backward, True),
+                  "x" + (" and dout" if backward else ""), _pyconv_nhwc(pass_)),
+        Contender("oracle", "oracle", f"pyconv.reference.{oracle}", _oracle(pass_, False)),
+        Contender("loops", "loops", f"pyconv.reference.{loops}", _oracle(pass_, True),
                   skip=tiny_only),
-        Contender("torch", "peer", f"{torch_call} on NCHW tensors", _torch(backward, False),
+        Contender("torch", "peer", f"{torch_call} on NCHW tensors", _torch(pass_, False),
                   peer="torch"),
         Contender("torch-cl", "peer", f"{torch_call} on channels-last tensors",
-                  _torch(backward, True), peer="torch"),
+                  _torch(pass_, True), peer="torch"),
     )
     if not backward:
         out = out[:len(METHODS)] + (
@@ -233,7 +256,7 @@ def _contenders(backward):
                       "pyconv.conv2d(x, pyconv.WinogradFilters(w), b, method='winograd', "
                       "num_threads=threads), the filters' transform kept from call to call",
                       _pyconv_kept_winograd,
-                      skip=_method_skip("winograd", _winograd_applies, False)),
+                      skip=_method_skip("winograd", _winograd_applies, FORWARD)),
         ) + out[len(METHODS):]
         out += (Contender("scipy", "peer", "scipy.signal.correlate(x_padded, w[k][None], "
                           "'valid') for each filter k", _scipy, peer="scipy",
@@ -241,14 +264,20 @@ def _contenders(backward):
     return out
 
 
+def _cases(op, pass_):
+    return tuple(Case(op, name, _params(layer), tiny=tiny)
+                 for name, layer, tiny, passes in LAYERS if pass_ == FORWARD or pass_ in passes)
+
+
 OPS = (
     Op("conv2d", "conv", "GFLOP/s", forward_work, "2·N·K·OH·OW·(C/groups)·F² / s", make_inputs,
-       quick, describe, check,
-       tuple(Case("conv2d", name, _params(layer), tiny=tiny) for name, layer, tiny, _ in LAYERS),
-       _contenders(False), gemm=True, traffic=depthwise_traffic(False)),
+       quick, describe, check, _cases("conv2d", FORWARD), _contenders(FORWARD), gemm=True,
+       traffic=depthwise_traffic(False)),
     Op("conv2d_backward", "conv", "GFLOP/s", backward_work, "2 × the forward's flop / s",
-       make_inputs, quick, describe, check,
-       tuple(Case("conv2d_backward", name, _params(layer), tiny=tiny)
-             for name, layer, tiny, bwd in LAYERS if bwd),
-       _contenders(True), gemm=True, traffic=depthwise_traffic(True)),
+       make_inputs, quick, describe, check, _cases("conv2d_backward", BACKWARD),
+       _contenders(BACKWARD), gemm=True, traffic=depthwise_traffic(True)),
+    Op("conv2d_backward_dx", "conv", "GFLOP/s", dx_work,
+       "the forward's flop / s (dx alone: conv2d_backward(..., need=('dx',)))",
+       make_inputs, quick, describe, check, _cases("conv2d_backward_dx", DX), _contenders(DX),
+       gemm=True, function="conv2d_backward"),
 )

@@ -60,7 +60,9 @@ def float32_only(case, dtype):
 class Op:
     """An operation pyconv times: its cases, how to build inputs, measure and check it.
 
-    ``name`` is the pyconv function timed (``pyconv.<name>``). ``work(params, dtype)``
+    ``name`` names the operation in tables and saved results; ``function`` is the
+    pyconv function it times (``pyconv.<function>``), ``name`` unless given
+    (``conv2d_backward_dx`` times ``conv2d_backward``). ``work(params, dtype)``
     is the amount of work of one call in the unit's numerator (GFLOP, GB or
     G pairs), so throughput is ``work / seconds``; ``work_doc`` says how it is
     counted. ``make_inputs(params, dtype, rng)`` returns a dict of arrays;
@@ -89,10 +91,16 @@ class Op:
     contenders: tuple
     gemm: bool = False
     traffic: Optional[Callable] = None
+    function: Optional[str] = None
+
+    @property
+    def timed_function(self):
+        """The name of the pyconv function this operation times."""
+        return self.function or self.name
 
     def available(self):
         """Whether this build of pyconv has the function this operation times."""
-        return hasattr(pyconv, self.name)
+        return hasattr(pyconv, self.timed_function)
 
 
 def _max_abs(a):

@@ -30,7 +30,7 @@ def select(only=None, names=None, quick=False):
         if only is not None and op.family != only:
             continue
         if not op.available():
-            left_out.append(f"{op.name}: pyconv.{op.name} is not in this build, not timed")
+            left_out.append(f"{op.name}: pyconv.{op.timed_function} is not in this build, not timed")
             continue
         for case in op.cases:
             if names and not any(n in case.name for n in names):

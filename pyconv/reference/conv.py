@@ -10,7 +10,8 @@ is ``x`` zero-padded and ``g = k // (K/groups)`` is the filter's group.
 import numpy as np
 
 from .._geometry import batch_views, conv_geometry
-from .._validation import as_array, check_layout, check_shape, float_dtype, from_nchw, to_nchw
+from .._validation import (as_array, check_layout, check_need, check_shape, float_dtype, from_nchw,
+                           to_nchw)
 
 
 def _prepare(x, w, b, stride, padding, dilation, groups, strict, layout):
@@ -101,22 +102,25 @@ def conv2d_im2col(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, st
 
 
 def conv2d_backward_naive(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1,
-                          layout="NCHW"):
+                          layout="NCHW", need=("dx", "dw", "db")):
     """Gradients of :func:`conv2d_naive` by explicit loops.
 
     Parameters
     ----------
     dout : ndarray, the shape of the forward output
         Gradient of the loss with respect to the convolution's output.
-    x, w, stride, padding, dilation, groups
+    x, w, stride, padding, dilation, groups, layout
         As in the forward call.
+    need : sequence of {"dx", "dw", "db"}, default all three
+        The gradients to compute; the others are returned as None.
 
     Returns
     -------
-    dx : ndarray, the shape of ``x``
-    dw : ndarray, the shape of ``w``
-    db : ndarray, shape (K,)
+    dx : ndarray, the shape of ``x``, or None
+    dw : ndarray, the shape of ``w``, or None
+    db : ndarray, shape (K,), or None
     """
+    need = check_need(need)
     x4, w4, _, xp, g, _ = _prepare(x, w, None, stride, padding, dilation, groups, False, layout)
     x = to_nchw(as_array(x, "x"), layout)
     d = check_shape(to_nchw(as_array(dout, "dout"), layout), g.out_shape[4 - np.ndim(x):], "dout",
@@ -135,17 +139,25 @@ def conv2d_backward_naive(dout, x, w, *, stride=1, padding=0, dilation=1, groups
     top, _, left, _ = g.pad
     dx = dxp[:, :, top:top + g.h, left:left + g.w]
     db = d4.sum(axis=(0, 2, 3))
-    return from_nchw(dx.reshape(np.shape(x)), layout), dw.reshape(np.shape(w)), db
+    return _needed(need, from_nchw(dx.reshape(np.shape(x)), layout), dw.reshape(np.shape(w)), db)
+
+
+def _needed(need, dx, dw, db):
+    """(dx, dw, db) with those not in ``need`` replaced by None."""
+    return tuple(grad if name in need else None
+                 for name, grad in (("dx", dx), ("dw", dw), ("db", db)))
 
 
 def conv2d_backward_im2col(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1,
-                           layout="NCHW"):
+                           layout="NCHW", need=("dx", "dw", "db")):
     """Gradients of :func:`conv2d_im2col` by matrix products (tensordot over windows).
 
     Same parameters and results as :func:`conv2d_backward_naive`; fast enough
     to be the benchmark's NumPy baseline: ``dw`` contracts ``dout`` with the
-    window view of ``x``, ``dx`` scatters ``dout @ w`` back tap by tap.
+    window view of ``x``, ``dx`` scatters ``dout @ w`` back tap by tap; a
+    gradient not in ``need`` is not computed.
     """
+    need = check_need(need)
     _, w4, _, xp, g, _ = _prepare(x, w, None, stride, padding, dilation, groups, False, layout)
     x = to_nchw(as_array(x, "x"), layout)
     d4 = to_nchw(np.asarray(dout, dtype=xp.dtype), layout).reshape(g.out_shape)
@@ -159,7 +171,10 @@ def conv2d_backward_im2col(dout, x, w, *, stride=1, padding=0, dilation=1, group
     for grp in range(g.groups):
         chans, filters = slice(grp * cg, (grp + 1) * cg), slice(grp * kg, (grp + 1) * kg)
         d = d4[:, filters]
-        dw4[filters] = np.tensordot(d, cols[:, chans], axes=([0, 2, 3], [0, 2, 3]))
+        if "dw" in need:
+            dw4[filters] = np.tensordot(d, cols[:, chans], axes=([0, 2, 3], [0, 2, 3]))
+        if "dx" not in need:
+            continue
         dcols = np.tensordot(d, w4[filters], axes=([1], [0]))  # (N, OH, OW, cg, FH, FW)
         for u in range(g.fh):
             for v in range(g.fw):
@@ -168,5 +183,5 @@ def conv2d_backward_im2col(dout, x, w, *, stride=1, padding=0, dilation=1, group
                 dxp[:, chans, rows, cols_] += dcols[..., u, v].transpose(0, 3, 1, 2)
     top, _, left, _ = g.pad
     dx = dxp[:, :, top:top + g.h, left:left + g.w]
-    db = d4.sum(axis=(0, 2, 3))
-    return from_nchw(dx.reshape(np.shape(x)), layout), dw4.reshape(np.shape(w)), db
+    db = d4.sum(axis=(0, 2, 3)) if "db" in need else None
+    return _needed(need, from_nchw(dx.reshape(np.shape(x)), layout), dw4.reshape(np.shape(w)), db)
