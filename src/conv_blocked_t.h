@@ -98,11 +98,13 @@ static void VARIANT(cb_store)(const cb_conv *p, const T *part, ptrdiff_t n, T *y
 /* One tile: KB (1 or 2) vectors of output channels at P positions, summed over
  * icg channels, nu tap rows and nv tap columns in that order; w points at the
  * packed filters of the first tap. The sums start from part (laid out as
- * cb_store reads it) and go back there. Inlined with constant KB, P and (where 1)
- * step, so the sums stay in registers. */
+ * cb_store reads it) and go back there. Inlined with constant KB, P, (where 1)
+ * step and (where nonzero) TAPS3, so the sums stay in registers; TAPS3 = 3 or 1 says
+ * that nu is 3 and nv is TAPS3, and unrolls the taps. */
 static inline __attribute__((always_inline)) void
-VARIANT(cb_tile)(const int KB, const int P, const ptrdiff_t step, VARIANT(cb_src) src,
-                 const T *w, const cb_conv *p, ptrdiff_t nc, ptrdiff_t nu, ptrdiff_t nv, T *part)
+VARIANT(cb_tile)(const int KB, const int P, const ptrdiff_t step, const int TAPS3,
+                 VARIANT(cb_src) src, const T *w, const cb_conv *p, ptrdiff_t nc, ptrdiff_t nu,
+                 ptrdiff_t nv, T *part)
 {
     const ptrdiff_t wv = 2 * CB_VL, wu = p->fw * wv, wc = p->fh * wu;
     CB_V acc[2][CB_P];
@@ -110,61 +112,82 @@ VARIANT(cb_tile)(const int KB, const int P, const ptrdiff_t step, VARIANT(cb_src
     for (kb = 0; kb < 2; kb++)  /* both blocks set, even for KB = 1, or GCC keeps them in memory */
         for (j = 0; j < P; j++)
             acc[kb][j] = *(const CB_V *)(part + (kb * CB_P + j) * CB_VL);
-    for (c = 0; c < nc; c++) {
-        const T *xc = src.x + c * src.xc, *wcp = w + c * wc;
-        for (u = 0; u < nu; u++) {
-            const T *xr = xc + u * src.xu, *wr = wcp + u * wu;
-            for (v = 0; v < nv; v++) {
-                const T *xp = xr + v * src.xv, *wp = wr + v * wv;
-                const CB_V w0 = *(const CB_V *)wp;
-                const CB_V w1 = KB > 1 ? *(const CB_V *)(wp + CB_VL) : w0;
-                for (j = 0; j < P; j++) {
-                    if (KB > 1) {
-                        CB_FMA_PIXEL(acc[0][j], w0, xp + j * step);
-                        CB_FMA_PIXEL(acc[1][j], w1, xp + j * step);
-                    }
-                    else  /* the compiler folds the broadcast into the multiply-add */
-                        acc[0][j] = w0 * xp[j * step] + acc[0][j];
-                }
-            }
+#define CB_TAP(U, V)                                                                      \
+    do {                                                                                  \
+        const T *xp = xc + (U) * src.xu + (V) * src.xv, *wp = wcp + (U) * wu + (V) * wv;  \
+        const CB_V w0 = *(const CB_V *)wp;                                                \
+        const CB_V w1 = KB > 1 ? *(const CB_V *)(wp + CB_VL) : w0;                        \
+        for (j = 0; j < P; j++) {                                                         \
+            if (KB > 1) {                                                                 \
+                CB_FMA_PIXEL(acc[0][j], w0, xp + j * step);                               \
+                CB_FMA_PIXEL(acc[1][j], w1, xp + j * step);                               \
+            }                                                                             \
+            else  /* the compiler folds the broadcast into the multiply-add */            \
+                acc[0][j] = w0 * xp[j * step] + acc[0][j];                                \
+        }                                                                                 \
+    } while (0)
+    if (TAPS3) {
+        /* three tap rows of nv = TAPS3 (3 or 1) columns, unrolled, so the only loop left
+         * runs over the channels: VGG and ResNet-late 3x3 layers ran 4-5% faster at 2
+         * threads than with the loops over 3 tap rows and columns */
+        for (c = 0; c < nc; c++) {
+            const T *xc = src.x + c * src.xc, *wcp = w + c * wc;
+            CB_TAP(0, 0); if (TAPS3 == 3) { CB_TAP(0, 1); CB_TAP(0, 2); }
+            CB_TAP(1, 0); if (TAPS3 == 3) { CB_TAP(1, 1); CB_TAP(1, 2); }
+            CB_TAP(2, 0); if (TAPS3 == 3) { CB_TAP(2, 1); CB_TAP(2, 2); }
         }
     }
+    else
+        for (c = 0; c < nc; c++) {
+            const T *xc = src.x + c * src.xc, *wcp = w + c * wc;
+            for (u = 0; u < nu; u++)
+                for (v = 0; v < nv; v++)
+                    CB_TAP(u, v);
+        }
+#undef CB_TAP
     for (kb = 0; kb < KB; kb++)
         for (j = 0; j < P; j++)
             *(CB_V *)(part + (kb * CB_P + j) * CB_VL) = acc[kb][j];
 }
 
-/* cb_tile for run-time n (<= CB_P) positions, KB = 1 + two and any step. */
+/* cb_tile for run-time n (<= CB_P) positions, KB = 1 + two and any step; unrolled over
+ * the taps where a pair of blocks at step 1 runs three tap rows of 3 or 1 columns. */
 static void VARIANT(cb_tile_n)(int two, ptrdiff_t n, VARIANT(cb_src) src, const T *w,
                                const cb_conv *p, ptrdiff_t nc, ptrdiff_t nu, ptrdiff_t nv,
                                T *part)
 {
-#define CB_CASE(KB_, P_, STEP_)                                                       \
+#define CB_CASE(KB_, P_, STEP_, TAPS3_)                                               \
     case P_:                                                                          \
-        VARIANT(cb_tile)(KB_, P_, STEP_, src, w, p, nc, nu, nv, part);                \
+        VARIANT(cb_tile)(KB_, P_, STEP_, TAPS3_, src, w, p, nc, nu, nv, part);        \
         break;
 #if CB_P > 6
-#define CB_MORE_CASES(KB_, STEP_)                                                     \
-        CB_CASE(KB_, 7, STEP_) CB_CASE(KB_, 8, STEP_) CB_CASE(KB_, 9, STEP_)          \
-        CB_CASE(KB_, 10, STEP_) CB_CASE(KB_, 11, STEP_) CB_CASE(KB_, 12, STEP_)       \
-        CB_CASE(KB_, 13, STEP_) CB_CASE(KB_, 14, STEP_)
+#define CB_MORE_CASES(KB_, STEP_, TAPS3_)                                             \
+        CB_CASE(KB_, 7, STEP_, TAPS3_) CB_CASE(KB_, 8, STEP_, TAPS3_)                 \
+        CB_CASE(KB_, 9, STEP_, TAPS3_) CB_CASE(KB_, 10, STEP_, TAPS3_)                \
+        CB_CASE(KB_, 11, STEP_, TAPS3_) CB_CASE(KB_, 12, STEP_, TAPS3_)               \
+        CB_CASE(KB_, 13, STEP_, TAPS3_) CB_CASE(KB_, 14, STEP_, TAPS3_)
 #else
-#define CB_MORE_CASES(KB_, STEP_)
+#define CB_MORE_CASES(KB_, STEP_, TAPS3_)
 #endif
-#define CB_CASES(KB_, STEP_)                                                          \
+#define CB_CASES(KB_, STEP_, TAPS3_)                                                  \
     switch (n) {                                                                      \
-        CB_CASE(KB_, 1, STEP_) CB_CASE(KB_, 2, STEP_) CB_CASE(KB_, 3, STEP_)          \
-        CB_CASE(KB_, 4, STEP_) CB_CASE(KB_, 5, STEP_) CB_CASE(KB_, 6, STEP_)          \
-        CB_MORE_CASES(KB_, STEP_)                                                     \
+        CB_CASE(KB_, 1, STEP_, TAPS3_) CB_CASE(KB_, 2, STEP_, TAPS3_)                 \
+        CB_CASE(KB_, 3, STEP_, TAPS3_) CB_CASE(KB_, 4, STEP_, TAPS3_)                 \
+        CB_CASE(KB_, 5, STEP_, TAPS3_) CB_CASE(KB_, 6, STEP_, TAPS3_)                 \
+        CB_MORE_CASES(KB_, STEP_, TAPS3_)                                             \
     }
-    if (src.step == 1 && two)
-        CB_CASES(2, 1)
+    if (src.step == 1 && two && nu == 3 && nv == 3)
+        CB_CASES(2, 1, 3)
+    else if (src.step == 1 && two && nu == 3 && nv == 1)
+        CB_CASES(2, 1, 1)
+    else if (src.step == 1 && two)
+        CB_CASES(2, 1, 0)
     else if (src.step == 1)
-        CB_CASES(1, 1)
+        CB_CASES(1, 1, 0)
     else if (two)
-        CB_CASES(2, src.step)
+        CB_CASES(2, src.step, 0)
     else
-        CB_CASES(1, src.step)
+        CB_CASES(1, src.step, 0)
 #undef CB_CASES
 #undef CB_MORE_CASES
 #undef CB_CASE
