@@ -45,6 +45,9 @@
  * crossing the padding) and the filters stream past: ResNet-late's 256 channels of 3 rows
  * touch 48 KiB. */
 #define CB_INPUT_CACHE (16 * 1024)
+
+/* Bytes of packed filters that the packing writes at a time, in L1. */
+#define CB_PACK_BYTES (16 * 1024)
 /* A task writes rows of at least this many bytes of each output channel (channels first):
  * ResNet-late's rows are 56 bytes, and with a row a task the two threads kept writing
  * the two halves of one cache line. */
