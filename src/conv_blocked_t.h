@@ -50,7 +50,7 @@ void VARIANT(cb_pack)(const cb_conv *p, ptrdiff_t item)
     T *bias = (T *)p->bpack + item * lanes;
     /* channels per block: the block's packed values, CB_PACK_BYTES, stay in L1 */
     ptrdiff_t block = CB_PACK_BYTES / (ftaps * lanes * (ptrdiff_t)sizeof(T));
-    const int dense = p->wv == 1 && p->wu == p->fw && p->wc == ftaps;
+    const int spaced = p->wu == p->fw * p->wv, dense = spaced && p->wv == 1 && p->wc == ftaps;
     ptrdiff_t l, c, c0, c1, u, v, k;
     if (block < 1) block = 1;
     for (l = 0; l < lanes; l++) {
@@ -73,6 +73,10 @@ void VARIANT(cb_pack)(const cb_conv *p, ptrdiff_t item)
             else if (dense)  /* the block's taps are one run of the filter's row */
                 for (k = 0; k < (c1 - c0) * ftaps; k++)
                     to[k * lanes] = w[o * p->wo + c0 * p->wc + k];
+            else if (spaced)  /* tap t of a channel at t * wv: flipped filters (dx) */
+                for (c = c0; c < c1; c++)
+                    for (k = 0; k < ftaps; k++)
+                        to[((c - c0) * ftaps + k) * lanes] = w[o * p->wo + c * p->wc + k * p->wv];
             else
                 for (c = c0; c < c1; c++)
                     for (u = 0; u < p->fh; u++)
