@@ -110,6 +110,9 @@ _OUTPUT_ALIGN = 64
 _POINTWISE_ROWS = 256
 _POINTWISE_ITEMS = 8
 _POINTWISE_PART_ROWS = 512
+# Channels-last depthwise outputs of this many bytes or more are written with streaming
+# stores (at the AVX-512 level), which skip reading each line before it is written
+_DEPTHWISE_STREAM_BYTES = 4 << 20
 # Output rows per partial filter gradient of a channels-last depthwise layer: fixed by the
 # shapes, so that the partials (added in order) do not depend on the thread count; 8 rows of
 # VGG-sized 56x56x128 float32 layers keep a band's dout and input (460 KiB) in L2.
@@ -274,7 +277,9 @@ def _depthwise_nhwc_forward(x, w, b, g, num_threads):
     channels-last depthwise kernel (filters packed tap by tap, (FH*FW, K))."""
     out = empty((g.n, g.oh, g.ow, g.k), x.dtype, align=_OUTPUT_ALIGN)
     wt = np.ascontiguousarray(w.reshape(g.k, g.fh * g.fw).T)
-    _conv_nhwc.depthwise_forward(x, wt, b, out, g.fh, g.fw, *_window_args(g), num_threads)
+    stream = out.nbytes >= _DEPTHWISE_STREAM_BYTES
+    _conv_nhwc.depthwise_forward(x, wt, b, out, g.fh, g.fw, *_window_args(g), stream,
+                                 num_threads)
     return out
 
 

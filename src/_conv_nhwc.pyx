@@ -4,11 +4,17 @@ The depthwise forward and filter gradient (filters that each read one input
 channel) live in conv_depthwise_nhwc_t.h; this module runs them over (image,
 output row or band of rows) items in parallel. Every array is C-contiguous and of one dtype (the caller guarantees it).
 """
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free, malloc
 
 from _interrupt cimport pc_again, pc_guard, pc_guard_new, pc_stopped
 
 from pyconv import cpu
+
+# items per thread of the depthwise forward, and the fewest output rows per item
+cdef Py_ssize_t _BAND_ITEMS_PER_THREAD = 4
+cdef Py_ssize_t _MIN_BAND = 4
 
 ctypedef fused floating:
     float
@@ -22,6 +28,13 @@ cdef extern from "conv_depthwise_nhwc.h" nogil:
                               const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *out)
     void dwn_forward_rows_f64(int level, const double *x, const double *wt, const double *bias,
                               const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *out)
+    void dwn_forward_band_f32(int level, const float *x, const float *wt, const float *bias,
+                              const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *out,
+                              float *ring, int stream)
+    void dwn_forward_band_f64(int level, const double *x, const double *wt, const double *bias,
+                              const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *out,
+                              double *ring, int stream)
+    Py_ssize_t dwn_ring_bytes(const dwn_geom *g, int level, Py_ssize_t elem)
     void dwn_filter_grad_rows_f32(int level, const float *dout, const float *x,
                                   const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *part)
     void dwn_filter_grad_rows_f64(int level, const double *dout, const double *x,
@@ -31,13 +44,18 @@ cdef extern from "conv_depthwise_nhwc.h" nogil:
 def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
                       const floating[::1] b, floating[:, :, :, ::1] out, Py_ssize_t fh,
                       Py_ssize_t fw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                      Py_ssize_t dh, Py_ssize_t dw, int num_threads):
+                      Py_ssize_t dh, Py_ssize_t dw, bint stream, int num_threads):
     """Fill out (N, OH, OW, K) with the depthwise convolution of x (N, H, W, C) by the filters
     wt (FH*FW, K) packed tap by tap (filter k reads channel k // (K // C)), plus b (K,) or,
-    for b of shape (0,), no bias."""
+    for b of shape (0,), no bias: over (image, band of output rows) items, at least
+    _BAND_ITEMS_PER_THREAD per thread, each thread with its own ring of input rows (see
+    dwn_forward_band)."""
     cdef dwn_geom g
     cdef int level = cpu.level()
-    cdef Py_ssize_t t, n, i
+    cdef Py_ssize_t t, n, i0, i1, band, bands, items
+    cdef size_t ring_bytes
+    cdef char *raw = NULL
+    cdef int failed[1]
     g.h, g.w, g.c = x.shape[1], x.shape[2], x.shape[3]
     g.oh, g.ow, g.k = out.shape[1], out.shape[2], out.shape[3]
     g.m = g.k // g.c
@@ -49,18 +67,37 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,
     cdef const floating *wp = &wt[0, 0]
     cdef const floating *bp = &b[0] if b.shape[0] else NULL
     cdef floating *op = &out[0, 0, 0, 0]
+    cdef floating *ring
+    # bands of output rows: enough items for every thread, none shorter than _MIN_BAND rows
+    # where the image has that many (a band copies the rows above its first once more)
+    bands = (_BAND_ITEMS_PER_THREAD * max(num_threads, 1) + out.shape[0] - 1) // out.shape[0]
+    band = max((g.oh + bands - 1) // bands, min(g.oh, _MIN_BAND))
+    bands = (g.oh + band - 1) // band
+    items = out.shape[0] * bands
+    ring_bytes = dwn_ring_bytes(&g, level, sizeof(floating))  # 0: the layer needs none
+    failed[0] = 0  # an array element stays shared inside the parallel block
     cdef pc_guard guard = pc_guard_new()
     while pc_again(&guard):
-        for t in prange(out.shape[0] * g.oh, nogil=True, schedule="static",
-                        num_threads=num_threads):
-            if pc_stopped(guard.stop):
-                continue
-            n = t // g.oh
-            i = t % g.oh
-            if floating is float:
-                dwn_forward_rows_f32(level, xp + n * hwc, wp, bp, &g, i, i + 1, op + n * ohwk)
-            else:
-                dwn_forward_rows_f64(level, xp + n * hwc, wp, bp, &g, i, i + 1, op + n * ohwk)
+        with nogil, parallel(num_threads=num_threads):
+            raw = <char *>malloc(ring_bytes + 64) if ring_bytes else NULL
+            if ring_bytes and raw == NULL:
+                failed[0] = 1
+            ring = <floating *>(raw + (-<uintptr_t>raw) % 64) if raw != NULL else NULL
+            for t in prange(items, schedule="static"):
+                if (ring_bytes and raw == NULL) or pc_stopped(guard.stop):
+                    continue
+                n = t // bands
+                i0 = t % bands * band
+                i1 = min(i0 + band, g.oh)
+                if floating is float:
+                    dwn_forward_band_f32(level, xp + n * hwc, wp, bp, &g, i0, i1, op + n * ohwk,
+                                         ring, stream)
+                else:
+                    dwn_forward_band_f64(level, xp + n * hwc, wp, bp, &g, i0, i1, op + n * ohwk,
+                                         ring, stream)
+            free(raw)
+    if failed[0]:
+        raise MemoryError("could not allocate the depthwise convolution's ring of input rows")
 
 
 def depthwise_filter_grad(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] x,

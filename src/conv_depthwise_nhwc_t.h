@@ -31,52 +31,13 @@ POOL_INLINE void VARIANT(dwn_vectors)(const T *POOL_RESTRICT x, const T *POOL_RE
     for (int k = 0; k < nb; k++) VARIANT(nv_store)(o + c + k * NV_LANES, s[k]);
 }
 
-/* The same for two neighbouring output pixels (the second sw columns right of the first,
- * both with every column tap inside the input, out at o and o + K), each filter vector
- * loaded once for both. */
-POOL_INLINE void VARIANT(dwn_vectors2)(const T *POOL_RESTRICT x, const T *POOL_RESTRICT wt,
-                                       const T *POOL_RESTRICT bias, const dwn_geom *g,
-                                       ptrdiff_t r0, ptrdiff_t c0, ptrdiff_t ulo, ptrdiff_t uhi,
-                                       ptrdiff_t c, const int nb, T *POOL_RESTRICT o)
-{
-    NV s[NV_BLOCK], t[NV_BLOCK];
-    const ptrdiff_t next = g->sw * g->c;
-    POOL_UNROLL
-    for (int k = 0; k < nb; k++) {
-        s[k] = bias ? VARIANT(nv_load)(bias + c + k * NV_LANES) : (NV){0};
-        t[k] = s[k];
-    }
-    for (ptrdiff_t u = ulo; u < uhi; u++)
-        for (ptrdiff_t v = 0; v < g->fw; v++) {
-            const T *p = x + ((r0 + u * g->dh) * g->w + c0 + v * g->dw) * g->c + c;
-            const T *f = wt + (u * g->fw + v) * g->k + c;
-            POOL_UNROLL
-            for (int k = 0; k < nb; k++) {
-                NV fk = VARIANT(nv_load)(f + k * NV_LANES);
-                s[k] = s[k] + fk * VARIANT(nv_load)(p + k * NV_LANES);
-                t[k] = t[k] + fk * VARIANT(nv_load)(p + next + k * NV_LANES);
-            }
-        }
-    POOL_UNROLL
-    for (int k = 0; k < nb; k++) {
-        VARIANT(nv_store)(o + c + k * NV_LANES, s[k]);
-        VARIANT(nv_store)(o + g->k + c + k * NV_LANES, t[k]);
-    }
-}
-
-/* Output pixels per strip of dwn_strip: its sums, the strip's 2 more input vectors per
- * tap row and the row's 3 filter vectors fit the level's registers (32 with AVX-512,
+/* Output columns per strip of dwn_ring_strip: its sums, the strip's 2 more input vectors
+ * per tap row and the row's 3 filter vectors fit the level's registers (32 with AVX-512,
  * 16 below). */
 #if NV_BYTES == 64
 #define DWN_STRIP 8
 #else
 #define DWN_STRIP 4
-#endif
-/* strips in float only (see dwn_forward_rows) */
-#if TS_F32
-#define DWN_STRIPS 1
-#else
-#define DWN_STRIPS 0
 #endif
 /* unrolled whole, so that the strip's vectors stay in registers (POOL_UNROLL stops at 9) */
 #if defined(__clang__)
@@ -87,41 +48,6 @@ POOL_INLINE void VARIANT(dwn_vectors2)(const T *POOL_RESTRICT x, const T *POOL_R
 #define DWN_UNROLL
 #endif
 
-/* DWN_STRIP neighbouring output pixels of one row (out at o, o + K, ...), channels
- * [c, c + NV_LANES), one filter per channel, 3 tap columns at stride 1 and dilation 1,
- * every tap column inside the input (c0: the first pixel's leftmost input column): the
- * bias, then the taps added in row-major order, as dwn_vectors adds them, so each output
- * is the same. Each tap row loads its 3 filter vectors and DWN_STRIP + 2 input vectors
- * once for all the strip's pixels: 3 multiply-adds per load instead of dwn_vectors2's
- * 2 per 3 loads (AVX-512 on Zen 4 loads one 64-byte vector a cycle). */
-POOL_INLINE void VARIANT(dwn_strip)(const T *POOL_RESTRICT x, const T *POOL_RESTRICT wt,
-                                    const T *POOL_RESTRICT bias, const dwn_geom *g,
-                                    ptrdiff_t r0, ptrdiff_t c0, ptrdiff_t ulo, ptrdiff_t uhi,
-                                    ptrdiff_t c, T *POOL_RESTRICT o)
-{
-    const ptrdiff_t C = g->c, K = g->k;
-    NV s[DWN_STRIP], in[DWN_STRIP + 2], f0, f1, f2;
-    DWN_UNROLL
-    for (int q = 0; q < DWN_STRIP; q++) s[q] = bias ? VARIANT(nv_load)(bias + c) : (NV){0};
-    for (ptrdiff_t u = ulo; u < uhi; u++) {
-        const T *row = x + ((r0 + u * g->dh) * g->w + c0) * C + c;
-        const T *f = wt + u * 3 * K + c;
-        f0 = VARIANT(nv_load)(f);
-        f1 = VARIANT(nv_load)(f + K);
-        f2 = VARIANT(nv_load)(f + 2 * K);
-        DWN_UNROLL
-        for (int q = 0; q < DWN_STRIP + 2; q++) in[q] = VARIANT(nv_load)(row + q * C);
-        DWN_UNROLL
-        for (int q = 0; q < DWN_STRIP; q++) {
-            s[q] = s[q] + f0 * in[q];
-            s[q] = s[q] + f1 * in[q + 1];
-            s[q] = s[q] + f2 * in[q + 2];
-        }
-    }
-    DWN_UNROLL
-    for (int q = 0; q < DWN_STRIP; q++) VARIANT(nv_store)(o + q * K + c, s[q]);
-}
-
 /* Output rows [i0, i1) of out (OH, OW, K) = bias (K, or NULL for none) plus the
  * convolution of x (H, W, C) by the filters wt (FH*FW, K) packed tap by tap: the taps
  * inside the input added in row-major order. */
@@ -129,44 +55,12 @@ void VARIANT(dwn_forward_rows)(const T *x, const T *wt, const T *bias, const dwn
                                ptrdiff_t i0, ptrdiff_t i1, T *out)
 {
     const ptrdiff_t C = g->c, K = g->k, m = g->m;
-    /* strips: the output columns [jlo, jend) whose every tap column lies inside the input,
-     * in whole strips, for 3-wide filters at stride and dilation 1 along the rows; float
-     * only (one Zen 4 core, in cache: float 44 -> 53 GFLOP/s, double no faster, slower
-     * with 2 KiB between pixels, where a strip's rows share few L1 sets) */
-    ptrdiff_t jlo = 0, jend = 0;
-    if (m == 1 && g->fw == 3 && g->sw == 1 && g->dw == 1 && C % NV_LANES == 0 && DWN_STRIPS) {
-        jlo = g->left;
-        jend = g->w - 2 + g->left;  /* j + 2 - left <= w - 1 */
-        if (jend > g->ow) jend = g->ow;
-        jend = jend > jlo ? jlo + (jend - jlo) / DWN_STRIP * DWN_STRIP : jlo;
-    }
     for (ptrdiff_t i = i0; i < i1; i++) {
         ptrdiff_t ulo, uhi, r0 = i * g->sh - g->top;
         pool_valid(r0, g->dh, g->h, g->fh, &ulo, &uhi);
-        /* a strip's pixels over all their channels while their rows are in L1 (with a
-         * power-of-two C, one vector of channels over the whole row would land in a few
-         * L1 sets) */
-        for (ptrdiff_t j = jlo; j < jend; j += DWN_STRIP)
-            for (ptrdiff_t c = 0; c < C; c += NV_LANES)
-                VARIANT(dwn_strip)(x, wt, bias, g, r0, j - g->left, ulo, uhi, c,
-                                   out + (i * g->ow + j) * K);
         for (ptrdiff_t j = 0; j < g->ow; j++) {
             ptrdiff_t vlo, vhi, c0 = j * g->sw - g->left, c = 0;
             T *POOL_RESTRICT o = out + (i * g->ow + j) * K;
-            if (j == jlo && jend > jlo) {  /* the strips' columns are done */
-                j = jend - 1;
-                continue;
-            }
-            if (m == 1 && j + 1 < g->ow && c0 >= 0 && c0 + g->sw + (g->fw - 1) * g->dw < g->w
-                && C % NV_LANES == 0 && (j + 1 != jlo || jend == jlo)) {
-                /* two pixels with every column tap inside */
-                for (; c + NV_BLOCK * NV_LANES <= C; c += NV_BLOCK * NV_LANES)
-                    VARIANT(dwn_vectors2)(x, wt, bias, g, r0, c0, ulo, uhi, c, NV_BLOCK, o);
-                for (; c < C; c += NV_LANES)
-                    VARIANT(dwn_vectors2)(x, wt, bias, g, r0, c0, ulo, uhi, c, 1, o);
-                j++;
-                continue;
-            }
             if (c0 >= 0 && c0 + (g->fw - 1) * g->dw < g->w) { vlo = 0; vhi = g->fw; }
             else pool_valid(c0, g->dw, g->w, g->fw, &vlo, &vhi);
             if (m == 1) {
@@ -188,6 +82,184 @@ void VARIANT(dwn_forward_rows)(const T *x, const T *wt, const T *bias, const dwn
                 }
         }
     }
+}
+
+#if CPU_LEVEL == CPU_AVX512
+#include <immintrin.h>
+#if TS_F32
+#define DWN_STREAM(p, v) _mm512_stream_ps((p), (__m512)(v))
+#else
+#define DWN_STREAM(p, v) _mm512_stream_pd((p), (__m512d)(v))
+#endif
+#define DWN_FENCE() _mm_sfence()
+#else
+#define DWN_STREAM(p, v) VARIANT(nv_store)((p), (v))
+#define DWN_FENCE() ((void)0)
+#endif
+
+/* vectors s[0 .. nq) to out columns j, j + 1, ... (K channels a pixel) at channel c */
+#define DWN_STORE_COLUMNS(o, j, K, c, nq, stream, s)                                           \
+    do {                                                                                       \
+        if (stream) {                                                                          \
+            DWN_UNROLL                                                                         \
+            for (int q_ = 0; q_ < (nq); q_++) DWN_STREAM((o) + ((j) + q_) * (K) + (c), (s)[q_]); \
+        } else {                                                                               \
+            DWN_UNROLL                                                                         \
+            for (int q_ = 0; q_ < (nq); q_++)                                                  \
+                VARIANT(nv_store)((o) + ((j) + q_) * (K) + (c), (s)[q_]);                      \
+        }                                                                                      \
+    } while (0)
+
+/* The ring of dwn_forward_band holds input rows in blocks of channels: ring row element
+ * (b, col, l) (b < C / NV_LANES, col < the ring's columns, l < NV_LANES) is channel
+ * b * NV_LANES + l of input column col - left (zero for the padding columns), so that one
+ * vector of channels of a row's pixels lies in one run of memory. */
+
+/* The rows of the ring under output row i: [*ulo, *uhi) of the filter's rows lie inside the
+ * input, and rows[u - ulo] holds filter row u's input row. Each input row of the window is
+ * copied into ring row (its index mod the ring's rows) once, in order (*next: the first row
+ * not copied yet). */
+POOL_INLINE void VARIANT(dwn_ring_fill)(const T *x, const dwn_geom *g, ptrdiff_t i, T *ring,
+                                        ptrdiff_t *next, const T **rows, ptrdiff_t *ulo,
+                                        ptrdiff_t *uhi)
+{
+    const ptrdiff_t r0 = i * g->sh - g->top, nring = dwn_ring_rows(g), C = g->c;
+    const ptrdiff_t stride = dwn_ring_row_elems(g);
+    const ptrdiff_t seg = dwn_ring_row_elems(g) / (C / NV_LANES);
+    ptrdiff_t r, u;
+    pool_valid(r0, g->dh, g->h, g->fh, ulo, uhi);
+    if (*uhi <= *ulo) return;
+    r = r0 > *next ? r0 : *next;  /* the window's rows from the first inside the input, */
+    if (r < 0) r = 0;              /* those between dilated taps too (later rows' taps) */
+    for (; r <= r0 + (*uhi - 1) * g->dh; r++) {
+        const T *POOL_RESTRICT src = x + r * g->w * C;
+        T *POOL_RESTRICT dst = ring + (r % nring) * stride + g->left * NV_LANES;
+        for (ptrdiff_t col = 0; col < g->w; col++, src += C, dst += NV_LANES)
+            for (ptrdiff_t b = 0; b < C / NV_LANES; b++)
+                VARIANT(nv_store)(dst + b * seg, VARIANT(nv_load)(src + b * NV_LANES));
+    }
+    *next = r;
+    for (u = *ulo; u < *uhi; u++) rows[u - *ulo] = ring + ((r0 + u * g->dh) % nring) * stride;
+}
+
+/* nq (at most DWN_STRIP) output columns from j on, channels [c, c + NV_LANES) (at off in the
+ * ring rows), any taps, stride and dilation, from the ring's rows (nu of them, rows[u]
+ * holding filter row ulo + u's input row; every tap column inside them): the bias, then the
+ * taps in row-major order, as dwn_vectors adds them, each filter vector loaded once for the
+ * nq columns. */
+POOL_INLINE void VARIANT(dwn_ring_columns)(const T *const *rows, ptrdiff_t nu, ptrdiff_t off,
+                                           const T *wt, const T *POOL_RESTRICT bias,
+                                           const dwn_geom *g, ptrdiff_t ulo, ptrdiff_t j,
+                                           ptrdiff_t c, const int nq, int stream,
+                                           T *POOL_RESTRICT o)
+{
+    const ptrdiff_t K = g->k, step = g->sw * NV_LANES;
+    NV s[DWN_STRIP];
+    DWN_UNROLL
+    for (int q = 0; q < nq; q++) s[q] = bias ? VARIANT(nv_load)(bias + c) : (NV){0};
+    for (ptrdiff_t u = 0; u < nu; u++)
+        for (ptrdiff_t v = 0; v < g->fw; v++) {
+            const T *POOL_RESTRICT p = rows[u] + off + (j * g->sw + v * g->dw) * NV_LANES;
+            const NV f = VARIANT(nv_load)(wt + ((ulo + u) * g->fw + v) * K + c);
+            DWN_UNROLL
+            for (int q = 0; q < nq; q++) s[q] = s[q] + f * VARIANT(nv_load)(p + q * step);
+        }
+    DWN_STORE_COLUMNS(o, j, K, c, nq, stream, s);
+}
+
+/* nq (at most DWN_STRIP) output columns from j on, channels [c, c + NV_LANES) (at off in the
+ * ring rows), 3 tap columns at stride and dilation 1, from the ring's rows: as dwn_strip;
+ * written with streaming stores where the level has them (see dwn_forward_band). */
+POOL_INLINE void VARIANT(dwn_ring_strip)(const T *const *rows, ptrdiff_t nu, ptrdiff_t off,
+                                         const T *wt, const T *POOL_RESTRICT bias,
+                                         const dwn_geom *g, ptrdiff_t ulo, ptrdiff_t j,
+                                         ptrdiff_t c, const int nq, int stream,
+                                         T *POOL_RESTRICT o)
+{
+    const ptrdiff_t K = g->k;
+    NV s[DWN_STRIP], in[DWN_STRIP + 2], f0, f1, f2;
+    DWN_UNROLL
+    for (int q = 0; q < nq; q++) s[q] = bias ? VARIANT(nv_load)(bias + c) : (NV){0};
+    for (ptrdiff_t u = 0; u < nu; u++) {
+        const T *POOL_RESTRICT row = rows[u] + off + j * NV_LANES;
+        const T *POOL_RESTRICT f = wt + (ulo + u) * 3 * K + c;
+        f0 = VARIANT(nv_load)(f);
+        f1 = VARIANT(nv_load)(f + K);
+        f2 = VARIANT(nv_load)(f + 2 * K);
+        DWN_UNROLL
+        for (int q = 0; q < nq + 2; q++) in[q] = VARIANT(nv_load)(row + q * NV_LANES);
+        DWN_UNROLL
+        for (int q = 0; q < nq; q++) {
+            s[q] = s[q] + f0 * in[q];
+            s[q] = s[q] + f1 * in[q + 1];
+            s[q] = s[q] + f2 * in[q + 2];
+        }
+    }
+    DWN_STORE_COLUMNS(o, j, K, c, nq, stream, s);
+}
+
+/* Output rows [i0, i1) of one image, as dwn_forward_rows computes them; with one filter per
+ * channel and whole vectors of channels, from a ring of input rows (ring: dwn_ring_elems
+ * elements starting on a cache line, zeroed here). Each input row is copied once into the
+ * ring, between zero padding columns, with each vector of channels of the row's pixels in
+ * one run, which an output row then reads a block of channels at a time, the row's columns
+ * in order; a padding tap adds 0 * w, which leaves finite sums unchanged. */
+/* nq columns from j on, by the 3-tap strip where it applies */
+#define DWN_COLUMNS(nq, j)                                                                      \
+    do {                                                                                       \
+        if (strips)                                                                            \
+            VARIANT(dwn_ring_strip)(rows, uhi - ulo, off, wt, bias, g, ulo, j, c, nq, stream, o); \
+        else                                                                                   \
+            VARIANT(dwn_ring_columns)(rows, uhi - ulo, off, wt, bias, g, ulo, j, c, nq, stream, o); \
+    } while (0)
+void VARIANT(dwn_forward_band)(const T *x, const T *wt, const T *bias, const dwn_geom *g,
+                               ptrdiff_t i0, ptrdiff_t i1, T *out, T *ring, int stream)
+{
+    const ptrdiff_t C = g->c, K = g->k, blocks = g->c / NV_LANES;
+    const ptrdiff_t in_lines = (g->w * C * (ptrdiff_t)sizeof(T) + 63) / 64;
+    const T *rows[DWN_RING_MAX_ROWS];
+    ptrdiff_t next = PTRDIFF_MIN, ulo, uhi, seg, pf_per;
+    int strips;
+    if (!dwn_ring_applies(g, NV_LANES, (ptrdiff_t)sizeof(T))) {
+        VARIANT(dwn_forward_rows)(x, wt, bias, g, i0, i1, out);
+        return;
+    }
+    seg = dwn_ring_row_elems(g) / blocks;
+    memset(ring, 0, (size_t)dwn_ring_elems(g) * sizeof(T));
+    strips = g->fw == 3 && g->sw == 1 && g->dw == 1;
+    /* lines of the next input row prefetched per block of DWN_STRIP columns */
+    pf_per = (in_lines + blocks * ((g->ow + DWN_STRIP - 1) / DWN_STRIP) - 1)
+             / (blocks * ((g->ow + DWN_STRIP - 1) / DWN_STRIP));
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        T *POOL_RESTRICT o = out + i * g->ow * K;
+        /* the input row that the next output row copies is prefetched while this one is
+         * computed, a few lines per block of columns (rows past the input or the band: the
+         * last row, again) */
+        ptrdiff_t rn = (i + 1) * g->sh - g->top + (g->fh - 1) * g->dh;
+        const char *pf, *pf_end;
+        if (rn >= g->h || i + 1 >= i1) rn = g->h - 1;
+        if (rn < 0) rn = 0;
+        pf = (const char *)(x + rn * g->w * C);
+        pf_end = pf + in_lines * 64;
+        VARIANT(dwn_ring_fill)(x, g, i, ring, &next, rows, &ulo, &uhi);
+        for (ptrdiff_t b = 0; b < blocks; b++) {
+            const ptrdiff_t off = b * seg, c = b * NV_LANES;
+            for (ptrdiff_t j = 0; j < g->ow; j += DWN_STRIP) {
+                const ptrdiff_t width = g->ow - j < DWN_STRIP ? g->ow - j : DWN_STRIP;
+                if (width == DWN_STRIP)
+                    DWN_COLUMNS(DWN_STRIP, j);
+                else {  /* the row's last columns: 4, 2 and 1 at a time */
+                    ptrdiff_t q = j;
+                    for (; q + 4 <= j + width; q += 4) DWN_COLUMNS(4, q);
+                    for (; q + 2 <= j + width; q += 2) DWN_COLUMNS(2, q);
+                    for (; q < j + width; q++) DWN_COLUMNS(1, q);
+                }
+                for (ptrdiff_t k = 0; k < pf_per && pf < pf_end; k++, pf += 64)
+                    __builtin_prefetch(pf, 0, 3);
+            }
+        }
+    }
+    DWN_FENCE();
 }
 
 /* Channels [c, c + nb vectors) of tap (u, v)'s gradient over output rows [i0, i1): the sum
@@ -272,5 +344,4 @@ void VARIANT(dwn_filter_grad_rows)(const T *dout, const T *x, const dwn_geom *g,
 #undef DWN_GRAD_VECTORS
 #undef DWN_STRIP
 #undef DWN_UNROLL
-#undef DWN_STRIPS
 #endif

@@ -194,10 +194,13 @@ CONV_CASES = [
     ((1, 16, 6, 7), 40, (2, 3), dict(padding=((1, 0), (2, 1)), dilation=(2, 1))),
     ((2, 17, 5, 6), 16, (1, 1), dict()),
     ((1, 16, 5, 6), 256, (3, 3), dict(padding=1)),
-    # depthwise: strips of 8 (AVX-512) or 4 inner pixels, then pairs and single pixels;
-    # taps in rows cut by the top and bottom edges, at a dilation of 2 along the columns
+    # depthwise from the ring of rows: blocks of 8 (AVX-512) or 4 columns, then 4, 2 and 1;
+    # taps in rows cut by the top and bottom edges, at a dilation of 2 along the columns;
+    # 5x5 taps at stride 2
     ((2, 32, 5, 21), 32, (3, 3), dict(padding=1, groups=32)),
+    ((1, 32, 4, 23), 32, (3, 3), dict(padding=1, groups=32)),
     ((1, 16, 9, 14), 16, (4, 3), dict(padding=((3, 1), (0, 2)), dilation=(2, 1), groups=16)),
+    ((2, 16, 11, 11), 16, (5, 5), dict(stride=2, padding=2, groups=16)),
     ((3, 20, 10, 11), 50, (1, 1), dict()),  # 1x1 by BLAS: two blocks of 256 positions
     ((2, 16, 24, 24), 24, (1, 1), dict()),  # and a filter gradient summed from two parts
 ]
@@ -224,6 +227,21 @@ def test_conv_matches_oracle_and_nchw(cpu_level, shape, k, f, opts, dtype):
     nx, nw, nb = pyconv.conv2d_backward(nchw(dout), x, w, **opts)
     for actual, expected in ((dx, nhwc(nx)), (dw, nw), (db, nb)):
         assert_close(actual, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_depthwise_streaming_stores_give_the_same_sums(cpu_level, monkeypatch, dtype):
+    # large outputs are written with streaming stores: the same sums, lane for lane
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 7, 13, 32)).astype(dtype)
+    w = rng.standard_normal((32, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(32).astype(dtype)
+    opts = dict(padding=1, groups=32, layout="NHWC")
+    cached = pyconv.conv2d(x, w, b, **opts)
+    monkeypatch.setattr(pyconv.conv, "_DEPTHWISE_STREAM_BYTES", 0)
+    streamed = pyconv.conv2d(x, w, b, **opts)
+    np.testing.assert_array_equal(streamed, cached)
+    assert_close(streamed, reference.conv2d_naive(x, w, b, **opts), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
