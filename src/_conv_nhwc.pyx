@@ -35,6 +35,13 @@ cdef extern from "conv_depthwise_nhwc.h" nogil:
                               const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *out,
                               double *ring, int stream)
     Py_ssize_t dwn_ring_bytes(const dwn_geom *g, int level, Py_ssize_t elem)
+    void dwn_filter_grad_band_f32(int level, const float *dout, const float *x,
+                                  const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *part,
+                                  float *ring)
+    void dwn_filter_grad_band_f64(int level, const double *dout, const double *x,
+                                  const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *part,
+                                  double *ring)
+    Py_ssize_t dwn_grad_ring_bytes(const dwn_geom *g, int level, Py_ssize_t elem)
     void dwn_filter_grad_rows_f32(int level, const float *dout, const float *x,
                                   const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *part)
     void dwn_filter_grad_rows_f64(int level, const double *dout, const double *x,
@@ -106,10 +113,15 @@ def depthwise_filter_grad(const floating[:, :, :, ::1] dout, const floating[:, :
                           Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, int num_threads):
     """Fill parts (N * ceil(OH / band), FH*FW, C) with the partial filter gradients of the
     depthwise convolution (one filter per channel) of x (N, H, W, C) whose output gradient
-    is dout (N, OH, OW, C): one per image and band of output rows, in order."""
+    is dout (N, OH, OW, C): one per image and band of output rows, in order, each thread
+    with its own ring of input rows where the layer takes one (see dwn_filter_grad_band)."""
     cdef dwn_geom g
     cdef int level = cpu.level()
     cdef Py_ssize_t t, n, b, bands
+    cdef size_t ring_bytes
+    cdef char *raw = NULL
+    cdef floating *ring
+    cdef int failed[1]
     g.h, g.w, g.c = x.shape[1], x.shape[2], x.shape[3]
     g.oh, g.ow, g.k, g.m = dout.shape[1], dout.shape[2], dout.shape[3], 1
     g.fh, g.fw, g.sh, g.sw, g.dh, g.dw, g.top, g.left = fh, fw, sh, sw, dh, dw, pt, pl
@@ -122,19 +134,30 @@ def depthwise_filter_grad(const floating[:, :, :, ::1] dout, const floating[:, :
     cdef const floating *dp = &dout[0, 0, 0, 0]
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *pp = &parts[0, 0, 0]
+    ring_bytes = dwn_grad_ring_bytes(&g, level, sizeof(floating))  # 0: the layer needs none
+    failed[0] = 0  # an array element stays shared inside the parallel block
     cdef pc_guard guard = pc_guard_new()
     while pc_again(&guard):
-        for t in prange(parts.shape[0], nogil=True, schedule="static", num_threads=num_threads):
-            if pc_stopped(guard.stop):
-                continue
-            n = t // bands
-            b = t % bands
-            if floating is float:
-                dwn_filter_grad_rows_f32(level, dp + n * ohwc, xp + n * hwc, &g, b * band,
-                                         min(g.oh, (b + 1) * band), pp + t * per_part)
-            else:
-                dwn_filter_grad_rows_f64(level, dp + n * ohwc, xp + n * hwc, &g, b * band,
-                                         min(g.oh, (b + 1) * band), pp + t * per_part)
+        with nogil, parallel(num_threads=num_threads):
+            raw = <char *>malloc(ring_bytes + 64) if ring_bytes else NULL
+            if ring_bytes and raw == NULL:
+                failed[0] = 1
+            ring = <floating *>(raw + (-<uintptr_t>raw) % 64) if raw != NULL else NULL
+            for t in prange(parts.shape[0], schedule="static"):
+                if (ring_bytes and raw == NULL) or pc_stopped(guard.stop):
+                    continue
+                n = t // bands
+                b = t % bands
+                if floating is float:
+                    dwn_filter_grad_band_f32(level, dp + n * ohwc, xp + n * hwc, &g, b * band,
+                                             min(g.oh, (b + 1) * band), pp + t * per_part, ring)
+                else:
+                    dwn_filter_grad_band_f64(level, dp + n * ohwc, xp + n * hwc, &g, b * band,
+                                             min(g.oh, (b + 1) * band), pp + t * per_part, ring)
+            free(raw)
+    if failed[0]:
+        raise MemoryError("could not allocate the depthwise filter gradient's ring of input "
+                          "rows")
 
 
 # Tiles of swap_channels: TILE pixels by TILE channels, read along one axis and written

@@ -21,7 +21,9 @@
  *
  * The filter gradient (one filter per channel, m == 1) sums, per tap, a vector of channels
  * of dout times the input over the output rows of a band, in order; the caller adds the
- * bands' partial gradients in order, so it too is independent of the thread count.
+ * bands' partial gradients in order, so it too is independent of the thread count. Filters
+ * 3 wide at stride 1 (dwn_filter_grad_band) read the input from the forward's ring of
+ * rows, all taps of a row of dout at once.
  *
  * The template (conv_depthwise_nhwc_t.h) is compiled once per element type and CPU level
  * (cpu_features.h); the caller passes the level (pyconv.cpu).
@@ -82,6 +84,22 @@ static inline ptrdiff_t dwn_ring_bytes(const dwn_geom *g, int level, ptrdiff_t e
     return dwn_ring_applies(g, vector / elem, elem) ? dwn_ring_elems(g) * elem : 0;
 }
 
+/* Whether dwn_filter_grad_band sums the layer's filter gradient from a ring of rows: as
+ * dwn_ring_applies, for taps at most 3 rows by 3 columns at stride and dilation 1 along the
+ * rows (each output pixel's 9 sums held in registers for a block of channels). */
+static inline int dwn_grad_ring_applies(const dwn_geom *g, ptrdiff_t lanes, ptrdiff_t elem)
+{
+    return dwn_ring_applies(g, lanes, elem) && g->fh <= 3 && g->fw == 3 && g->sw == 1
+           && g->dw == 1;
+}
+
+/* Bytes of the ring that dwn_filter_grad_band needs, as dwn_ring_bytes. */
+static inline ptrdiff_t dwn_grad_ring_bytes(const dwn_geom *g, int level, ptrdiff_t elem)
+{
+    const ptrdiff_t vector = level == CPU_AVX512 ? 64 : (level == CPU_AVX2 ? 32 : 16);
+    return dwn_grad_ring_applies(g, vector / elem, elem) ? dwn_ring_elems(g) * elem : 0;
+}
+
 #define DWN_DECLARE(TS, T, LEVEL)                                                             \
     void dwn_forward_rows_##TS##_##LEVEL(const T *x, const T *wt, const T *bias,              \
                                          const dwn_geom *g, ptrdiff_t i0, ptrdiff_t i1,       \
@@ -90,7 +108,9 @@ static inline ptrdiff_t dwn_ring_bytes(const dwn_geom *g, int level, ptrdiff_t e
                                          const dwn_geom *g, ptrdiff_t i0, ptrdiff_t i1,       \
                                          T *out, T *ring, int stream);                        \
     void dwn_filter_grad_rows_##TS##_##LEVEL(const T *dout, const T *x, const dwn_geom *g,    \
-                                             ptrdiff_t i0, ptrdiff_t i1, T *part);
+                                             ptrdiff_t i0, ptrdiff_t i1, T *part);            \
+    void dwn_filter_grad_band_##TS##_##LEVEL(const T *dout, const T *x, const dwn_geom *g,    \
+                                             ptrdiff_t i0, ptrdiff_t i1, T *part, T *ring);
 CPU_EACH_VARIANT(DWN_DECLARE)
 #undef DWN_DECLARE
 
@@ -98,6 +118,10 @@ CPU_EACH_VARIANT(DWN_DECLARE)
 #define dwn_forward_rows_f64(level, ...) CPU_DISPATCH(level, dwn_forward_rows, f64, (__VA_ARGS__))
 #define dwn_forward_band_f32(level, ...) CPU_DISPATCH(level, dwn_forward_band, f32, (__VA_ARGS__))
 #define dwn_forward_band_f64(level, ...) CPU_DISPATCH(level, dwn_forward_band, f64, (__VA_ARGS__))
+#define dwn_filter_grad_band_f32(level, ...)                                                  \
+    CPU_DISPATCH(level, dwn_filter_grad_band, f32, (__VA_ARGS__))
+#define dwn_filter_grad_band_f64(level, ...)                                                  \
+    CPU_DISPATCH(level, dwn_filter_grad_band, f64, (__VA_ARGS__))
 #define dwn_filter_grad_rows_f32(level, ...)                                                  \
     CPU_DISPATCH(level, dwn_filter_grad_rows, f32, (__VA_ARGS__))
 #define dwn_filter_grad_rows_f64(level, ...)                                                  \

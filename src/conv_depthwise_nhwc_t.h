@@ -341,6 +341,85 @@ void VARIANT(dwn_filter_grad_rows)(const T *dout, const T *x, const dwn_geom *g,
                                       * x[(r * g->w + j * g->sw - g->left + v * g->dw) * C + c];
                 }
 }
+
+/* The filter gradient's sums of output row i's pixels, one block of channels (c; at off in
+ * the ring rows), nu of the filter's rows (rows[u] holding filter row ulo + u's input row),
+ * 3 tap columns: s[u][v] = the sum over the row's columns j of dout(i, j) * the ring's pixel
+ * j + v of row u, in order of j (padding pixels are zeros), each dout vector loaded once
+ * for the row's taps; then added to part. */
+POOL_INLINE void VARIANT(dwn_grad_row)(const T *POOL_RESTRICT d, const T *const *rows,
+                                       const int nu, ptrdiff_t ulo, ptrdiff_t off, ptrdiff_t c,
+                                       const dwn_geom *g, T *POOL_RESTRICT part)
+{
+    const ptrdiff_t C = g->c;
+    NV s[3][3];
+    DWN_UNROLL
+    for (int u = 0; u < nu; u++)
+        DWN_UNROLL
+        for (int v = 0; v < 3; v++) s[u][v] = (NV){0};
+    for (ptrdiff_t j = 0; j < g->ow; j++) {
+        const NV dv = VARIANT(nv_load)(d + j * C + c);
+        DWN_UNROLL
+        for (int u = 0; u < nu; u++) {
+            const T *POOL_RESTRICT p = rows[u] + off + j * NV_LANES;
+            DWN_UNROLL
+            for (int v = 0; v < 3; v++) s[u][v] = s[u][v] + dv * VARIANT(nv_load)(p + v * NV_LANES);
+        }
+    }
+    DWN_UNROLL
+    for (int u = 0; u < nu; u++)
+        DWN_UNROLL
+        for (int v = 0; v < 3; v++) {
+            T *POOL_RESTRICT q = part + ((ulo + u) * 3 + v) * C + c;
+            VARIANT(nv_store)(q, VARIANT(nv_load)(q) + s[u][v]);
+        }
+}
+
+/* part ((FH*FW, C), zeroed here) = the filter gradient over output rows [i0, i1) of one
+ * image, as dwn_filter_grad_rows computes it (the same sums in the same order, padding taps
+ * adding zeros); for the layers of dwn_grad_ring_applies, from a ring of input rows as
+ * dwn_forward_band's (ring: dwn_ring_elems elements on a cache line): per output row, a
+ * block of channels at a time, the row's 9 (or fewer) sums in registers, one load of dout
+ * per pixel and 3 input loads per tap row. */
+void VARIANT(dwn_filter_grad_band)(const T *dout, const T *x, const dwn_geom *g, ptrdiff_t i0,
+                                   ptrdiff_t i1, T *part, T *ring)
+{
+    const ptrdiff_t C = g->c, blocks = g->c / NV_LANES;
+    const T *rows[DWN_RING_MAX_ROWS];
+    ptrdiff_t next = PTRDIFF_MIN, ulo, uhi, seg;
+    if (!dwn_grad_ring_applies(g, NV_LANES, (ptrdiff_t)sizeof(T))) {
+        VARIANT(dwn_filter_grad_rows)(dout, x, g, i0, i1, part);
+        return;
+    }
+    seg = dwn_ring_row_elems(g) / blocks;
+    memset(ring, 0, (size_t)dwn_ring_elems(g) * sizeof(T));
+    memset(part, 0, (size_t)(g->fh * 3 * C) * sizeof(T));
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        const T *d = dout + i * g->ow * C;
+        /* the next row of dout and the input row the next output row copies are prefetched
+         * while this one is summed, a share of their lines per block of channels (past the
+         * band or the input: this row's, again) */
+        ptrdiff_t rn = (i + 1) * g->sh - g->top + (g->fh - 1) * g->dh;
+        const char *pf_d = (const char *)(i + 1 < i1 ? d + g->ow * C : d);
+        const char *pf_x;
+        const ptrdiff_t d_lines = (g->ow * C * (ptrdiff_t)sizeof(T) + 63) / 64;
+        const ptrdiff_t x_lines = (g->w * C * (ptrdiff_t)sizeof(T) + 63) / 64;
+        if (rn >= g->h || i + 1 >= i1) rn = g->h - 1;
+        if (rn < 0) rn = 0;
+        pf_x = (const char *)(x + rn * g->w * C);
+        VARIANT(dwn_ring_fill)(x, g, i, ring, &next, rows, &ulo, &uhi);
+        for (ptrdiff_t b = 0; b < blocks; b++) {
+            const ptrdiff_t off = b * seg, c = b * NV_LANES;
+            if (uhi - ulo == 3) VARIANT(dwn_grad_row)(d, rows, 3, ulo, off, c, g, part);
+            else if (uhi - ulo == 2) VARIANT(dwn_grad_row)(d, rows, 2, ulo, off, c, g, part);
+            else if (uhi - ulo == 1) VARIANT(dwn_grad_row)(d, rows, 1, ulo, off, c, g, part);
+            for (ptrdiff_t l = b * d_lines / blocks; l < (b + 1) * d_lines / blocks; l++)
+                __builtin_prefetch(pf_d + l * 64, 0, 3);
+            for (ptrdiff_t l = b * x_lines / blocks; l < (b + 1) * x_lines / blocks; l++)
+                __builtin_prefetch(pf_x + l * 64, 0, 3);
+        }
+    }
+}
 #undef DWN_GRAD_VECTORS
 #undef DWN_STRIP
 #undef DWN_UNROLL

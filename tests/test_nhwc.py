@@ -201,6 +201,9 @@ CONV_CASES = [
     ((1, 32, 4, 23), 32, (3, 3), dict(padding=1, groups=32)),
     ((1, 16, 9, 14), 16, (4, 3), dict(padding=((3, 1), (0, 2)), dilation=(2, 1), groups=16)),
     ((2, 16, 11, 11), 16, (5, 5), dict(stride=2, padding=2, groups=16)),
+    # filter gradients from the ring: windows of 1 and 2 rows inside the input
+    ((1, 16, 1, 9), 16, (3, 3), dict(padding=1, groups=16)),
+    ((2, 32, 6, 10), 32, (2, 3), dict(padding=((1, 0), (1, 1)), groups=32)),
     ((3, 20, 10, 11), 50, (1, 1), dict()),  # 1x1 by BLAS: two blocks of 256 positions
     ((2, 16, 24, 24), 24, (1, 1), dict()),  # and a filter gradient summed from two parts
 ]
