@@ -24,10 +24,6 @@ ctypedef fused floating:
 cdef extern from "conv_depthwise_nhwc.h" nogil:
     ctypedef struct dwn_geom:
         Py_ssize_t h, w, c, k, m, oh, ow, fh, fw, sh, sw, dh, dw, top, left
-    void dwn_forward_rows_f32(int level, const float *x, const float *wt, const float *bias,
-                              const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *out)
-    void dwn_forward_rows_f64(int level, const double *x, const double *wt, const double *bias,
-                              const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *out)
     void dwn_forward_band_f32(int level, const float *x, const float *wt, const float *bias,
                               const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *out,
                               float *ring, int stream)
@@ -42,10 +38,6 @@ cdef extern from "conv_depthwise_nhwc.h" nogil:
                                   const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *part,
                                   double *ring)
     Py_ssize_t dwn_grad_ring_bytes(const dwn_geom *g, int level, Py_ssize_t elem)
-    void dwn_filter_grad_rows_f32(int level, const float *dout, const float *x,
-                                  const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, float *part)
-    void dwn_filter_grad_rows_f64(int level, const double *dout, const double *x,
-                                  const dwn_geom *g, Py_ssize_t i0, Py_ssize_t i1, double *part)
 
 
 def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] wt,

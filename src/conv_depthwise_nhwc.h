@@ -101,30 +101,19 @@ static inline ptrdiff_t dwn_grad_ring_bytes(const dwn_geom *g, int level, ptrdif
 }
 
 #define DWN_DECLARE(TS, T, LEVEL)                                                             \
-    void dwn_forward_rows_##TS##_##LEVEL(const T *x, const T *wt, const T *bias,              \
-                                         const dwn_geom *g, ptrdiff_t i0, ptrdiff_t i1,       \
-                                         T *out);                                             \
     void dwn_forward_band_##TS##_##LEVEL(const T *x, const T *wt, const T *bias,              \
                                          const dwn_geom *g, ptrdiff_t i0, ptrdiff_t i1,       \
                                          T *out, T *ring, int stream);                        \
-    void dwn_filter_grad_rows_##TS##_##LEVEL(const T *dout, const T *x, const dwn_geom *g,    \
-                                             ptrdiff_t i0, ptrdiff_t i1, T *part);            \
     void dwn_filter_grad_band_##TS##_##LEVEL(const T *dout, const T *x, const dwn_geom *g,    \
                                              ptrdiff_t i0, ptrdiff_t i1, T *part, T *ring);
 CPU_EACH_VARIANT(DWN_DECLARE)
 #undef DWN_DECLARE
 
-#define dwn_forward_rows_f32(level, ...) CPU_DISPATCH(level, dwn_forward_rows, f32, (__VA_ARGS__))
-#define dwn_forward_rows_f64(level, ...) CPU_DISPATCH(level, dwn_forward_rows, f64, (__VA_ARGS__))
 #define dwn_forward_band_f32(level, ...) CPU_DISPATCH(level, dwn_forward_band, f32, (__VA_ARGS__))
 #define dwn_forward_band_f64(level, ...) CPU_DISPATCH(level, dwn_forward_band, f64, (__VA_ARGS__))
 #define dwn_filter_grad_band_f32(level, ...)                                                  \
     CPU_DISPATCH(level, dwn_filter_grad_band, f32, (__VA_ARGS__))
 #define dwn_filter_grad_band_f64(level, ...)                                                  \
     CPU_DISPATCH(level, dwn_filter_grad_band, f64, (__VA_ARGS__))
-#define dwn_filter_grad_rows_f32(level, ...)                                                  \
-    CPU_DISPATCH(level, dwn_filter_grad_rows, f32, (__VA_ARGS__))
-#define dwn_filter_grad_rows_f64(level, ...)                                                  \
-    CPU_DISPATCH(level, dwn_filter_grad_rows, f64, (__VA_ARGS__))
 
 #endif

@@ -51,8 +51,8 @@ POOL_INLINE void VARIANT(dwn_vectors)(const T *POOL_RESTRICT x, const T *POOL_RE
 /* Output rows [i0, i1) of out (OH, OW, K) = bias (K, or NULL for none) plus the
  * convolution of x (H, W, C) by the filters wt (FH*FW, K) packed tap by tap: the taps
  * inside the input added in row-major order. */
-void VARIANT(dwn_forward_rows)(const T *x, const T *wt, const T *bias, const dwn_geom *g,
-                               ptrdiff_t i0, ptrdiff_t i1, T *out)
+static void VARIANT(dwn_forward_rows)(const T *x, const T *wt, const T *bias,
+                                      const dwn_geom *g, ptrdiff_t i0, ptrdiff_t i1, T *out)
 {
     const ptrdiff_t C = g->c, K = g->k, m = g->m;
     for (ptrdiff_t i = i0; i < i1; i++) {
@@ -205,12 +205,14 @@ POOL_INLINE void VARIANT(dwn_ring_strip)(const T *const *rows, ptrdiff_t nu, ptr
  * one run, which an output row then reads a block of channels at a time, the row's columns
  * in order; a padding tap adds 0 * w, which leaves finite sums unchanged. */
 /* nq columns from j on, by the 3-tap strip where it applies */
-#define DWN_COLUMNS(nq, j)                                                                      \
-    do {                                                                                       \
-        if (strips)                                                                            \
-            VARIANT(dwn_ring_strip)(rows, uhi - ulo, off, wt, bias, g, ulo, j, c, nq, stream, o); \
-        else                                                                                   \
-            VARIANT(dwn_ring_columns)(rows, uhi - ulo, off, wt, bias, g, ulo, j, c, nq, stream, o); \
+#define DWN_COLUMNS(nq, j)                                                                     \
+    do {                                                                                      \
+        if (strips)                                                                           \
+            VARIANT(dwn_ring_strip)(rows, uhi - ulo, off, wt, bias, g, ulo, j, c, nq, stream,  \
+                                    o);                                                       \
+        else                                                                                  \
+            VARIANT(dwn_ring_columns)(rows, uhi - ulo, off, wt, bias, g, ulo, j, c, nq,        \
+                                      stream, o);                                             \
     } while (0)
 void VARIANT(dwn_forward_band)(const T *x, const T *wt, const T *bias, const dwn_geom *g,
                                ptrdiff_t i0, ptrdiff_t i1, T *out, T *ring, int stream)
@@ -307,8 +309,8 @@ POOL_INLINE void VARIANT(dwn_tap_columns)(const dwn_geom *g, ptrdiff_t v, ptrdif
  * dout and the input rows under it from the caches (3.5 ms for the 8x56x56x128 float32
  * layer on one Zen 4 core, against 3.7 taking each tap over the whole band). */
 #define DWN_GRAD_VECTORS 4
-void VARIANT(dwn_filter_grad_rows)(const T *dout, const T *x, const dwn_geom *g, ptrdiff_t i0,
-                                   ptrdiff_t i1, T *part)
+static void VARIANT(dwn_filter_grad_rows)(const T *dout, const T *x, const dwn_geom *g,
+                                          ptrdiff_t i0, ptrdiff_t i1, T *part)
 {
     const ptrdiff_t C = g->c, block = DWN_GRAD_VECTORS * NV_LANES;
     ptrdiff_t c, i, u, v, jlo, jhi;
@@ -363,7 +365,8 @@ POOL_INLINE void VARIANT(dwn_grad_row)(const T *POOL_RESTRICT d, const T *const 
         for (int u = 0; u < nu; u++) {
             const T *POOL_RESTRICT p = rows[u] + off + j * NV_LANES;
             DWN_UNROLL
-            for (int v = 0; v < 3; v++) s[u][v] = s[u][v] + dv * VARIANT(nv_load)(p + v * NV_LANES);
+            for (int v = 0; v < 3; v++)
+                s[u][v] = s[u][v] + dv * VARIANT(nv_load)(p + v * NV_LANES);
         }
     }
     DWN_UNROLL
