@@ -80,7 +80,7 @@ static inline int dwn_ring_applies(const dwn_geom *g, ptrdiff_t lanes, ptrdiff_t
  * 32 or 64 bytes), elem-byte elements: 0 where it runs dwn_forward_rows instead. */
 static inline ptrdiff_t dwn_ring_bytes(const dwn_geom *g, int level, ptrdiff_t elem)
 {
-    const ptrdiff_t vector = level == CPU_AVX512 ? 64 : (level == CPU_AVX2 ? 32 : 16);
+    const ptrdiff_t vector = cpu_vector_bytes(level);
     return dwn_ring_applies(g, vector / elem, elem) ? dwn_ring_elems(g) * elem : 0;
 }
 
@@ -96,7 +96,7 @@ static inline int dwn_grad_ring_applies(const dwn_geom *g, ptrdiff_t lanes, ptrd
 /* Bytes of the ring that dwn_filter_grad_band needs, as dwn_ring_bytes. */
 static inline ptrdiff_t dwn_grad_ring_bytes(const dwn_geom *g, int level, ptrdiff_t elem)
 {
-    const ptrdiff_t vector = level == CPU_AVX512 ? 64 : (level == CPU_AVX2 ? 32 : 16);
+    const ptrdiff_t vector = cpu_vector_bytes(level);
     return dwn_grad_ring_applies(g, vector / elem, elem) ? dwn_ring_elems(g) * elem : 0;
 }
 

@@ -84,31 +84,14 @@ static void VARIANT(dwn_forward_rows)(const T *x, const T *wt, const T *bias,
     }
 }
 
-#if CPU_LEVEL == CPU_AVX512
-#include <immintrin.h>
-#if TS_F32
-#define DWN_STREAM(p, v) _mm512_stream_ps((p), (__m512)(v))
-#else
-#define DWN_STREAM(p, v) _mm512_stream_pd((p), (__m512d)(v))
-#endif
-#define DWN_FENCE() _mm_sfence()
-#else
-#define DWN_STREAM(p, v) VARIANT(nv_store)((p), (v))
-#define DWN_FENCE() ((void)0)
-#endif
-
-/* vectors s[0 .. nq) to out columns j, j + 1, ... (K channels a pixel) at channel c */
-#define DWN_STORE_COLUMNS(o, j, K, c, nq, stream, s)                                           \
-    do {                                                                                       \
-        if (stream) {                                                                          \
-            DWN_UNROLL                                                                         \
-            for (int q_ = 0; q_ < (nq); q_++) DWN_STREAM((o) + ((j) + q_) * (K) + (c), (s)[q_]); \
-        } else {                                                                               \
-            DWN_UNROLL                                                                         \
-            for (int q_ = 0; q_ < (nq); q_++)                                                  \
-                VARIANT(nv_store)((o) + ((j) + q_) * (K) + (c), (s)[q_]);                      \
-        }                                                                                      \
-    } while (0)
+/* s[0 .. nq) to output columns j, j + 1, ... (K channels a pixel) at channel c, streamed if
+ * stream */
+POOL_INLINE void VARIANT(dwn_store_columns)(T *POOL_RESTRICT o, ptrdiff_t j, ptrdiff_t K,
+                                            ptrdiff_t c, const int nq, int stream, const NV *s)
+{
+    DWN_UNROLL
+    for (int q = 0; q < nq; q++) VARIANT(nhwc_put)(o + (j + q) * K + c, s[q], stream);
+}
 
 /* The ring of dwn_forward_band holds input rows in blocks of channels: ring row element
  * (b, col, l) (b < C / NV_LANES, col < the ring's columns, l < NV_LANES) is channel
@@ -164,12 +147,11 @@ POOL_INLINE void VARIANT(dwn_ring_columns)(const T *const *rows, ptrdiff_t nu, p
             DWN_UNROLL
             for (int q = 0; q < nq; q++) s[q] = s[q] + f * VARIANT(nv_load)(p + q * step);
         }
-    DWN_STORE_COLUMNS(o, j, K, c, nq, stream, s);
+    VARIANT(dwn_store_columns)(o, j, K, c, nq, stream, s);
 }
 
 /* nq (at most DWN_STRIP) output columns from j on, channels [c, c + NV_LANES) (at off in the
- * ring rows), 3 tap columns at stride and dilation 1, from the ring's rows: as dwn_strip;
- * written with streaming stores where the level has them (see dwn_forward_band). */
+ * ring rows), 3 tap columns at stride and dilation 1, from the ring's rows: as dwn_strip. */
 POOL_INLINE void VARIANT(dwn_ring_strip)(const T *const *rows, ptrdiff_t nu, ptrdiff_t off,
                                          const T *wt, const T *POOL_RESTRICT bias,
                                          const dwn_geom *g, ptrdiff_t ulo, ptrdiff_t j,
@@ -195,7 +177,7 @@ POOL_INLINE void VARIANT(dwn_ring_strip)(const T *const *rows, ptrdiff_t nu, ptr
             s[q] = s[q] + f2 * in[q + 2];
         }
     }
-    DWN_STORE_COLUMNS(o, j, K, c, nq, stream, s);
+    VARIANT(dwn_store_columns)(o, j, K, c, nq, stream, s);
 }
 
 /* Output rows [i0, i1) of one image, as dwn_forward_rows computes them; with one filter per
@@ -229,6 +211,9 @@ void VARIANT(dwn_forward_band)(const T *x, const T *wt, const T *bias, const dwn
     seg = dwn_ring_row_elems(g) / blocks;
     memset(ring, 0, (size_t)dwn_ring_elems(g) * sizeof(T));
     strips = g->fw == 3 && g->sw == 1 && g->dw == 1;
+    /* streamed only where a vector is a whole line: narrower vectors would write each line
+     * in parts, one block of channels apart */
+    stream = stream && NV_BYTES == 64 && VARIANT(nhwc_can_stream)(out, K);
     /* lines of the next input row prefetched per block of DWN_STRIP columns */
     pf_per = (in_lines + blocks * ((g->ow + DWN_STRIP - 1) / DWN_STRIP) - 1)
              / (blocks * ((g->ow + DWN_STRIP - 1) / DWN_STRIP));
@@ -261,7 +246,7 @@ void VARIANT(dwn_forward_band)(const T *x, const T *wt, const T *bias, const dwn
             }
         }
     }
-    DWN_FENCE();
+    if (stream) VARIANT(nhwc_fence)();
 }
 
 /* Channels [c, c + nb vectors) of tap (u, v)'s gradient over output rows [i0, i1): the sum

@@ -1,12 +1,18 @@
 /* Vectors of channels for the channels-last templates (pool_nhwc_t.h,
  * conv_depthwise_nhwc_t.h), for one element type T and CPU level: GCC vector extensions of
- * the level's width (16 bytes at the portable level), loaded and stored unaligned.
+ * the level's width (16 bytes at the portable level), loaded and stored unaligned, or
+ * stored past the caches (streamed).
  * NV_BLOCK vectors of channels are held in registers while a window's taps are combined. */
 #ifndef PYCONV_NHWC_VEC_T_H
 #define PYCONV_NHWC_VEC_T_H
 
 #include <stdint.h>
 #include <string.h>
+
+#include "pool.h" /* POOL_INLINE */
+#if CPU_X86
+#include <immintrin.h>
+#endif
 
 #if CPU_LEVEL == CPU_AVX512
 #define NV_BYTES 64
@@ -37,5 +43,49 @@ static inline void VARIANT(nv_store)(T *p, NV v) { *(NV *)p = v; }
 static inline NV VARIANT(nv_set1)(T a) { return (NV){0} + a; }
 /* lanes of a where mask m (all ones or zeros per lane) is set, else of b */
 static inline NV VARIANT(nv_select)(NV_I m, NV a, NV b) { return (NV)((m & (NV_I)a) | (~m & (NV_I)b)); }
+
+/* Stores v at p (NV_BYTES-aligned) past the caches: a streaming store, for results written
+ * once, whole lines at a time, and not read back by the kernel (so their lines need not be
+ * fetched first). The kernel ends with nhwc_fence. */
+POOL_INLINE void VARIANT(nhwc_stream)(T *p, NV v)
+{
+#if CPU_X86 && CPU_LEVEL == CPU_AVX512 && TS_F32
+    _mm512_stream_ps(p, (__m512)v);
+#elif CPU_X86 && CPU_LEVEL == CPU_AVX512
+    _mm512_stream_pd(p, (__m512d)v);
+#elif CPU_X86 && CPU_LEVEL == CPU_AVX2 && TS_F32
+    _mm256_stream_ps(p, (__m256)v);
+#elif CPU_X86 && CPU_LEVEL == CPU_AVX2
+    _mm256_stream_pd(p, (__m256d)v);
+#elif CPU_X86 && TS_F32
+    _mm_stream_ps(p, (__m128)v);
+#elif CPU_X86
+    _mm_stream_pd(p, (__m128d)v);
+#else
+    VARIANT(nv_store)(p, v);
+#endif
+}
+
+/* Orders the streaming stores before whatever follows (the end of the parallel loop). */
+POOL_INLINE void VARIANT(nhwc_fence)(void)
+{
+#if CPU_X86
+    _mm_sfence();
+#endif
+}
+
+/* Stores v at p: streamed if stream (p then NV_BYTES-aligned). */
+POOL_INLINE void VARIANT(nhwc_put)(T *p, NV v, int stream)
+{
+    if (stream) VARIANT(nhwc_stream)(p, v);
+    else VARIANT(nv_store)(p, v);
+}
+
+/* Whether a kernel asked to stream its output o of C channels per pixel can: only whole
+ * aligned vectors are streamed. */
+POOL_INLINE int VARIANT(nhwc_can_stream)(const T *o, ptrdiff_t C)
+{
+    return (uintptr_t)o % NV_BYTES == 0 && C % NV_LANES == 0;
+}
 
 #endif

@@ -6,9 +6,6 @@
 
 #if CPU_LEVEL == CPU_PORTABLE || CPU_X86
 #include "nhwc_vec_t.h"
-#if CPU_X86
-#include <immintrin.h>
-#endif
 
 /* The taps [*lo, *hi) of a window of f taps (dilation d) from input index off that lie
  * inside [0, n): all of them without a division when the window is inside. */
@@ -92,50 +89,6 @@ POOL_INLINE NV VARIANT(nhwc_max2)(NV e, NV b)
 #else
     return VARIANT(nv_select)(e > b, e, b);
 #endif
-}
-
-/* Stores v at p (NV_BYTES-aligned) past the caches: a streaming store, for results written
- * once, whole lines at a time, and not read back by the kernel (so their lines need not be
- * fetched first). The kernel ends with nhwc_fence. */
-POOL_INLINE void VARIANT(nhwc_stream)(T *p, NV v)
-{
-#if CPU_X86 && CPU_LEVEL == CPU_AVX512 && TS_F32
-    _mm512_stream_ps(p, (__m512)v);
-#elif CPU_X86 && CPU_LEVEL == CPU_AVX512
-    _mm512_stream_pd(p, (__m512d)v);
-#elif CPU_X86 && CPU_LEVEL == CPU_AVX2 && TS_F32
-    _mm256_stream_ps(p, (__m256)v);
-#elif CPU_X86 && CPU_LEVEL == CPU_AVX2
-    _mm256_stream_pd(p, (__m256d)v);
-#elif CPU_X86 && TS_F32
-    _mm_stream_ps(p, (__m128)v);
-#elif CPU_X86
-    _mm_stream_pd(p, (__m128d)v);
-#else
-    VARIANT(nv_store)(p, v);
-#endif
-}
-
-/* Orders the streaming stores before whatever follows (the end of the parallel loop). */
-POOL_INLINE void VARIANT(nhwc_fence)(void)
-{
-#if CPU_X86
-    _mm_sfence();
-#endif
-}
-
-/* Stores v at p: streamed if stream (p then NV_BYTES-aligned). */
-POOL_INLINE void VARIANT(nhwc_put)(T *p, NV v, int stream)
-{
-    if (stream) VARIANT(nhwc_stream)(p, v);
-    else VARIANT(nv_store)(p, v);
-}
-
-/* Whether a kernel asked to stream its output o of C channels per pixel can: only whole
- * aligned vectors are streamed. */
-POOL_INLINE int VARIANT(nhwc_can_stream)(const T *o, ptrdiff_t C)
-{
-    return (uintptr_t)o % NV_BYTES == 0 && C % NV_LANES == 0;
 }
 
 /* One output pixel's window: rows [ulo, uhi) from input row r0, columns [vlo, vhi) from
