@@ -103,10 +103,18 @@ _DEPTHWISE_NHWC_BYTES = 64
 # pixel's channels fill whole lines: the depthwise forward, float32 56x56x128 on one
 # core in cache, 39 -> 53 GFLOP/s with its input aligned too
 _OUTPUT_ALIGN = 64
-# A channels-last 1x1 layer multiplies blocks of this many positions (by all filters) per
-# BLAS call, and cuts its filters too when that leaves fewer than _POINTWISE_ITEMS calls;
-# its filter gradient sums at most _POINTWISE_ITEMS parts of at least
-# _POINTWISE_PART_ROWS positions (see _pointwise_nhwc_backward)
+# A channels-last 1x1 layer with at least _POINTWISE_TILED_POSITIONS positions (N*H*W)
+# runs its forward and input gradient on pyconv's GEMM tile, whose items pack blocks of
+# positions of about _POINTWISE_PACK_BYTES (in L2 while every filter's tiles read them).
+# With fewer, packing the filters costs more than the tile saves, and SciPy's BLAS
+# multiplies in place, blocks of _POINTWISE_ROWS positions (and of filters, when that
+# leaves fewer than _POINTWISE_ITEMS calls) per call. Float32, 2 threads, GFLOP/s of the
+# tile against BLAS: 49 positions (512 -> 2048 channels) 53-64 against 97-107; 196 (256 ->
+# 1024) 119-142 against 146-152; 392, 152-176 against 137; 784 (1024 -> 256) 146-166
+# against 122. The filter gradient sums at most _POINTWISE_ITEMS parts of at least
+# _POINTWISE_PART_ROWS positions, each one BLAS call (see _pointwise_nhwc_backward).
+_POINTWISE_TILED_POSITIONS = 256
+_POINTWISE_PACK_BYTES = 256 * 2**10
 _POINTWISE_ROWS = 256
 _POINTWISE_ITEMS = 8
 _POINTWISE_PART_ROWS = 512
@@ -290,11 +298,16 @@ def _depthwise_nhwc_forward(x, w, b, g, num_threads):
 
 def _pointwise_nhwc_forward(x, w, b, g, num_threads):
     """out (N, H, W, K) of the 1x1 layer (stride 1, no padding, one group) on x (N, H, W,
-    C): x is already its column matrix (N*H*W, C), and out the product's, so SciPy's BLAS
-    multiplies them in place, a block of _POINTWISE_ROWS positions (and, for layers with
-    few positions, of filters) per call, inside the OpenMP threads."""
+    C): x is already the GEMM's left operand (N*H*W, C), and out the product, computed in
+    place by pyconv's GEMM tile (_pointwise_nhwc_product) from _POINTWISE_TILED_POSITIONS
+    positions, else by SciPy's BLAS, a block of _POINTWISE_ROWS positions (and, for
+    layers with few positions, of filters) per call, inside the OpenMP threads."""
     out = empty((g.n, g.oh, g.ow, g.k), x.dtype, align=_OUTPUT_ALIGN)
     rows = g.n * g.h * g.w
+    if rows >= _POINTWISE_TILED_POSITIONS:
+        _pointwise_nhwc_product(x.reshape(rows, g.c), w.reshape(g.k, g.c), b,
+                                out.reshape(rows, g.k), num_threads)
+        return out
     row_blocks = -(-rows // _POINTWISE_ROWS)
     filters = g.k
     if row_blocks < _POINTWISE_ITEMS:  # few positions: the filters in chunks too
@@ -306,16 +319,52 @@ def _pointwise_nhwc_forward(x, w, b, g, num_threads):
     return out
 
 
+def _pointwise_nhwc_product(a, w2, b, out, num_threads):
+    """Fill out (P, n) with b (n, or empty for none) + a (P, kk) @ w2 (n, kk; any
+    strides)^T, by pyconv's GEMM tile in place (_conv_im2col.pointwise_channels_last_tiled):
+    w2 packed once for the tile (by _conv_im2col.pack_filters, in panels of NR rows),
+    then items of a block of rows of ``a`` whose packed pixels take about
+    _POINTWISE_PACK_BYTES, as many blocks per thread, and, where that leaves fewer than
+    _POINTWISE_ITEMS items, a group of the panels each."""
+    (positions, kk), n = a.shape, w2.shape[0]
+    if kk == 0 or positions == 0 or n == 0:  # no products: the bias alone
+        out[...] = b if b.size else 0
+        return
+    level = cpu.level()
+    mr, nr = _conv_im2col.tile_shape(level, a.itemsize)
+    panels = -(-n // nr)
+    wp = np.empty((1, panels * nr * kk), a.dtype)
+    _conv_im2col.pack_filters(w2.reshape(1, n, kk, 1, 1), wp, nr, num_threads)
+    bias = np.zeros(panels * nr, a.dtype)
+    if b.size:
+        bias[:n] = b
+    rows = max(mr, _POINTWISE_PACK_BYTES // (kk * a.itemsize) // mr * mr)
+    blocks = -(-positions // rows)
+    groups = min(panels, -(-_POINTWISE_ITEMS // blocks))  # few positions: of panels too
+    if groups == 1:  # as many blocks per thread
+        blocks = -(-blocks // num_threads) * num_threads
+    rows = -(-(-(-positions // blocks)) // mr) * mr
+    _conv_im2col.pointwise_channels_last_tiled(a, wp.reshape(panels, kk, nr), bias, out, rows,
+                                               -(-panels // groups), _REDUCTION_BLOCK, level,
+                                               num_threads)
+
+
 def _pointwise_nhwc_backward(dout, x, w, need, g, num_threads):
-    """(dx or None, dw or None), those in ``need``, of the layer of _pointwise_nhwc_forward
-    by SciPy's BLAS in place: dx (N*H*W, C) = dout (N*H*W, K) @ w (K, C) in blocks of
-    _POINTWISE_ROWS positions; dw = dout^T @ x as the sum, in order, of up to
-    _POINTWISE_ITEMS parts over equal runs of at least _POINTWISE_PART_ROWS positions
-    (each part one call of full height: blocks of filters summing over all positions
-    ran at 95-140 GFLOP/s against 170, float32)."""
+    """(dx or None, dw or None), those in ``need``, of the layer of _pointwise_nhwc_forward,
+    in place: dx (N*H*W, C) = dout (N*H*W, K) @ w (K, C), from _POINTWISE_TILED_POSITIONS
+    positions as the forward's product (_pointwise_nhwc_product), else by SciPy's BLAS in
+    blocks of _POINTWISE_ROWS positions; dw = dout^T @ x by SciPy's BLAS, as the sum, in
+    order, of up to _POINTWISE_ITEMS parts over equal runs of at least
+    _POINTWISE_PART_ROWS positions (each part one call of full height: blocks of filters
+    summing over all positions ran at 95-140 GFLOP/s against 170, float32)."""
     rows = g.n * g.h * g.w
     dx = empty(x.shape, x.dtype, "dx", align=_OUTPUT_ALIGN) if "dx" in need else None
     dw = empty(w.shape, x.dtype, "dw") if "dw" in need else None
+    blas_dx = dx
+    if dx is not None and rows >= _POINTWISE_TILED_POSITIONS:
+        _pointwise_nhwc_product(dout.reshape(rows, g.k), w.reshape(g.k, g.c).T,
+                                np.empty(0, x.dtype), dx.reshape(rows, g.c), num_threads)
+        blas_dx = None
     count = 0 if dw is None else max(1, min(_POINTWISE_ITEMS, rows // _POINTWISE_PART_ROWS))
     part_rows = -(-rows // count) if count else 0
     if count > 1:
@@ -325,8 +374,8 @@ def _pointwise_nhwc_backward(dout, x, w, need, g, num_threads):
     with blas_threads(1):  # the products run inside the OpenMP threads
         _conv_im2col.pointwise_channels_last_backward(
             dout.reshape(rows, g.k), x.reshape(rows, g.c), w.reshape(g.k, g.c),
-            np.empty((0, g.c), x.dtype) if dx is None else dx.reshape(rows, g.c), parts,
-            _POINTWISE_ROWS, part_rows, num_threads)
+            np.empty((0, g.c), x.dtype) if blas_dx is None else blas_dx.reshape(rows, g.c),
+            parts, _POINTWISE_ROWS, part_rows, num_threads)
     if count > 1:
         np.sum(parts, axis=0, out=dw.reshape(g.k, g.c))
     return dx, dw

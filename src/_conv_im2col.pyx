@@ -14,6 +14,8 @@ at ``p - p0``, the input pixel ``x[n, c, i*sh - pt + u*dh, j*sw - pl + v*dw]`` o
 output position ``p = i*OW + j``, zero outside the image.
 """
 from cython.parallel cimport parallel, prange
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -42,6 +44,14 @@ cdef extern from "conv_gemm.h" nogil:
                           Py_ssize_t p0, Py_ssize_t h, Py_ssize_t w, Py_ssize_t fh,
                           Py_ssize_t fw, Py_ssize_t dh, Py_ssize_t pt,
                           const unsigned long long *colmask)
+    void cg_rows_gemm_f32(int level, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *x,
+                          Py_ssize_t ldx, const float *b, const float *bias, float *out,
+                          Py_ssize_t ldo, Py_ssize_t kc, float *a, const float *next,
+                          Py_ssize_t next_bytes)
+    void cg_rows_gemm_f64(int level, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *x,
+                          Py_ssize_t ldx, const double *b, const double *bias, double *out,
+                          Py_ssize_t ldo, Py_ssize_t kc, double *a, const double *next,
+                          Py_ssize_t next_bytes)
 
 ctypedef fused floating:
     float
@@ -433,6 +443,78 @@ def bias_grad_channels_last(const floating[:, ::1] dout, floating[::1] db, doubl
                     a[k] = a[k] + s[k]
             for k in range(k0, k1):
                 db[k] = <floating>a[k - k0]
+
+
+def pointwise_channels_last_tiled(const floating[:, ::1] x, const floating[:, :, ::1] wp,
+                                  const floating[::1] bias, floating[:, ::1] out,
+                                  Py_ssize_t rows, Py_ssize_t group, Py_ssize_t kc,
+                                  int level, int num_threads):
+    """out (P, K) = bias + x (P, C) @ w^T: a 1x1 convolution at stride 1 without padding,
+    channels last, whose input is already the GEMM's left operand and whose output is the
+    product. wp (ceil(K / NR), C, NR) holds the filters packed for the tile of ``level``
+    (see pack_filters) and bias ceil(K / NR) * NR values, both zero past K (C > 0). Items
+    are a block of ``rows`` positions (a multiple of the tile's MR) by a group of
+    ``group`` panels of filters, one cg_rows_gemm each, with its thread's workspace for
+    the packed pixels; an item whose tiles would write past its rows or past a row's K
+    values goes to the thread's scratch and is copied out. An output sums the same
+    products in the same order whatever item it falls in, so results do not depend on
+    the thread count."""
+    cdef Py_ssize_t p = x.shape[0], c = x.shape[1], k = out.shape[1]
+    cdef Py_ssize_t mr = cg_mr(level), nr = cg_nr(level, sizeof(floating)), vl = nr // 3
+    cdef Py_ssize_t groups = (wp.shape[0] + group - 1) // group
+    cdef Py_ssize_t items = (p + rows - 1) // rows * groups, width = group * nr
+    cdef Py_ssize_t item, r0, m, f0, n, i, ahead
+    cdef const floating *ahead_at
+    cdef size_t pack_size = rows * c, edge_size = rows * width
+    cdef char *raw = NULL
+    cdef floating *a
+    cdef floating *edge
+    cdef int failed[1]
+    if p == 0 or k == 0:
+        return
+    failed[0] = 0  # an array element stays shared inside the parallel block
+    cdef pc_guard guard = pc_guard_new()
+    while pc_again(&guard):
+        with nogil, parallel(num_threads=num_threads):
+            raw = <char *>malloc((pack_size + 64 + edge_size) * sizeof(floating) + 64)
+            if raw == NULL:
+                failed[0] = 1
+            a = <floating *>(raw + (-<uintptr_t>raw) % 64)
+            edge = a + (pack_size + 63) // 64 * 64
+            for item in prange(items, schedule="static"):
+                if raw == NULL or pc_stopped(guard.stop):
+                    continue
+                r0 = item // groups * rows
+                m = min(rows, p - r0)
+                f0 = item % groups * width
+                n = min(width, k - f0)
+                # the block of positions this thread takes next (the static schedule's
+                # next item), when items are whole rows
+                ahead = min(rows, p - r0 - m) * c if groups == 1 else 0
+                ahead_at = &x[r0 + m, 0] if ahead > 0 else NULL
+                if n % vl == 0 and m % mr == 0:  # the tiles fit the item: in place
+                    if floating is float:
+                        cg_rows_gemm_f32(level, m, n, c, &x[r0, 0], c, &wp[f0 // nr, 0, 0],
+                                         &bias[f0], &out[r0, f0], k, kc, a, ahead_at,
+                                         ahead * sizeof(floating))
+                    else:
+                        cg_rows_gemm_f64(level, m, n, c, &x[r0, 0], c, &wp[f0 // nr, 0, 0],
+                                         &bias[f0], &out[r0, f0], k, kc, a, ahead_at,
+                                         ahead * sizeof(floating))
+                    continue
+                if floating is float:
+                    cg_rows_gemm_f32(level, m, n, c, &x[r0, 0], c, &wp[f0 // nr, 0, 0],
+                                     &bias[f0], edge, width, kc, a, ahead_at,
+                                     ahead * sizeof(floating))
+                else:
+                    cg_rows_gemm_f64(level, m, n, c, &x[r0, 0], c, &wp[f0 // nr, 0, 0],
+                                     &bias[f0], edge, width, kc, a, ahead_at,
+                                     ahead * sizeof(floating))
+                for i in range(m):
+                    memcpy(&out[r0 + i, f0], edge + i * width, n * sizeof(floating))
+            free(raw)
+    if failed[0]:
+        raise MemoryError("could not allocate the 1x1 convolution's workspace")
 
 
 def pointwise_channels_last(const floating[:, ::1] x, const floating[:, ::1] w,

@@ -11,7 +11,9 @@
  * passes the level, and cg_mr / cg_nr give the tile of that level. Compilers
  * without GCC's vector extensions get a scalar portable variant of the same
  * packed layout. cg_gemm_packed takes a B already laid out as a packed panel (the
- * Winograd kernel's transformed input) and reads it in place. */
+ * Winograd kernel's transformed input) and reads it in place. cg_rows_gemm turns the
+ * tile around for channels-last 1x1 layers: A is a block of pixels, packed by the
+ * kernel itself, B the filters packed once per call, the bias one value per column. */
 #ifndef PYCONV_CONV_GEMM_H
 #define PYCONV_CONV_GEMM_H
 
@@ -32,7 +34,11 @@
                                      ptrdiff_t ldo, ptrdiff_t kc, T *pack, ptrdiff_t p0,      \
                                      ptrdiff_t h, ptrdiff_t w, ptrdiff_t fh, ptrdiff_t fw,    \
                                      ptrdiff_t dh, ptrdiff_t pt,                              \
-                                     const unsigned long long *colmask);
+                                     const unsigned long long *colmask);              \
+    void cg_rows_gemm_##TS##_##LEVEL(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *x,       \
+                                     ptrdiff_t ldx, const T *b, const T *bias, T *out,        \
+                                     ptrdiff_t ldo, ptrdiff_t kc, T *a, const T *next,      \
+                                     ptrdiff_t next_bytes);
 CPU_EACH_VARIANT(CG_DECLARE)
 #undef CG_DECLARE
 
@@ -48,5 +54,7 @@ static inline ptrdiff_t cg_nr(int level, size_t elem)
 #define cg_gemm_f64(level, ...) CPU_DISPATCH(level, cg_gemm, f64, (__VA_ARGS__))
 #define cg_gemm_same_f32(level, ...) CPU_DISPATCH(level, cg_gemm_same, f32, (__VA_ARGS__))
 #define cg_gemm_same_f64(level, ...) CPU_DISPATCH(level, cg_gemm_same, f64, (__VA_ARGS__))
+#define cg_rows_gemm_f32(level, ...) CPU_DISPATCH(level, cg_rows_gemm, f32, (__VA_ARGS__))
+#define cg_rows_gemm_f64(level, ...) CPU_DISPATCH(level, cg_rows_gemm, f64, (__VA_ARGS__))
 
 #endif

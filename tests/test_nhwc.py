@@ -187,7 +187,7 @@ CONV_CASES = [
     ((2, 3, 8, 8), 5, (3, 3), dict(padding=1)),
     ((1, 4, 6, 6), 6, (2, 2), dict(groups=2, stride=2)),
     # the channel-blocked kernels in place: both gradients; dw only (stride 2, groups of
-    # 16 filters); dilation; a 1x1 layer (auto: BLAS); pixels of dout 1 KiB (float32, in
+    # 16 filters); dilation; a 1x1 layer; pixels of dout 1 KiB (float32, in
     # place) and 2 KiB (float64, dx through copies) apart
     ((2, 20, 7, 9), 24, (3, 3), dict(padding=1)),
     ((1, 32, 9, 7), 32, (3, 3), dict(stride=2, padding=1, groups=2)),
@@ -204,8 +204,17 @@ CONV_CASES = [
     # filter gradients from the ring: windows of 1 and 2 rows inside the input
     ((1, 16, 1, 9), 16, (3, 3), dict(padding=1, groups=16)),
     ((2, 32, 6, 10), 32, (2, 3), dict(padding=((1, 0), (1, 1)), groups=32)),
-    ((3, 20, 10, 11), 50, (1, 1), dict()),  # 1x1 by BLAS: two blocks of 256 positions
-    ((2, 16, 24, 24), 24, (1, 1), dict()),  # and a filter gradient summed from two parts
+    # 1x1 layers from 256 positions by the GEMM tile turned around (rows of pixels):
+    # rows past a tile's last (330 positions) and filters past a vector (50, 24, 100)
+    # through scratch, whole tiles in place (256 positions by 48 filters); channels past a
+    # vector (33; its few blocks of positions also take groups of the filters) and past a
+    # block of the reduction (300); a filter gradient summed from two parts. Below 256
+    # positions, by BLAS (the 1x1 layer above)
+    ((3, 20, 10, 11), 50, (1, 1), dict()),
+    ((2, 16, 24, 24), 24, (1, 1), dict()),
+    ((2, 64, 8, 16), 48, (1, 1), dict()),
+    ((1, 33, 16, 17), 100, (1, 1), dict()),
+    ((1, 300, 16, 16), 20, (1, 1), dict()),
 ]
 
 
@@ -300,6 +309,7 @@ def all_calls(x, w, dout, pooled, idx):
     wd = np.ones((3, x.shape[-1], 3, 3), x.dtype)
     wp = np.linspace(-1, 1, 40 * x.shape[-1], dtype=x.dtype).reshape(40, x.shape[-1], 1, 1)
     bias = np.arange(40, dtype=x.dtype)
+    xt = np.tile(x, (1, 4, 2, 1))  # 1x1 layers from 256 positions run on the GEMM tile
     return {
         "conv2d depthwise": lambda t: pyconv.conv2d(x, w, num_threads=t, **depthwise),
         "conv2d dense": lambda t: pyconv.conv2d(x, wd, num_threads=t, **dense),
@@ -307,6 +317,12 @@ def all_calls(x, w, dout, pooled, idx):
         "conv2d_backward 1x1": lambda t: pyconv.conv2d_backward(
             np.linspace(-2, 2, x.shape[0] * 8 * 6 * 40, dtype=x.dtype).reshape(-1, 8, 6, 40),
             x, wp, layout="NHWC", num_threads=t),
+        "conv2d 1x1 tiled": lambda t: pyconv.conv2d(xt, wp, bias, layout="NHWC",
+                                                    num_threads=t),
+        "conv2d_backward 1x1 tiled": lambda t: pyconv.conv2d_backward(
+            np.linspace(-2, 2, xt.shape[0] * 32 * 12 * 40, dtype=x.dtype).reshape(-1, 32, 12,
+                                                                                  40),
+            xt, wp, layout="NHWC", num_threads=t),
         "conv2d_backward": lambda t: pyconv.conv2d_backward(dout, x, w, num_threads=t,
                                                             **depthwise),
         "max_pool2d": lambda t: pyconv.max_pool2d(x, 2, return_indices=True, layout="NHWC",
