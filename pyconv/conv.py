@@ -89,10 +89,13 @@ _FLOPS_PER_THREAD = 2**20
 # pair of AVX-512 float32 vectors holds 32, so 16 fill at least half of one pair.
 _BLOCKED_MIN_FILTERS = 16
 # Channels-last pixels this many bytes apart or more go through transposed copies: a
-# tile reads 14 pixels of 3 rows at that power-of-two stride, which fall into a few
-# sets of the L1 cache and evict each other (float64 ResNet-late, 2 KiB apart: 40
-# GFLOP/s in place against 107 for NCHW).
-_NHWC_PIXEL_BYTES = 2048
+# tile reads 14 pixels of 3 rows at such a stride, which fall into a few sets of the L1
+# cache and evict each other (float64 ResNet-late, 2 KiB apart: 40 GFLOP/s in place
+# against 107 for NCHW). At 1 KiB the copies still win, by less: one core, GFLOP/s in
+# place against through the copies, float32 8x14x14x256 3x3 93-102 against 99-108,
+# 8x14x14x384 96 against 104, float64 8x28x28x128 39 against 47; at 512 bytes (float32
+# 8x28x28x128) 96-98 against 86-93.
+_NHWC_PIXEL_BYTES = 1024
 # Channels-last layers with one input channel per group run the channels-last depthwise
 # kernels (channels in the vector lanes) from this many bytes of channels per pixel, one
 # vector; with fewer, most lanes would be empty, and the NCHW kernels with transposed
@@ -390,7 +393,7 @@ def _dense_nhwc_via_nchw(run, num_threads, *arrays):
 
     The forwards and gradients that the channel-blocked kernels do not run
     (fewer than 16 filters per group, im2col or Winograd asked for or chosen,
-    pixels 2 KiB or more apart) go this way.
+    pixels 1 KiB or more apart) go this way.
     """
     def channels_first(a):
         if a.transpose(0, 3, 1, 2).flags.c_contiguous:  # one channel: nothing to move
@@ -1216,7 +1219,7 @@ def conv2d_backward(dout, x, w, *, stride=1, padding=0, dilation=1, groups=1, me
         ``layout="NHWC"``, ``dout``, ``x`` and ``dx`` are channels last;
         the gradients that the channel-blocked kernels compute (see Notes)
         read and write them in place (``dx`` only where ``dout``'s pixels lie
-        less than 2 KiB apart), as do channels-last depthwise kernels for
+        less than 1 KiB apart), as do channels-last depthwise kernels for
         layers with one filter per channel (``dx`` at stride 1), the others
         go through the NCHW kernels on transposed copies, and ``db`` sums
         ``dout`` over N, OH and OW in place.
