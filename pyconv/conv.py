@@ -384,32 +384,41 @@ def _pointwise_nhwc_backward(dout, x, w, need, g, num_threads):
     return dx, dw
 
 
-def _dense_nhwc_via_nchw(run, num_threads, *arrays):
+def _dense_nhwc_via_nchw(run, num_threads, images_shape, *arrays):
     """``run`` (an NCHW computation) on the NHWC ``arrays`` (N, H, W, C), by transposed
-    copies in and out (_conv_nhwc.swap_channels, on num_threads threads): ``run``
-    takes each array as a C-contiguous (N, C, H, W) copy and returns (images, *others);
-    the images (N, C', H', W', or None) come back as a C-contiguous (N, H', W', C') copy,
-    the others (filter and bias gradients) as they are.
+    copies in and out (_conv_nhwc.swap_channels, on num_threads threads):
+    ``run(images, *copies)`` takes each array as a C-contiguous (N, C, H, W) copy and
+    ``images``, an array of ``images_shape`` (NCHW) to fill (None if that is None), and
+    returns (images or None, *others); the images come back as a new C-contiguous
+    (N, H', W', C') array, the others (filter and bias gradients) as they are. The copies
+    and the NCHW images lie in this thread's scratch (_scratch_arrays), kept from call to
+    call.
 
     The forwards and gradients that the channel-blocked kernels do not run
     (fewer than 16 filters per group, im2col or Winograd asked for or chosen,
     pixels 1 KiB or more apart) go this way.
     """
-    def channels_first(a):
+    moved = [a for a in arrays if not a.transpose(0, 3, 1, 2).flags.c_contiguous]
+    specs = [((a.shape[0], a.shape[3], a.shape[1], a.shape[2]), a.dtype) for a in moved]
+    if images_shape is not None:
+        specs.append((images_shape, arrays[0].dtype))
+    scratch = iter(_scratch_arrays(*specs, purpose="the channels-last copies"))
+    copies = []
+    for a in arrays:
         if a.transpose(0, 3, 1, 2).flags.c_contiguous:  # one channel: nothing to move
-            return a.transpose(0, 3, 1, 2)
-        out = empty((a.shape[0], a.shape[3], a.shape[1], a.shape[2]), a.dtype, "x")
-        _conv_nhwc.swap_channels(a, out, False, num_threads)
-        return out
-
-    images, *others = run(*(channels_first(a) for a in arrays))
-    if images is not None and not images.transpose(0, 2, 3, 1).flags.c_contiguous:
-        nhwc = empty((images.shape[0], *images.shape[2:], images.shape[1]), images.dtype)
+            copies.append(a.transpose(0, 3, 1, 2))
+            continue
+        copies.append(next(scratch))
+        _conv_nhwc.swap_channels(a, copies[-1], False, num_threads)
+    images, *others = run(next(scratch, None), *copies)
+    if images is None:
+        return (None, *others)
+    nhwc = empty((images.shape[0], *images.shape[2:], images.shape[1]), images.dtype)
+    if images.transpose(0, 2, 3, 1).flags.c_contiguous:  # one channel: a plain copy
+        np.copyto(nhwc, images.transpose(0, 2, 3, 1))
+    else:
         _conv_nhwc.swap_channels(images, nhwc, True, num_threads)
-        images = nhwc
-    elif images is not None:
-        images = images.transpose(0, 2, 3, 1)
-    return (images, *others)
+    return (nhwc, *others)
 
 
 def _is_pointwise(g):
@@ -628,27 +637,33 @@ def _winograd_filters(w, m, mr, level, num_threads, u=None):
     return u
 
 
-# Winograd's per-call buffers (the transformed filters, at most _WINOGRAD_FILTER_BYTES,
-# and the threads' work rows) lie in one buffer per Python thread, kept from call to
+# Per-call buffers lie in one buffer per Python thread and purpose, kept from call to
 # call up to _SCRATCH_BYTES: allocated afresh, glibc gave several megabytes back to the
-# system between calls and the next call faulted their pages in again (ResNet-late's
-# 9.4 MB of transforms: about 1.3 ms of a 6 ms call, in the middle of a benchmark run)
+# system between calls and the next call faulted their pages in again. Winograd's (the
+# transformed filters, at most _WINOGRAD_FILTER_BYTES, and the threads' work rows):
+# ResNet-late's 9.4 MB of transforms cost about 1.3 ms of a 6 ms call, in the middle of
+# a benchmark run. The channels-last layers run on transposed copies
+# (_dense_nhwc_via_nchw): float32 16x32x32x3 to 8 channels, 3x3, in a new process, 0.50 ms
+# a call, 0.17 with the buffer kept.
 _SCRATCH_BYTES = 64 * 2**20
 _scratch = threading.local()
 
 
-def _scratch_arrays(*specs):
+def _scratch_arrays(*specs, purpose):
     """Arrays of the (shape, dtype) ``specs``, each starting on a cache line, in this
-    thread's scratch buffer (grown when too small, and not kept past _SCRATCH_BYTES):
-    valid until the thread's next call."""
+    thread's scratch buffer for ``purpose`` (which also names it in a MemoryError; grown
+    when too small, and not kept past _SCRATCH_BYTES): valid until the thread's next call
+    for that purpose."""
     nbytes = [math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in specs]
     total = sum(-(-n // 64) * 64 for n in nbytes)
-    buffer = getattr(_scratch, "buffer", None)  # starts on a cache line
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    buffer = buffers.get(purpose)  # starts on a cache line
     if buffer is None or buffer.nbytes < total:
-        raw = empty((total + 64,), np.uint8, "Winograd's buffers")
-        buffer = raw[-raw.ctypes.data % 64:]
+        buffer = empty((total,), np.uint8, purpose, align=64)
         if total <= _SCRATCH_BYTES:
-            _scratch.buffer = buffer
+            buffers[purpose] = buffer
     arrays, start = [], 0
     for (shape, dtype), n in zip(specs, nbytes):
         arrays.append(buffer[start:start + n].view(dtype).reshape(shape))
@@ -774,7 +789,7 @@ def _winograd_forward(x, w, b, out, g, num_threads, transforms=None):
     u_all, work, where = _scratch_arrays(
         (u_shape if transforms is None and not fused else (1, 1), x.dtype),
         ((num_threads, a2 * ((g.c + fc) * ldv + 2 * line) + panel_values), x.dtype),
-        ((num_threads, 4 * ldv), np.intp))
+        ((num_threads, 4 * ldv), np.intp), purpose="Winograd's buffers")
     zero = np.zeros(fc, x.dtype)
     bias = np.zeros(g.k, x.dtype) if b.size == 0 else b
     for k0 in range(0, g.k, chunk):
@@ -887,8 +902,9 @@ def _depthwise_nhwc_backward(dout, x, w, need, g, num_threads):
                                          num_threads)
         else:
             dx, _ = _dense_nhwc_via_nchw(
-                lambda d, x4: _backward(d, x4, w, ("dx",), g, "direct", num_threads),
-                num_threads, dout, x)
+                lambda dx4, d, x4: _backward(d, x4, w, ("dx",), g, "direct", num_threads,
+                                             dx4),
+                num_threads, (g.n, g.c, g.h, g.w), dout, x)
     if "dw" in need:
         band = _DEPTHWISE_BAND
         parts = np.empty((g.n * -(-g.oh // band), g.fh * g.fw, g.c), x.dtype)
@@ -929,17 +945,17 @@ def _nhwc_backward(dout, x, w, need, g, method, num_threads):
     rest = [name for name, done in (("dx", dx), ("dw", dw)) if name in need and done is None]
     if rest:
         dx_rest, dw_rest = _dense_nhwc_via_nchw(
-            lambda d, x4: _backward(d, x4, w, rest, g, method, num_threads), num_threads,
-            dout, x)
+            lambda dx4, d, x4: _backward(d, x4, w, rest, g, method, num_threads, dx4),
+            num_threads, (g.n, g.c, g.h, g.w) if "dx" in rest else None, dout, x)
         dx = dx if dx is not None else dx_rest
         dw = dw if dw is not None else dw_rest
     return dx, dw
 
 
-def _forward(x, w, b, g, method, num_threads, transforms=None):
-    """out (N, K, OH, OW) of x (N, C, H, W) by ``method`` (resolved; ``transforms``: the
-    WinogradFilters of w, if the call was given them)."""
-    out = empty(g.out_shape, x.dtype)
+def _forward(x, w, b, g, method, num_threads, transforms=None, out=None):
+    """out (N, K, OH, OW; new if None) of x (N, C, H, W) by ``method`` (resolved;
+    ``transforms``: the WinogradFilters of w, if the call was given them)."""
+    out = empty(g.out_shape, x.dtype) if out is None else out
     if method == "direct":
         _direct_forward(x, w, b, out, g, num_threads)
     elif method == "winograd":
@@ -950,9 +966,10 @@ def _forward(x, w, b, g, method, num_threads, transforms=None):
     return out
 
 
-def _backward(dout, x, w, need, g, method, num_threads):
-    """(dx or None, dw or None) of dout (N, K, OH, OW), x (N, C, H, W) by ``method``."""
-    dx = empty(x.shape, x.dtype, "dx") if "dx" in need else None
+def _backward(dout, x, w, need, g, method, num_threads, dx=None):
+    """(dx or None, dw or None) of dout (N, K, OH, OW), x (N, C, H, W) by ``method``; dx
+    (if needed) in the array given, or a new one."""
+    dx = (empty(x.shape, x.dtype, "dx") if dx is None else dx) if "dx" in need else None
     dw = empty(w.shape, x.dtype, "dw") if "dw" in need else None
     if dx is None and dw is None:
         return dx, dw
@@ -1200,7 +1217,8 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="a
                          out.transpose(0, 3, 1, 2), g, n_threads)
         return out.reshape(out_shape)
     out, = _dense_nhwc_via_nchw(
-        lambda x4: (_forward(x4, wc, bc, g, method, n_threads, transforms),), n_threads, xc)
+        lambda out4, x4: (_forward(x4, wc, bc, g, method, n_threads, transforms, out4),),
+        n_threads, g.out_shape, xc)
     return out.reshape(out_shape)
 
 
