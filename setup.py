@@ -141,7 +141,7 @@ class BuildExt(build_ext):
 VARIANTS = {
     "_conv_direct": ["conv_direct_t.h", "conv_blocked_t.h"],
     "_conv_im2col": ["conv_gemm_t.h"],
-    "_conv_nhwc": ["conv_depthwise_nhwc_t.h"],
+    "_conv_nhwc": ["conv_depthwise_nhwc_t.h", "nhwc_swap_t.h"],
     "_conv_winograd": ["winograd_t.h", "conv_gemm_t.h"],
     "_distance": ["l1_t.h"],
     "_pool": ["pool_planes_t.h", "pool_simd_t.h", "pool_nhwc_t.h"],

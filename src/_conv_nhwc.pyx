@@ -21,6 +21,13 @@ ctypedef fused floating:
     double
 
 
+cdef extern from "nhwc_swap.h" nogil:
+    void nhwc_transpose_f32(int level, const float *a, Py_ssize_t rows, Py_ssize_t cols,
+                            Py_ssize_t lda, float *b, Py_ssize_t ldb)
+    void nhwc_transpose_f64(int level, const double *a, Py_ssize_t rows, Py_ssize_t cols,
+                            Py_ssize_t lda, double *b, Py_ssize_t ldb)
+
+
 cdef extern from "conv_depthwise_nhwc.h" nogil:
     ctypedef struct dwn_geom:
         Py_ssize_t h, w, c, k, m, oh, ow, fh, fw, sh, sw, dh, dw, top, left
@@ -161,9 +168,12 @@ cdef enum:
 def swap_channels(const floating[:, :, :, :] x, floating[:, :, :, ::1] out, bint to_last,
                   int num_threads):
     """out (N, C, H, W) = x (N, H, W, C), or with ``to_last`` out (N, H, W, C) = x (N, C,
-    H, W); x of any strides. One item per image row, transposed in tiles of TILE pixels by
-    TILE channels (NumPy's transposing copies ran at a third to a thirteenth of a copy's
-    speed on the benchmark's layers)."""
+    H, W); x of any strides. One item per image row: transposed by nhwc_transpose (blocks
+    of a vector's lanes square, in registers) where x's row runs contiguous along the axis
+    it is read by, else in tiles of TILE pixels by TILE channels, one value at a time
+    (NumPy's transposing copies ran at a third to a thirteenth of a copy's speed on the
+    benchmark's layers; the tiles, from 2 threads, at 16-40 GB/s where a copy from one
+    ran at 57-87)."""
     cdef Py_ssize_t n = out.shape[0], h = out.shape[2] if to_last == 0 else out.shape[1]
     cdef Py_ssize_t w = x.shape[2] if to_last == 0 else x.shape[3]
     cdef Py_ssize_t c = x.shape[3] if to_last == 0 else x.shape[1]
@@ -176,6 +186,9 @@ def swap_channels(const floating[:, :, :, :] x, floating[:, :, :, ::1] out, bint
     cdef Py_ssize_t item, b, i, tj, tc, j0, c0, j, k
     cdef const floating *src
     cdef floating *dst
+    cdef int level = cpu.level()
+    # whole rows by nhwc_transpose: x's pixels (to_last) or channels (to the first) in a run
+    cdef bint rows = (xj == 1 and ok == 1) if to_last else (xk == 1 and oj == 1)
     if c == 0 or w == 0:
         return
     cdef pc_guard guard = pc_guard_new()
@@ -192,6 +205,18 @@ def swap_channels(const floating[:, :, :, :] x, floating[:, :, :, ::1] out, bint
                 else:
                     src = &x[b, i, 0, 0]
                     dst = &out[b, 0, i, 0]
+                if rows and to_last:  # C rows of W pixels into W rows of C channels
+                    if floating is float:
+                        nhwc_transpose_f32(level, src, c, w, xk, dst, oj)
+                    else:
+                        nhwc_transpose_f64(level, src, c, w, xk, dst, oj)
+                    continue
+                if rows:  # W rows of C channels into C rows of W pixels
+                    if floating is float:
+                        nhwc_transpose_f32(level, src, w, c, xj, dst, ok)
+                    else:
+                        nhwc_transpose_f64(level, src, w, c, xj, dst, ok)
+                    continue
                 for tc in range((c + TILE - 1) // TILE):
                     c0 = tc * TILE
                     for tj in range((w + TILE - 1) // TILE):

@@ -4,13 +4,13 @@
  * and cg_rows_gemm_<TS>_<LEVEL>.
  * Vectors are 64 bytes at avx512, 32 at avx2 and 16 (SSE2 width) in portable C. */
 #include <stddef.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "conv_gemm.h"
 
 #if CPU_LEVEL == CPU_PORTABLE || CPU_X86
 #if defined(__GNUC__) || defined(__clang__)
+#include "nhwc_vec_t.h" /* vectors of the level's width, and their transposes (nv_zip_rows) */
 
 #if CPU_LEVEL == CPU_AVX512
 #include <immintrin.h>
@@ -58,9 +58,9 @@ typedef T CG_V __attribute__((vector_size(CG_VBYTES), aligned(sizeof(T))));
  * per column), A packed as kc columns of MR values, B as kc rows ldb values apart (NR
  * in a packed panel), of which the first NV vectors are used. Each value of C sums its
  * kc products in order, one fused multiply-add at a time. Meanwhile it asks for the
- * lines of npf rows of the next panel to pack (NR values at pf + pfo[k], k < npf): rows of the columns lie in
- * as many places as the kernel has taps, too many for the hardware's prefetchers, and
- * asked for here they arrive while the tiles compute. */
+ * lines of npf rows of the next panel to pack (NR values at pf + pfo[k], k < npf): rows
+ * of the columns lie in as many places as the kernel has taps, too many for the
+ * hardware's prefetchers, and asked for here they arrive while the tiles compute. */
 #define TILE(NV)                                                                     \
 static void VARIANT(cg_tile##NV)(ptrdiff_t kc, const T *a, const T *b, ptrdiff_t ldb, \
                                T *c, ptrdiff_t ldc, const T *bias, int col_bias,     \
@@ -201,31 +201,10 @@ void VARIANT(cg_gemm_packed)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *a,
     }
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC's __builtin_shuffle takes its lane indices as integers of T's width */
-#if TS_F32
-typedef int32_t VARIANT(cg_lanes) __attribute__((vector_size(CG_VBYTES)));
-#else
-typedef int64_t VARIANT(cg_lanes) __attribute__((vector_size(CG_VBYTES)));
-#endif
-
-/* The lanes of a and b in turn, from their lower halves (hi = 0) or their upper halves. */
-static inline __attribute__((always_inline)) CG_V VARIANT(cg_zip)(CG_V a, CG_V b,
-                                                                  const int hi)
-{
-    VARIANT(cg_lanes) lanes;
-    _Pragma("GCC unroll 16")
-    for (int p = 0; p < CG_VL; p++)
-        lanes[p] = (p % 2) * CG_VL + hi * (CG_VL / 2) + p / 2;
-    return __builtin_shuffle(a, b, lanes);
-}
-#define CG_ZIP 1
-#endif
-
 /* Rows 0 .. m-1 of x (kk values each, row stride ldx) as the A panels of the tiles:
  * ceil(m / MR) panels of kk columns of MR values, zeros for rows past m. A whole panel is
- * transposed CG_VL columns at a time in registers: log2(MR) rounds, each zipping vector i
- * with vector i + MR/2, leave each column's MR values in order, one column after another
+ * transposed a vector's columns at a time in registers (nv_zip_rows of nhwc_vec_t.h,
+ * under GCC), which leaves each column's MR values in order, one column after another
  * (float32 in L2: 0.08 ns a value, against 0.29 moved one value at a time). */
 static void VARIANT(cg_pack_rows)(const T *x, ptrdiff_t ldx, ptrdiff_t m, ptrdiff_t kk,
                                   T *a)
@@ -236,24 +215,16 @@ static void VARIANT(cg_pack_rows)(const T *x, ptrdiff_t ldx, ptrdiff_t m, ptrdif
         T *dst = a + p * CG_MR * kk;
         const ptrdiff_t rows = m - p * CG_MR < CG_MR ? m - p * CG_MR : CG_MR;
         c = 0;
-#ifdef CG_ZIP
+#ifdef NV_ZIP
         if (rows == CG_MR)
-            for (; c + CG_VL <= kk; c += CG_VL) {
-                CG_V v[CG_MR], t[CG_MR];
+            for (; c + NV_LANES <= kk; c += NV_LANES) {
+                NV v[CG_MR];
                 _Pragma("GCC unroll 8")
-                for (i = 0; i < CG_MR; i++) v[i] = *(const CG_V *)(src + i * ldx + c);
-                _Pragma("GCC unroll 3")
-                for (int round = 1; round < CG_MR; round *= 2) {
-                    _Pragma("GCC unroll 4")
-                    for (i = 0; i < CG_MR / 2; i++) {
-                        t[2 * i] = VARIANT(cg_zip)(v[i], v[i + CG_MR / 2], 0);
-                        t[2 * i + 1] = VARIANT(cg_zip)(v[i], v[i + CG_MR / 2], 1);
-                    }
-                    _Pragma("GCC unroll 8")
-                    for (i = 0; i < CG_MR; i++) v[i] = t[i];
-                }
+                for (i = 0; i < CG_MR; i++) v[i] = VARIANT(nv_load)(src + i * ldx + c);
+                VARIANT(nv_zip_rows)(v, CG_MR);
                 _Pragma("GCC unroll 8")
-                for (i = 0; i < CG_MR; i++) *(CG_V *)(dst + c * CG_MR + i * CG_VL) = v[i];
+                for (i = 0; i < CG_MR; i++)
+                    VARIANT(nv_store)(dst + c * CG_MR + i * NV_LANES, v[i]);
             }
 #endif
         for (; c < kk; c++)

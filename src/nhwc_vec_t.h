@@ -88,4 +88,37 @@ POOL_INLINE int VARIANT(nhwc_can_stream)(const T *o, ptrdiff_t C)
     return (uintptr_t)o % NV_BYTES == 0 && C % NV_LANES == 0;
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+/* The lanes of a and b in turn, from their lower halves (hi = 0) or their upper halves
+ * (GCC's __builtin_shuffle; Clang's __builtin_shufflevector wants its lanes spelt out). */
+static inline __attribute__((always_inline)) NV VARIANT(nv_zip)(NV a, NV b, const int hi)
+{
+    NV_I lanes;
+    _Pragma("GCC unroll 16")
+    for (int p = 0; p < NV_LANES; p++)
+        lanes[p] = (p % 2) * NV_LANES + hi * (NV_LANES / 2) + p / 2;
+    return __builtin_shuffle(a, b, lanes);
+}
+
+/* Rows v[0 .. rows-1] of a block of rows x NV_LANES values (rows a power of two, at most
+ * NV_LANES) transposed in registers: log2(rows) rounds, each zipping vector i with vector
+ * i + rows/2, leave in v[m] columns m*NV_LANES/rows onwards, each column's rows values in
+ * order, one column after another. */
+static inline __attribute__((always_inline)) void VARIANT(nv_zip_rows)(NV *v, const int rows)
+{
+    NV t[NV_LANES];
+    _Pragma("GCC unroll 4")
+    for (int round = 1; round < rows; round *= 2) {
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < rows / 2; i++) {
+            t[2 * i] = VARIANT(nv_zip)(v[i], v[i + rows / 2], 0);
+            t[2 * i + 1] = VARIANT(nv_zip)(v[i], v[i + rows / 2], 1);
+        }
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < rows; i++) v[i] = t[i];
+    }
+}
+#define NV_ZIP 1
+#endif
+
 #endif

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import pyconv
 import pyconv.dask
-from pyconv import reference
+from pyconv import _conv_nhwc, reference
 
 
 def nhwc(a):
@@ -254,6 +254,27 @@ def test_depthwise_streaming_stores_give_the_same_sums(cpu_level, monkeypatch, d
     streamed = pyconv.conv2d(x, w, b, **opts)
     np.testing.assert_array_equal(streamed, cached)
     assert_close(streamed, reference.conv2d_naive(x, w, b, **opts), dtype)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 16, 3, 16), (2, 17, 4, 33),
+                                   (1, 40, 2, 9), (1, 1, 1, 1)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transposing_copies_move_every_value(cpu_level, shape, dtype):
+    # whole blocks of a vector's lanes square (16 floats, 8 doubles at AVX-512) are
+    # transposed in registers, the rest one value at a time, as are inputs whose rows are
+    # not contiguous
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(shape).astype(dtype)
+    last = np.empty((shape[0], shape[2], shape[3], shape[1]), dtype)
+    _conv_nhwc.swap_channels(x, last, True, 2)
+    np.testing.assert_array_equal(last, x.transpose(0, 2, 3, 1))
+    first = np.empty(shape, dtype)
+    _conv_nhwc.swap_channels(last, first, False, 3)
+    np.testing.assert_array_equal(first, x)
+    spaced = np.zeros((shape[0], 2 * shape[1], shape[2], 2 * shape[3]), dtype)
+    spaced[:, ::2, :, ::2] = x
+    _conv_nhwc.swap_channels(spaced[:, ::2, :, ::2], last, True, 2)
+    np.testing.assert_array_equal(last, x.transpose(0, 2, 3, 1))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
