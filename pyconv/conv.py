@@ -346,7 +346,8 @@ def _pointwise_nhwc_product(a, w2, b, out, num_threads):
     groups = min(panels, -(-_POINTWISE_ITEMS // blocks))  # few positions: of panels too
     if groups == 1:  # as many blocks per thread
         blocks = -(-blocks // num_threads) * num_threads
-    rows = -(-(-(-positions // blocks)) // mr) * mr
+    rows = -(-positions // blocks)
+    rows = -(-rows // mr) * mr  # a whole number of the tile's rows
     _conv_im2col.pointwise_channels_last_tiled(a, wp.reshape(panels, kk, nr), bias, out, rows,
                                                -(-panels // groups), _REDUCTION_BLOCK, level,
                                                num_threads)

@@ -469,6 +469,8 @@ def pointwise_channels_last_tiled(const floating[:, ::1] x, const floating[:, :,
     cdef char *raw = NULL
     cdef floating *a
     cdef floating *edge
+    cdef floating *dst
+    cdef bint in_place
     cdef int failed[1]
     if p == 0 or k == 0:
         return
@@ -492,26 +494,19 @@ def pointwise_channels_last_tiled(const floating[:, ::1] x, const floating[:, :,
                 # next item), when items are whole rows
                 ahead = min(rows, p - r0 - m) * c if groups == 1 else 0
                 ahead_at = &x[r0 + m, 0] if ahead > 0 else NULL
-                if n % vl == 0 and m % mr == 0:  # the tiles fit the item: in place
-                    if floating is float:
-                        cg_rows_gemm_f32(level, m, n, c, &x[r0, 0], c, &wp[f0 // nr, 0, 0],
-                                         &bias[f0], &out[r0, f0], k, kc, a, ahead_at,
-                                         ahead * sizeof(floating))
-                    else:
-                        cg_rows_gemm_f64(level, m, n, c, &x[r0, 0], c, &wp[f0 // nr, 0, 0],
-                                         &bias[f0], &out[r0, f0], k, kc, a, ahead_at,
-                                         ahead * sizeof(floating))
-                    continue
+                in_place = n % vl == 0 and m % mr == 0  # the tiles fit the item
+                dst = &out[r0, f0] if in_place else edge
                 if floating is float:
                     cg_rows_gemm_f32(level, m, n, c, &x[r0, 0], c, &wp[f0 // nr, 0, 0],
-                                     &bias[f0], edge, width, kc, a, ahead_at,
-                                     ahead * sizeof(floating))
+                                     &bias[f0], dst, k if in_place else width, kc, a,
+                                     ahead_at, ahead * sizeof(floating))
                 else:
                     cg_rows_gemm_f64(level, m, n, c, &x[r0, 0], c, &wp[f0 // nr, 0, 0],
-                                     &bias[f0], edge, width, kc, a, ahead_at,
-                                     ahead * sizeof(floating))
-                for i in range(m):
-                    memcpy(&out[r0 + i, f0], edge + i * width, n * sizeof(floating))
+                                     &bias[f0], dst, k if in_place else width, kc, a,
+                                     ahead_at, ahead * sizeof(floating))
+                if not in_place:
+                    for i in range(m):
+                        memcpy(&out[r0 + i, f0], edge + i * width, n * sizeof(floating))
             free(raw)
     if failed[0]:
         raise MemoryError("could not allocate the 1x1 convolution's workspace")

@@ -187,8 +187,11 @@ def swap_channels(const floating[:, :, :, :] x, floating[:, :, :, ::1] out, bint
     cdef const floating *src
     cdef floating *dst
     cdef int level = cpu.level()
-    # whole rows by nhwc_transpose: x's pixels (to_last) or channels (to the first) in a run
+    # whole rows by nhwc_transpose where x's rows run contiguous: to_last, C rows of W
+    # pixels into W rows of C channels; else W rows of C channels into C rows of W pixels
     cdef bint rows = (xj == 1 and ok == 1) if to_last else (xk == 1 and oj == 1)
+    cdef Py_ssize_t count = c if to_last else w, length = w if to_last else c
+    cdef Py_ssize_t lda = xk if to_last else xj, ldb = oj if to_last else ok
     if c == 0 or w == 0:
         return
     cdef pc_guard guard = pc_guard_new()
@@ -205,17 +208,11 @@ def swap_channels(const floating[:, :, :, :] x, floating[:, :, :, ::1] out, bint
                 else:
                     src = &x[b, i, 0, 0]
                     dst = &out[b, 0, i, 0]
-                if rows and to_last:  # C rows of W pixels into W rows of C channels
+                if rows:
                     if floating is float:
-                        nhwc_transpose_f32(level, src, c, w, xk, dst, oj)
+                        nhwc_transpose_f32(level, src, count, length, lda, dst, ldb)
                     else:
-                        nhwc_transpose_f64(level, src, c, w, xk, dst, oj)
-                    continue
-                if rows:  # W rows of C channels into C rows of W pixels
-                    if floating is float:
-                        nhwc_transpose_f32(level, src, w, c, xj, dst, ok)
-                    else:
-                        nhwc_transpose_f64(level, src, w, c, xj, dst, ok)
+                        nhwc_transpose_f64(level, src, count, length, lda, dst, ldb)
                     continue
                 for tc in range((c + TILE - 1) // TILE):
                     c0 = tc * TILE

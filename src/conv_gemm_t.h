@@ -124,6 +124,21 @@ static inline CG_V VARIANT(cg_load_some)(const T *src, unsigned long long bits)
 #define CG_LOAD_SOME(src, bits) VARIANT(cg_load_some)((src), (bits))
 #endif
 
+/* The tile of as few vectors as cover cols columns (all three from NR on), with the
+ * arguments of cg_tile. */
+static inline void VARIANT(cg_tile_cols)(ptrdiff_t cols, ptrdiff_t kc, const T *a, const T *b,
+                                         ptrdiff_t ldb, T *c, ptrdiff_t ldc, const T *bias,
+                                         int col_bias, int load_c, const T *pf,
+                                         const ptrdiff_t *pfo, ptrdiff_t npf)
+{
+    if (cols <= CG_VL)
+        VARIANT(cg_tile1)(kc, a, b, ldb, c, ldc, bias, col_bias, load_c, pf, pfo, npf);
+    else if (cols <= 2 * CG_VL)
+        VARIANT(cg_tile2)(kc, a, b, ldb, c, ldc, bias, col_bias, load_c, pf, pfo, npf);
+    else
+        VARIANT(cg_tile3)(kc, a, b, ldb, c, ldc, bias, col_bias, load_c, pf, pfo, npf);
+}
+
 /* The tiles of one packed panel of B (kc rows ldb values apart, of which the first cols
  * columns are used) against every A panel: out columns q*NR .. q*NR + cols - 1 of all
  * round_up(m, MR) rows, for reduction rows k0 .. k0 + kc - 1 of kk. The tiles share
@@ -143,15 +158,8 @@ static void VARIANT(cg_panel)(ptrdiff_t m, ptrdiff_t kk, ptrdiff_t k0, ptrdiff_t
         const ptrdiff_t *pfo = pf == NULL ? NULL : off + k0 + blk * share;
         npf = pf == NULL ? 0 : kc - blk * share < share ? kc - blk * share : share;
         npf = npf < 0 ? 0 : npf;
-        if (cols <= CG_VL)  /* the last panel: as few vectors as cover it */
-            VARIANT(cg_tile1)(kc, ap, pack, ldb, cp, ldo, bb, 0, k0 > 0, pf, pfo,
-                              npf);
-        else if (cols <= 2 * CG_VL)
-            VARIANT(cg_tile2)(kc, ap, pack, ldb, cp, ldo, bb, 0, k0 > 0, pf, pfo,
-                              npf);
-        else
-            VARIANT(cg_tile3)(kc, ap, pack, ldb, cp, ldo, bb, 0, k0 > 0, pf, pfo,
-                              npf);
+        /* the last panel: as few vectors as cover it */
+        VARIANT(cg_tile_cols)(cols, kc, ap, pack, ldb, cp, ldo, bb, 0, k0 > 0, pf, pfo, npf);
     }
 }
 
@@ -263,12 +271,8 @@ void VARIANT(cg_rows_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kk, const T *x, p
             for (blk = 0; blk < panels; blk++) {
                 const T *ap = a + blk * kk * CG_MR + k0 * CG_MR;
                 T *cp = out + blk * CG_MR * ldo + q * CG_NR;
-                if (cols <= CG_VL)
-                    VARIANT(cg_tile1)(kc, ap, bq, CG_NR, cp, ldo, bb, 1, k0 > 0, NULL, NULL, 0);
-                else if (cols <= 2 * CG_VL)
-                    VARIANT(cg_tile2)(kc, ap, bq, CG_NR, cp, ldo, bb, 1, k0 > 0, NULL, NULL, 0);
-                else
-                    VARIANT(cg_tile3)(kc, ap, bq, CG_NR, cp, ldo, bb, 1, k0 > 0, NULL, NULL, 0);
+                VARIANT(cg_tile_cols)(cols, kc, ap, bq, CG_NR, cp, ldo, bb, 1, k0 > 0, NULL,
+                                      NULL, 0);
                 for (l = 0; l < share && line < end; l++, line += 64)
                     __builtin_prefetch(line, 0, 2);
             }
